@@ -1,0 +1,57 @@
+"""Helpers every backend uses, so that no backend copies another (NumPy only)."""
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import numpy as np
+
+from .. import weights as wio
+from ..init import init_weights
+from ..spec import Arch
+from . import Model
+
+
+class InputShapeError(ValueError):
+    """Input that does not match the architecture's ``(N, C, H, W)``."""
+
+
+def check_input(arch: Arch, x) -> np.ndarray:
+    """Return ``x`` as C-contiguous float32 ``(N, C, H, W)``, or raise naming the expected shape."""
+    x = np.asarray(x)
+    if x.ndim != 4 or tuple(x.shape[1:]) != arch.input_shape:
+        raise InputShapeError(
+            f"{arch.name} expects input of shape (N, {', '.join(map(str, arch.input_shape))}) "
+            f"(NCHW float32), got {x.shape}"
+        )
+    if not np.issubdtype(x.dtype, np.number):
+        raise InputShapeError(f"{arch.name} expects numeric input, got dtype {x.dtype}")
+    return np.ascontiguousarray(x, dtype=np.float32)
+
+
+def batch_slices(n: int, batch_size: int):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, n, batch_size):
+        yield slice(start, min(start + batch_size, n))
+
+
+def initial_weights(arch: Arch, seed: int) -> dict[str, np.ndarray]:
+    return init_weights(arch, seed)
+
+
+def save_model(model: Model, path: str | os.PathLike, get_weights: Callable[[Model], dict],
+               meta: dict | None = None) -> None:
+    wio.save(path, model.arch, get_weights(model), {"backend": model.backend, **(meta or {})})
+
+
+def load_model(path: str | os.PathLike, build: Callable[..., Model],
+               set_weights: Callable[[Model, dict], None], device: str = "cpu",
+               arch: Arch | None = None) -> Model:
+    """Build the architecture stored in ``path`` (or check it against ``arch``) and load its weights."""
+    found, weights, _ = wio.load(path)
+    if arch is not None:
+        wio.require_same_arch(arch, found, str(path))
+    model = build(found, seed=0, device=device)
+    set_weights(model, weights)
+    return model

@@ -1,0 +1,68 @@
+"""One thread knob for every backend, so that they compete on equal terms.
+
+:func:`set_threads` limits NumPy's BLAS (threadpoolctl) and tells every
+backend already imported to set its own pools (torch intra/inter-op, TF
+intra/inter-op); a backend imported later reads :func:`requested` when it
+loads.  :func:`report` gives the counts actually in force.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+_requested: int | None = None
+_limiter = None  # keeps the threadpoolctl limit alive
+
+
+def default_threads() -> int:
+    env = os.environ.get("LENET_THREADS")
+    if env:
+        try:
+            value = int(env)
+        except ValueError:
+            raise ValueError(f"LENET_THREADS must be a positive integer, got {env!r}") from None
+        if value < 1:
+            raise ValueError(f"LENET_THREADS must be a positive integer, got {env!r}")
+        return value
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
+def requested() -> int:
+    """The thread count in force (``LENET_THREADS`` or the usable cores until set)."""
+    return _requested if _requested is not None else default_threads()
+
+
+def set_threads(n: int | None = None) -> dict:
+    """Apply ``n`` threads (default: :func:`requested`) everywhere; return :func:`report`."""
+    global _requested, _limiter
+    from threadpoolctl import threadpool_limits
+
+    n = requested() if n is None else int(n)
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    _requested = n
+    _limiter = threadpool_limits(limits=n, user_api="blas")
+    from .backends import loaded_backends
+
+    for module in loaded_backends():
+        module.set_threads(n)
+    return report()
+
+
+def report() -> dict:
+    """Thread counts actually in force: BLAS pools and each loaded backend's."""
+    from threadpoolctl import threadpool_info
+
+    from .backends import loaded_backends
+
+    out = {"requested": requested()}
+    for pool in threadpool_info():
+        if pool.get("user_api") == "blas":
+            out[f"blas_{pool.get('internal_api')}"] = pool.get("num_threads")
+    for module in loaded_backends():
+        out.update(module.thread_counts())
+    return out
+
+
+def loaded_frameworks() -> list[str]:
+    return [m for m in ("torch", "tensorflow") if m in sys.modules]

@@ -1,0 +1,175 @@
+"""The training configuration and the epoch loop that every backend shares.
+
+A backend supplies a *trainer*: an object built once per training run that
+owns the framework-side copy of the training set (converted once, outside any
+timed region), the optimizer state and one method::
+
+    step(idx: np.ndarray, lr: float) -> (mean_loss: float, logits: np.ndarray)
+
+which trains on the samples ``idx`` of the training set with learning rate
+``lr`` and returns the batch's mean loss and its logits (for running
+accuracy).  Data order, learning-rate schedule, history and progress are
+decided here, once, so that all backends train the same way.
+"""
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable, Protocol
+
+import numpy as np
+
+from .metrics import evaluate, topk_correct
+
+OPTIMIZERS = ("sgd", "adam")
+
+
+class ConfigError(ValueError):
+    """A training configuration that cannot be honoured."""
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that decides a training run, honoured identically by every backend.
+
+    ``schedule`` is a step schedule: pairs ``(epoch, lr)`` meaning "from this
+    0-based epoch on, use ``lr``".  SGD uses PyTorch's momentum form
+    (``v = m*v + g; p -= lr*v``); Adam uses ``betas=(0.9, 0.999)`` and
+    ``eps=1e-8``.  Weight decay is L2 added to the gradient (not AdamW).
+    """
+
+    epochs: int = 10
+    batch_size: int = 64
+    optimizer: str = "adam"
+    lr: float = 1e-3
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    schedule: tuple = ()
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "schedule", tuple(tuple(p) for p in self.schedule))
+        if self.optimizer not in OPTIMIZERS:
+            raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        epochs = [e for e, _ in self.schedule]
+        if epochs != sorted(epochs) or any(e < 0 for e in epochs):
+            raise ConfigError(f"schedule epochs must be increasing and >= 0, got {epochs}")
+
+    def lr_at(self, epoch: int) -> float:
+        """Learning rate for 0-based ``epoch``."""
+        lr = self.lr
+        for start, value in self.schedule:
+            if epoch >= start:
+                lr = value
+        return float(lr)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+# Study E (MLPs vs LeNet-5 on MNIST): epochs 1-2 at 5e-4, 3-5 at 2e-4, 6-8 at 1e-4,
+# 9-12 at 5e-5, then 1e-5 (1-based in the study, 0-based here).
+STUDY_E_SCHEDULE = ((2, 2e-4), (5, 1e-4), (8, 5e-5), (12, 1e-5))
+
+
+def batch_indices(n: int, batch_size: int, seed: int, epoch: int) -> list[np.ndarray]:
+    """The mini-batches of one epoch: a permutation seeded by ``(seed, epoch)``, last batch partial."""
+    order = np.random.default_rng([seed, epoch]).permutation(n)
+    return [order[i:i + batch_size] for i in range(0, n, batch_size)]
+
+
+class Trainer(Protocol):
+    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]: ...
+
+
+@dataclass
+class EpochStats:
+    loss_sum: float = 0.0
+    top1: int = 0
+    top5: int = 0
+    seen: int = 0
+
+    def add(self, loss: float, logits: np.ndarray, labels: np.ndarray) -> None:
+        self.loss_sum += loss * len(labels)
+        self.top1 += topk_correct(logits, labels, 1)
+        self.top5 += topk_correct(logits, labels, 5)
+        self.seen += len(labels)
+
+    def as_dict(self) -> dict:
+        n = max(self.seen, 1)
+        return {"loss": self.loss_sum / n, "top1": self.top1 / n, "top5": self.top5 / n}
+
+
+def run_epoch(trainer: Trainer, y_train: np.ndarray, config: TrainConfig, epoch: int,
+              on_batch: Callable[[int], None] | None = None) -> EpochStats:
+    """One epoch of ``trainer`` in the shared data order; returns running train statistics."""
+    lr = config.lr_at(epoch)
+    stats = EpochStats()
+    for idx in batch_indices(len(y_train), config.batch_size, config.seed, epoch):
+        loss, logits = trainer.step(idx, lr)
+        if not math.isfinite(loss):
+            raise FloatingPointError(f"loss became {loss} in epoch {epoch + 1}; lower the learning rate")
+        stats.add(loss, logits, y_train[idx])
+        if on_batch:
+            on_batch(len(idx))
+    return stats
+
+
+@dataclass
+class History:
+    """Per-epoch record: train and validation loss, top-1, top-5, learning rate, seconds."""
+
+    epochs: list = field(default_factory=list)
+
+    def append(self, row: dict) -> None:
+        self.epochs.append(row)
+
+    def last(self) -> dict:
+        return self.epochs[-1]
+
+    def column(self, key: str) -> list:
+        return [row[key] for row in self.epochs]
+
+    def to_list(self) -> list[dict]:
+        return [dict(row) for row in self.epochs]
+
+    def format(self) -> str:
+        head = f"{'epoch':>5} {'lr':>9} {'train loss':>10} {'top1':>7} {'val loss':>9} {'val top1':>8} {'val top5':>8} {'sec':>7}"
+        lines = [head]
+        for r in self.epochs:
+            lines.append(f"{r['epoch']:>5} {r['lr']:>9.2e} {r['train_loss']:>10.4f} {r['train_top1']:>7.4f} "
+                         f"{r['val_loss']:>9.4f} {r['val_top1']:>8.4f} {r['val_top5']:>8.4f} {r['seconds']:>7.2f}")
+        return "\n".join(lines)
+
+
+def fit(trainer: Trainer, predict: Callable[[np.ndarray], np.ndarray], data, config: TrainConfig,
+        progress: bool = True, desc: str = "train") -> History:
+    """Train for ``config.epochs`` and return the :class:`History`.
+
+    ``seconds`` per epoch covers the training steps only; the validation pass
+    after each epoch is not counted.
+    """
+    from tqdm.auto import tqdm
+
+    history = History()
+    n = len(data.y_train)
+    with tqdm(total=config.epochs * n, desc=desc, unit="img", disable=not progress,
+              dynamic_ncols=True, leave=False) as bar:
+        for epoch in range(config.epochs):
+            start = time.perf_counter()
+            stats = run_epoch(trainer, data.y_train, config, epoch, on_batch=bar.update)
+            seconds = time.perf_counter() - start
+            val = evaluate(predict(data.x_val), data.y_val)
+            train = stats.as_dict()
+            history.append({
+                "epoch": epoch + 1, "lr": config.lr_at(epoch), "seconds": seconds,
+                "train_loss": train["loss"], "train_top1": train["top1"], "train_top5": train["top5"],
+                "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
+            })
+            bar.set_postfix(epoch=epoch + 1, loss=f"{train['loss']:.3f}", val_top1=f"{val['top1']:.3f}")
+    return history
