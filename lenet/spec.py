@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from typing import Union
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "swish")
 POOLS = ("max", "avg")
@@ -80,7 +79,7 @@ class Flatten:
     kind: str = field(default="flatten", init=False)
 
 
-Layer = Union[Conv, Pool, Dense, Act, Flatten]
+Layer = Conv | Pool | Dense | Act | Flatten
 _KINDS = {"conv": Conv, "pool": Pool, "dense": Dense, "act": Act, "flatten": Flatten}
 Shape = tuple  # (C, H, W) before Flatten, (F,) after
 
@@ -188,7 +187,7 @@ class Arch:
         return json.dumps(self.to_dict(), sort_keys=True)
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Arch":
+    def from_dict(cls, d: dict) -> Arch:
         try:
             layers = []
             for i, ld in enumerate(d["layers"]):

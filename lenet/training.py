@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -139,8 +140,8 @@ class History:
         return [dict(row) for row in self.epochs]
 
     def format(self) -> str:
-        head = f"{'epoch':>5} {'lr':>9} {'train loss':>10} {'top1':>7} {'val loss':>9} {'val top1':>8} {'val top5':>8} {'sec':>7}"
-        lines = [head]
+        lines = [f"{'epoch':>5} {'lr':>9} {'train loss':>10} {'top1':>7} {'val loss':>9} "
+                 f"{'val top1':>8} {'val top5':>8} {'sec':>7}"]
         for r in self.epochs:
             lines.append(f"{r['epoch']:>5} {r['lr']:>9.2e} {r['train_loss']:>10.4f} {r['train_top1']:>7.4f} "
                          f"{r['val_loss']:>9.4f} {r['val_top1']:>8.4f} {r['val_top5']:>8.4f} {r['seconds']:>7.2f}")

@@ -1,0 +1,159 @@
+"""The ``lenet`` command: describe, train and evaluate models in any backend.
+
+    lenet info  --arch lenet5
+    lenet train --backend handcrafted --dataset digits --epochs 20 --save model.npz
+    lenet eval  --backend keras --weights model.npz --dataset digits
+
+The comparison study itself is ``pytest bench/`` (see the README).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from . import threads
+from .backends import BACKENDS, get_backend
+from .counting import summary_table
+from .metrics import evaluate
+from .spec import ARCHITECTURES, build_arch
+from .training import OPTIMIZERS, STUDY_E_SCHEDULE, TrainConfig
+
+
+def _parse_schedule(text: str) -> tuple:
+    """``"2:2e-4,5:1e-4"`` or ``study-e`` -> ((2, 2e-4), (5, 1e-4))."""
+    if text == "study-e":
+        return STUDY_E_SCHEDULE
+    pairs = []
+    for part in filter(None, text.split(",")):
+        try:
+            epoch, lr = part.split(":")
+            pairs.append((int(epoch), float(lr)))
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"schedule entry {part!r}: expected EPOCH:LR, e.g. 2:2e-4") from None
+    return tuple(pairs)
+
+
+def _add_data_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dataset", default="digits", help="digits (default, embedded), mnist, fashion-mnist, kmnist, "
+                   "synthetic[:N]")
+    p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: LENET_DATA, then known "
+                   "locations, then download)")
+    p.add_argument("--input-size", type=int, default=32, help="image side fed to the network (32; 28 for MLPs)")
+    p.add_argument("--device", default="cpu", help="cpu, cuda (torch) or gpu (keras)")
+    p.add_argument("--threads", type=int, default=None, help="threads for BLAS, torch and TF (default: all cores)")
+    p.add_argument("--batch-size", type=int, default=64)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="lenet", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    info = sub.add_parser("info", help="per-layer shapes, parameters and MACs of an architecture")
+    info.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
+    info.add_argument("--classes", type=int, default=10)
+    info.add_argument("--input", default="1x32x32", help="CxHxW")
+
+    train = sub.add_parser("train", help="train a model and print its per-epoch history")
+    train.add_argument("--backend", default="handcrafted", choices=BACKENDS)
+    train.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
+    _add_data_args(train)
+    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
+    train.add_argument("--lr", type=float, default=1e-3)
+    train.add_argument("--momentum", type=float, default=0.9)
+    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--schedule", type=_parse_schedule, default=(),
+                       help="step schedule EPOCH:LR,... (0-based epochs) or 'study-e'")
+    train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--save", default=None, help="write the trained weights (.npz, any backend can load it)")
+    train.add_argument("--json", default=None, help="write history and test metrics as JSON")
+    train.add_argument("--dry-run", action="store_true", help="one epoch on 256 samples: a smoke test")
+
+    ev = sub.add_parser("eval", help="evaluate saved weights (from any backend) in a backend")
+    ev.add_argument("--backend", default="handcrafted", choices=BACKENDS)
+    ev.add_argument("--weights", required=True, help=".npz written by `lenet train --save` in any backend")
+    _add_data_args(ev)
+    return parser
+
+
+def _load_data(args):
+    from .data import load_dataset
+
+    return load_dataset(args.dataset, input_size=args.input_size, data_dir=args.data_dir)
+
+
+def _test_metrics(backend, model, data, batch_size: int) -> dict:
+    return evaluate(backend.predict(model, data.x_test, batch_size=batch_size), data.y_test)
+
+
+def cmd_info(args) -> int:
+    try:
+        shape = tuple(int(d) for d in args.input.lower().split("x"))
+    except ValueError:
+        raise SystemExit(f"--input {args.input!r}: expected CxHxW, e.g. 1x32x32") from None
+    print(summary_table(build_arch(args.arch, args.classes, shape)))
+    return 0
+
+
+def cmd_train(args) -> int:
+    threads.set_threads(args.threads)
+    backend = get_backend(args.backend)
+    data = _load_data(args)
+    epochs = args.epochs
+    if args.dry_run:
+        data, epochs = data.subset(train=256, val=128, test=128), 1
+    arch = build_arch(args.arch, data.num_classes, data.input_shape)
+    config = TrainConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
+                         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
+                         seed=args.seed)
+    model = backend.build(arch, seed=args.seed, device=args.device)
+    print(f"{args.backend} {arch.name} on {data.name} {data.sizes()}, threads {threads.report()}", flush=True)
+    history = backend.train(model, data, config, progress=sys.stderr.isatty())
+    print(history.format())
+    test = _test_metrics(backend, model, data, args.batch_size)
+    print(f"test: loss {test['loss']:.4f}  top1 {test['top1']:.4f}  top5 {test['top5']:.4f}")
+    if args.save:
+        backend.save(model, args.save)
+        print(f"saved {args.save}")
+    if args.json:
+        from .atomic import write_text
+
+        write_text(args.json, json.dumps({"backend": args.backend, "arch": arch.to_dict(), "dataset": data.name,
+                                          "config": config.to_dict(), "history": history.to_list(),
+                                          "test": test}, indent=2))
+    return 0
+
+
+def cmd_eval(args) -> int:
+    threads.set_threads(args.threads)
+    backend = get_backend(args.backend)
+    model = backend.load(args.weights, device=args.device)
+    data = _load_data(args)
+    if data.input_shape != model.arch.input_shape or data.num_classes != model.arch.num_classes:
+        raise SystemExit(f"{args.weights}: model {model.arch.name} takes input {model.arch.input_shape} with "
+                         f"{model.arch.num_classes} classes, but {data.name} has {data.input_shape} and "
+                         f"{data.num_classes} classes")
+    test = _test_metrics(backend, model, data, args.batch_size)
+    print(f"{args.backend} {model.arch.name} ({args.weights}) on {data.name} test: "
+          f"loss {test['loss']:.4f}  top1 {test['top1']:.4f}  top5 {test['top5']:.4f}")
+    return 0
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from .backends import BackendUnavailable
+    from .data.base import DatasetError
+    from .spec import SpecError
+    from .training import ConfigError
+    from .weights import WeightsError
+
+    try:
+        return {"info": cmd_info, "train": cmd_train, "eval": cmd_eval}[args.command](args)
+    except (BackendUnavailable, DatasetError, SpecError, ConfigError, WeightsError, ValueError) as e:
+        print(f"lenet: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

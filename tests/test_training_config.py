@@ -1,0 +1,32 @@
+import numpy as np
+import pytest
+
+from lenet.training import STUDY_E_SCHEDULE, ConfigError, TrainConfig, batch_indices
+
+
+def test_study_e_schedule_by_epoch():
+    cfg = TrainConfig(epochs=20, lr=5e-4, schedule=STUDY_E_SCHEDULE)
+    # 1-based study epochs 1-2: 5e-4, 3-5: 2e-4, 6-8: 1e-4, 9-12: 5e-5, then 1e-5
+    expected = [5e-4] * 2 + [2e-4] * 3 + [1e-4] * 3 + [5e-5] * 4 + [1e-5] * 8
+    assert [cfg.lr_at(e) for e in range(20)] == expected
+
+
+def test_batches_cover_every_sample_once_and_depend_on_seed_and_epoch():
+    b = batch_indices(100, 32, seed=1, epoch=0)
+    assert [len(x) for x in b] == [32, 32, 32, 4]
+    assert sorted(np.concatenate(b).tolist()) == list(range(100))
+    again = batch_indices(100, 32, seed=1, epoch=0)
+    assert all((x == y).all() for x, y in zip(b, again))
+    assert not (np.concatenate(batch_indices(100, 32, 1, 1)) == np.concatenate(b)).all()
+    assert not (np.concatenate(batch_indices(100, 32, 2, 0)) == np.concatenate(b)).all()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"optimizer": "rmsprop"}, "optimizer"),
+    ({"epochs": 0}, "epochs"),
+    ({"lr": -1.0}, "lr"),
+    ({"schedule": ((5, 1e-3), (2, 1e-4))}, "increasing"),
+])
+def test_bad_config_is_rejected(kwargs, match):
+    with pytest.raises(ConfigError, match=match):
+        TrainConfig(**kwargs)
