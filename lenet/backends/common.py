@@ -29,6 +29,19 @@ def check_input(arch: Arch, x) -> np.ndarray:
     return np.ascontiguousarray(x, dtype=np.float32)
 
 
+def check_labels(arch: Arch, x: np.ndarray, y) -> np.ndarray:
+    """Return ``y`` as int64 ``(N,)`` matching ``x``'s N, with every label in ``0..num_classes-1``."""
+    y = np.asarray(y)
+    if y.ndim != 1 or len(y) != len(x):
+        raise InputShapeError(f"{arch.name}: expected {len(x)} labels of shape ({len(x)},), got {y.shape}")
+    if not np.issubdtype(y.dtype, np.integer):
+        raise InputShapeError(f"{arch.name}: labels must be integers, got dtype {y.dtype}")
+    if len(y) and (y.min() < 0 or y.max() >= arch.num_classes):
+        raise InputShapeError(f"{arch.name}: labels must lie in 0..{arch.num_classes - 1}, "
+                              f"got {y.min()}..{y.max()}")
+    return np.ascontiguousarray(y, dtype=np.int64)
+
+
 def batch_slices(n: int, batch_size: int):
     if batch_size < 1:
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
