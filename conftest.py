@@ -8,15 +8,10 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import pytest  # noqa: E402
 
-from lenet.backends import BACKENDS, is_available  # noqa: E402
+from lenet.backends import BACKENDS  # noqa: E402
+from lenet.testing import require_backend  # noqa: E402
 
-_EXTRA = {"torch": "torch", "keras": "tf"}
-
-
-def require_backend(name: str) -> None:
-    """Skip the calling test when ``name``'s framework is not installed, saying which extra is missing."""
-    if not is_available(name):
-        pytest.skip(f"backend {name!r} not installed: pip install 'lenet-bench[{_EXTRA.get(name, name)}]'")
+__all__ = ["require_backend"]
 
 
 @pytest.fixture(params=BACKENDS)

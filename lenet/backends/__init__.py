@@ -11,6 +11,15 @@ Each backend module offers the same functions::
     set_threads(n);  thread_counts() -> dict;  versions() -> dict
     devices() -> list of usable device names ("cpu", "cuda"/"gpu")
 
+and, for measurement (lenet.measure, bench/):
+
+    make_forward(model, x) -> zero-argument callable: the forward pass on
+        ``x`` already converted to the framework's tensor on the model's device;
+        each call returns only once the result is computed (GPU synchronised)
+    count_flops(model, batch_size) -> {counter: {"value", "convention", "per",
+        "batch_size"}} from the framework's own counters ({} if it has none)
+    reset_peak_memory(model);  peak_memory(model) -> device bytes or None (CPU)
+
 No backend imports another; only the one that owns a framework imports it.
 """
 from __future__ import annotations

@@ -1,0 +1,217 @@
+"""The comparison study's fixtures: options, datasets, train-or-load models, records, summary.
+
+    pytest bench/ [--dataset digits] [--profile quick|full] [--backends handcrafted,torch,keras]
+                  [--device cpu|gpu] [--epochs N] [--archs lenet5,...] [--limit N]
+
+Every benchmark's ``extra_info`` gets the common record (accuracy, parameters,
+bytes, FLOPs with conventions, dataset, epochs, seed, threads) from
+:meth:`Study.record`; the session ends with the overall-performance table.
+"""
+from __future__ import annotations
+
+import platform
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from lenet.testing import require_backend
+from lenet import __version__, threads
+from lenet.backends import BACKENDS, available_backends, get_backend
+from lenet.counting import CONVENTIONS, count
+from lenet.metrics import evaluate
+from lenet.model_cache import default_cache_dir, train_or_load
+from lenet.spec import ARCHITECTURES, build_arch
+from lenet.study import PROFILES, default_config
+
+
+def pytest_addoption(parser):
+    g = parser.getgroup("lenet-bench", "the LeNet comparison study")
+    g.addoption("--dataset", default="digits", help="digits (default), fashion-mnist, mnist, kmnist, synthetic[:N]")
+    g.addoption("--profile", default="quick", choices=sorted(PROFILES), help="quick (CI, minutes) or full")
+    g.addoption("--backends", default=None, help=f"comma list from {','.join(BACKENDS)} (default: all installed)")
+    g.addoption("--archs", default=None, help=f"comma list from {','.join(ARCHITECTURES)} (default: profile's)")
+    g.addoption("--device", default="cpu", help="cpu, gpu, or cpu,gpu")
+    g.addoption("--epochs", type=int, default=None, help="training epochs (default: the dataset's config)")
+    g.addoption("--seed", type=int, default=0)
+    g.addoption("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
+    g.addoption("--threads", type=int, default=None, help="threads for BLAS, torch and TF (default: all cores)")
+    g.addoption("--model-cache", default=None, help=f"trained-model cache (default {default_cache_dir()})")
+
+
+def _csv(value: str | None, default) -> tuple:
+    return tuple(v.strip() for v in value.split(",") if v.strip()) if value else tuple(default)
+
+
+@dataclass
+class Study:
+    """Session state: options, the dataset, trained models, and the rows of the final summary."""
+
+    config: pytest.Config
+    data: object = None
+    speed_data: object = None
+    models: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+
+    def opt(self, name):
+        return self.config.getoption(name)
+
+    @property
+    def profile(self):
+        return PROFILES[self.opt("--profile")]
+
+    @property
+    def dataset(self):
+        if self.data is None:
+            from lenet.data import load_dataset
+
+            self.data = load_dataset(self.opt("--dataset"), input_size=32)
+            if self.opt("--limit"):
+                n = self.opt("--limit")
+                self.data = self.data.subset(train=n, val=max(n // 4, 32), test=max(n // 4, 32))
+                object.__setattr__(self.data, "name", f"{self.data.name}[:{n}]")
+        return self.data
+
+    @property
+    def speed_dataset(self):
+        """Data for training-epoch timings: the profile's speed set (60k synthetic in full) or the study's."""
+        name = self.profile.speed_dataset
+        if name is None or self.opt("--limit"):
+            return self.dataset
+        if self.speed_data is None:
+            from lenet.data import load_dataset
+
+            self.speed_data = load_dataset(name, input_size=self.dataset.input_shape[-1])
+        return self.speed_data
+
+    def train_config(self):
+        return default_config(self.dataset.name, self.opt("--epochs"), self.opt("--seed"))
+
+    def arch(self, arch_name: str):
+        return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
+
+    def trained(self, backend_name: str, arch_name: str, device: str):
+        """The trained model for this combination, trained once per session (or loaded from the cache)."""
+        key = (backend_name, arch_name, device)
+        if key not in self.models:
+            backend = get_backend(backend_name)
+            tm = train_or_load(backend, self.arch(arch_name), self.dataset, self.train_config(), device,
+                               self.opt("--model-cache"), progress=True, backend_name=backend_name)
+            tm.metrics = {
+                split: evaluate(backend.predict(tm.model, x), y)
+                for split, x, y in (("val", self.dataset.x_val, self.dataset.y_val),
+                                    ("test", self.dataset.x_test, self.dataset.y_test))
+            }
+            self.models[key] = tm
+        return self.models[key]
+
+    def record(self, benchmark, backend_name: str, arch_name: str, device: str, **extra) -> None:
+        """Fill ``benchmark.extra_info`` with the common record plus ``extra``."""
+        arch = self.arch(arch_name)
+        c = count(arch)
+        cfg = self.train_config()
+        info = {
+            "backend": backend_name, "arch": arch_name, "arch_name": arch.name, "device": device,
+            "dataset": self.dataset.name, "num_classes": arch.num_classes, "input_shape": list(arch.input_shape),
+            "epochs": cfg.epochs, "seed": cfg.seed, "train_config": cfg.to_dict(),
+            "profile": self.opt("--profile"), "threads": threads.report(),
+            "params": c.params, "param_bytes": c.param_bytes, "macs_per_sample": c.macs,
+            "flops_per_sample": c.flops, "flops_tf_per_sample": c.flops_tf, "flop_conventions": CONVENTIONS,
+        }
+        tm = self.models.get((backend_name, arch_name, device))
+        if tm is not None:
+            info.update({
+                "val_top1": tm.metrics["val"]["top1"], "val_top5": tm.metrics["val"]["top5"],
+                "test_top1": tm.metrics["test"]["top1"], "test_top5": tm.metrics["test"]["top5"],
+                "test_loss": tm.metrics["test"]["loss"], "train_seconds": tm.train_seconds,
+                "model_cached": tm.cached,
+            })
+        info.update(extra)
+        benchmark.extra_info.update(info)
+        row = self.summary.setdefault((backend_name, arch_name, device), {})
+        row.update({k: info[k] for k in ("params", "param_bytes", "macs_per_sample") if k in info})
+        row.update({k: info[k] for k in ("test_top1", "test_top5") if k in info})
+
+    def note(self, backend_name: str, arch_name: str, device: str, **values) -> None:
+        self.summary.setdefault((backend_name, arch_name, device), {}).update(values)
+
+
+_STUDY_KEY = pytest.StashKey[Study]()
+
+
+def pytest_configure(config):
+    config.stash[_STUDY_KEY] = Study(config)
+    threads.set_threads(config.getoption("--threads"))
+
+
+@pytest.fixture(scope="session")
+def study(request) -> Study:
+    return request.config.stash[_STUDY_KEY]
+
+
+def pytest_generate_tests(metafunc):
+    opt = metafunc.config.getoption
+    profile = PROFILES[opt("--profile")]
+    if "backend_name" in metafunc.fixturenames:
+        metafunc.parametrize("backend_name", _csv(opt("--backends"), BACKENDS), scope="session")
+    if "arch_name" in metafunc.fixturenames:
+        metafunc.parametrize("arch_name", _csv(opt("--archs"), profile.archs), scope="session")
+    if "device" in metafunc.fixturenames:
+        metafunc.parametrize("device", _csv(opt("--device"), ("cpu",)), scope="session")
+    if "infer_batch" in metafunc.fixturenames:
+        metafunc.parametrize("infer_batch", profile.infer_batches)
+    if "train_batch" in metafunc.fixturenames:
+        metafunc.parametrize("train_batch", profile.train_batches)
+
+
+@pytest.fixture
+def backend(backend_name, device):
+    """The backend module, skipped (with the reason) when its framework or the device is absent."""
+    require_backend(backend_name)
+    module = get_backend(backend_name)
+    if device not in ("cpu",) and not any(d in module.devices() for d in (device, "cuda", "gpu")):
+        pytest.skip(f"{backend_name}: no {device} device visible (devices: {module.devices()})")
+    return module
+
+
+def backend_device(module, device: str) -> str:
+    """The backend's own name for the study's device ('gpu' is 'cuda' in torch)."""
+    if device == "cpu":
+        return "cpu"
+    return next(d for d in module.devices() if d != "cpu")
+
+
+@pytest.fixture
+def trained(study, backend, backend_name, arch_name, device):
+    return study.trained(backend_name, arch_name, backend_device(backend, device))
+
+
+def pytest_benchmark_update_machine_info(config, machine_info):
+    """Framework versions, thread counts and GPU name in every saved history."""
+    info = {"lenet_bench": __version__, "python": platform.python_version(), "threads": threads.report(),
+            "installed_backends": available_backends()}
+    for name in available_backends():
+        module = get_backend(name)
+        info[f"{name}_versions"] = module.versions()
+        info[f"{name}_devices"] = module.devices()
+        info.update(module.thread_counts())
+    info["threads"] = threads.report()
+    machine_info["lenet"] = info
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    from lenet.summary import format_summary
+
+    study = config.stash.get(_STUDY_KEY, None)
+    if study and study.summary:
+        terminalreporter.write_sep("=", f"lenet-bench overall performance ({study.opt('--dataset')}, "
+                                        f"profile {study.opt('--profile')})")
+        terminalreporter.write_line(format_summary(study.summary))
+
+
+@pytest.fixture
+def tmp_weights(tmp_path_factory, trained, backend) -> Path:
+    """The trained model saved to a temporary .npz (for size and fresh-process memory probes)."""
+    path = tmp_path_factory.mktemp("weights") / "model.npz"
+    backend.save(trained.model, path)
+    return path

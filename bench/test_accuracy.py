@@ -1,0 +1,16 @@
+"""Top-1/top-5 on validation and test, gated per (dataset, architecture); timed: the whole test-set pass."""
+import pytest
+
+from lenet.gates import check_accuracy
+
+
+@pytest.mark.benchmark(group="accuracy")
+def test_accuracy(benchmark, study, backend, backend_name, arch_name, device, trained):
+    data = study.dataset
+    # What the reference studies called "inference time on the test set": predict() end to end,
+    # NCHW->framework conversion included (the inference group times the forward pass alone).
+    benchmark.pedantic(backend.predict, args=(trained.model, data.x_test), rounds=3, warmup_rounds=1)
+    study.record(benchmark, backend_name, arch_name, device, test_samples=len(data.y_test),
+                 history=trained.history)
+    # A --limit run ("digits[:200]") has no table entry and is gated at twice chance.
+    check_accuracy(data.name, arch_name, data.num_classes, trained.metrics["test"], label=f"{backend_name} {arch_name}")

@@ -1,0 +1,36 @@
+"""Latency and throughput of the forward pass per backend x batch size x device.
+
+The input is converted to the framework's tensor (and moved to the device)
+before timing; the timed call runs the forward pass and, on GPU, waits for it.
+The first call (tracing, allocator warm-up) is reported apart as
+``first_call_s``; timing starts after a warm-up.
+"""
+import numpy as np
+import pytest
+
+from lenet.measure import first_call
+
+
+def _rounds(seconds_per_call: float, budget: float) -> tuple[int, int]:
+    """(rounds, iterations) spreading ``budget`` seconds; iterations > 1 only for sub-millisecond calls."""
+    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9)))
+    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
+    return min(max(rounds, 5), 1000), iterations
+
+
+@pytest.mark.benchmark(group="inference")
+def test_inference(benchmark, study, backend, backend_name, arch_name, device, trained, infer_batch):
+    benchmark.group = f"inference batch={infer_batch}"
+    x = np.resize(study.dataset.x_test, (infer_batch, *study.dataset.input_shape))
+    forward = backend.make_forward(trained.model, x)
+    first = first_call(forward)
+    for _ in range(3):
+        forward()
+    per_call = first_call(forward)
+    rounds, iterations = _rounds(per_call, study.profile.time_budget_s)
+    benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
+    median = benchmark.stats.stats.median
+    study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,
+                 latency_ms=median * 1e3, throughput_img_s=infer_batch / median)
+    study.note(backend_name, arch_name, device, **{f"infer_b{infer_batch}_ms": median * 1e3,
+                                                   f"infer_b{infer_batch}_img_s": infer_batch / median})

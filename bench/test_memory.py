@@ -1,0 +1,36 @@
+"""Memory: analytic parameter bytes, serialized and gzip size, and peak RSS in a fresh process.
+
+Peak RSS is measured by memory-profiler in a new interpreter per backend and
+phase (torch and TF in one process pollute each other's RSS).  ``baseline_mib``
+is the process after imports, model build and input creation; ``delta_mib``
+what the phase added on top.  On GPU the framework's peak allocation is
+recorded as ``device_peak_bytes``.  The timed figure of this group is the
+fresh process's whole run (interpreter start, framework import, one inference
+at batch 1024): a cold start.
+"""
+import pytest
+
+from lenet.measure import peak_rss_fresh_process, serialized_sizes
+from lenet.threads import requested
+
+from .conftest import backend_device
+
+
+@pytest.mark.benchmark(group="memory")
+def test_memory(benchmark, study, backend, backend_name, arch_name, device, trained, tmp_weights):
+    dev = backend_device(backend, device)
+    probe = lambda phase, batch, samples: peak_rss_fresh_process(  # noqa: E731
+        backend_name, tmp_weights, phase, batch, samples, dev, requested())
+    infer = benchmark.pedantic(probe, args=("infer", 1024, 1024), rounds=1, iterations=1)
+    train = probe("train", study.train_config().batch_size, study.profile.memory_samples)
+    sizes = serialized_sizes(tmp_weights)
+    study.record(benchmark, backend_name, arch_name, device, **sizes,
+                 infer_peak_rss_mib=infer["peak_mib"], infer_baseline_rss_mib=infer["baseline_mib"],
+                 infer_delta_rss_mib=infer["delta_mib"], infer_batch_size=1024,
+                 train_peak_rss_mib=train["peak_mib"], train_baseline_rss_mib=train["baseline_mib"],
+                 train_delta_rss_mib=train["delta_mib"], train_epoch_samples=train["samples"],
+                 infer_device_peak_bytes=infer["device_peak_bytes"],
+                 train_device_peak_bytes=train["device_peak_bytes"])
+    study.note(backend_name, arch_name, device, infer_peak_rss_mib=infer["peak_mib"],
+               train_peak_rss_mib=train["peak_mib"], file_bytes=sizes["file_bytes"])
+    assert infer["peak_mib"] >= infer["baseline_mib"] > 0

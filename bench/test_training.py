@@ -1,0 +1,40 @@
+"""Time of one training epoch per backend x batch size.
+
+Quick profile: the study dataset's training split.  Full profile: 60,000
+synthetic 32x32 images, the size of the reference speed figures.  Data is
+converted to framework tensors once, before timing; each timed round is one
+epoch in the shared seeded order (loss read back every step, in every
+backend alike).  A few steps run first as warm-up.
+"""
+from dataclasses import replace
+from itertools import count
+
+import numpy as np
+import pytest
+
+from lenet.spec import build_arch
+from lenet.training import run_epoch
+
+from .conftest import backend_device
+
+
+@pytest.mark.benchmark(group="train-epoch")
+def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device, train_batch):
+    benchmark.group = f"train-epoch batch={train_batch}"
+    data = study.speed_dataset
+    arch = build_arch(arch_name, data.num_classes, data.input_shape)
+    config = replace(study.train_config(), batch_size=train_batch, epochs=1)
+    model = backend.build(arch, seed=config.seed, device=backend_device(backend, device))
+    trainer = backend.trainer(model, data.x_train, data.y_train, config)
+    warm = np.arange(min(train_batch, len(data.y_train)))
+    for _ in range(3):
+        trainer.step(warm, config.lr)
+    epochs = count()
+    benchmark.pedantic(lambda: run_epoch(trainer, data.y_train, config, next(epochs)),
+                       rounds=study.profile.train_rounds, iterations=1)
+    median = benchmark.stats.stats.median
+    study.record(benchmark, backend_name, arch_name, device, batch_size=train_batch,
+                 speed_dataset=data.name, train_samples=len(data.y_train), epoch_s=median,
+                 train_img_s=len(data.y_train) / median, activation=arch.name)
+    if train_batch == study.profile.train_batches[0]:
+        study.note(backend_name, arch_name, device, epoch_s=median)

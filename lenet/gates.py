@@ -1,0 +1,48 @@
+"""Accuracy regression gates: one threshold table per (dataset, architecture).
+
+pytest-benchmark's ``--benchmark-compare-fail`` judges timings only, so a drop
+in accuracy is caught here with a plain assertion.  Thresholds sit a few
+points under what every backend reaches with the study's default training
+config, so noise passes and a real regression (a broken backward pass, a
+mis-ordered weight layout) fails.
+"""
+from __future__ import annotations
+
+# (dataset, architecture family) -> minimum test top-1 / top-5
+THRESHOLDS = {
+    ("digits", "lenet5"): {"top1": 0.95, "top5": 0.99},
+    ("digits", "lenet5-relu"): {"top1": 0.95, "top5": 0.99},
+    ("digits", "lenet5-relu-avg"): {"top1": 0.94, "top5": 0.99},
+    ("digits", "lenet5-modified"): {"top1": 0.94, "top5": 0.99},
+    ("digits", "mlp"): {"top1": 0.90, "top5": 0.98},
+    ("mnist", "lenet5"): {"top1": 0.98, "top5": 0.995},
+    ("mnist", "lenet5-relu"): {"top1": 0.98, "top5": 0.995},
+    ("fashion-mnist", "lenet5"): {"top1": 0.88, "top5": 0.99},
+    ("fashion-mnist", "lenet5-relu"): {"top1": 0.88, "top5": 0.99},
+    ("fashion-mnist", "lenet5-modified"): {"top1": 0.87, "top5": 0.99},
+    ("kmnist", "lenet5"): {"top1": 0.90, "top5": 0.98},
+}
+
+
+class AccuracyRegression(AssertionError):
+    """A trained model fell below its accuracy threshold."""
+
+
+def threshold(dataset: str, arch_name: str, num_classes: int) -> tuple[dict, str]:
+    """The gate for this pair and where it came from.
+
+    Pairs without an entry (a user's own image list, say) must still beat
+    chance by a wide margin: top-1 of at least twice chance.
+    """
+    base = dataset.split(":", 1)[0]
+    if (base, arch_name) in THRESHOLDS:
+        return THRESHOLDS[(base, arch_name)], "table"
+    return {"top1": min(2.0 / num_classes, 0.99)}, "2x chance (no table entry)"
+
+
+def check_accuracy(dataset: str, arch_name: str, num_classes: int, metrics: dict, label: str = "") -> None:
+    """Raise :class:`AccuracyRegression` if ``metrics`` (test top1/top5) fall below the gate."""
+    gate, source = threshold(dataset, arch_name, num_classes)
+    failed = [f"{k} {metrics[k]:.4f} < {v:.4f}" for k, v in gate.items() if metrics[k] < v]
+    if failed:
+        raise AccuracyRegression(f"{label or arch_name} on {dataset}: " + ", ".join(failed) + f" (gate: {source})")

@@ -1,0 +1,58 @@
+"""Measurement helpers that sit outside the backends: first-call cost, fresh-process memory, sizes.
+
+Timing itself belongs to pytest-benchmark; what is here is what it does not do.
+
+* :func:`first_call` times the very first call of a callable (tracing, compile,
+  allocator warm-up), reported apart from steady-state time.
+* :func:`peak_rss_fresh_process` runs :mod:`lenet.probe` in a new interpreter
+  and reads its peak resident set with memory-profiler, because torch and TF
+  in one process pollute each other's RSS (DESIGN section 4).
+* :func:`serialized_sizes` is the on-disk and gzip size of a weight file.
+"""
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+
+def first_call(fn) -> float:
+    """Seconds taken by one call of ``fn`` (use on a fresh callable to see its first-call cost)."""
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def serialized_sizes(path: str | os.PathLike) -> dict:
+    """Bytes of a weight file on disk and gzip-compressed (level 9)."""
+    data = Path(path).read_bytes()
+    return {"file_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
+
+
+class ProbeError(RuntimeError):
+    """The memory probe process failed."""
+
+
+def peak_rss_fresh_process(backend: str, weights: str | os.PathLike, phase: str, batch_size: int,
+                           samples: int, device: str = "cpu", threads: int | None = None,
+                           timeout: float = 600) -> dict:
+    """Peak memory of one inference or one training epoch, measured in a new process.
+
+    Returns the probe's JSON: ``baseline_mib`` (RSS after imports, model build
+    and data creation), ``peak_mib`` (max RSS sampled by memory-profiler while
+    the phase ran), ``delta_mib`` and, on GPU, ``device_peak_bytes``.
+    """
+    cmd = [sys.executable, "-m", "lenet.probe", "--backend", backend, "--weights", str(weights),
+           "--phase", phase, "--batch-size", str(batch_size), "--samples", str(samples), "--device", device]
+    if threads:
+        cmd += ["--threads", str(threads)]
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
+    if proc.returncode != 0:
+        raise ProbeError(f"memory probe {' '.join(cmd[3:])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    last = proc.stdout.strip().splitlines()[-1]
+    return json.loads(last)

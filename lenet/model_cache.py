@@ -1,0 +1,91 @@
+"""Train a model once, then load it: the cache behind the bench fixtures.
+
+The key hashes everything that decides the trained weights: the spec, the
+dataset (name and a fingerprint of its arrays), the training config, the
+backend, the device kind and the package version.  Entries are ``.npz`` weight
+files written atomically, with the training history and time in their
+metadata, so a cached run still reports its training curves.  An entry that
+cannot be read, or that does not match its key, is retrained with a warning,
+never trusted.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import __version__
+from . import weights as wio
+from .backends import Model
+from .spec import Arch
+from .training import TrainConfig
+
+
+class CacheWarning(UserWarning):
+    """A cache entry was unusable and has been rebuilt."""
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("LENET_CACHE", Path.home() / ".cache" / "lenet-bench")) / "models"
+
+
+def dataset_fingerprint(data) -> str:
+    """Short hash of a dataset's splits, so a changed loader never reuses stale weights."""
+    h = hashlib.blake2b(digest_size=12)
+    for arr in (data.x_train, data.y_train, data.x_val, data.y_val, data.x_test, data.y_test):
+        h.update(str(arr.shape).encode())
+        h.update(np.ascontiguousarray(arr).data)
+    return h.hexdigest()
+
+
+def cache_key(arch: Arch, data, config: TrainConfig, backend: str, device: str) -> str:
+    payload = {
+        "arch": arch.to_dict(), "dataset": data.name, "data": dataset_fingerprint(data),
+        "config": config.to_dict(), "backend": backend, "device": "gpu" if device != "cpu" else "cpu",
+        "version": __version__,
+    }
+    return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
+
+
+@dataclass
+class TrainedModel:
+    model: Model
+    history: list  # per-epoch dicts (see lenet.training.History)
+    train_seconds: float  # wall time of the whole training call
+    cached: bool
+    key: str
+
+
+def train_or_load(backend, arch: Arch, data, config: TrainConfig, device: str = "cpu",
+                  cache_dir: str | os.PathLike | None = None, progress: bool = True,
+                  backend_name: str | None = None) -> TrainedModel:
+    """Load the trained model for this key from ``cache_dir``, or train and store it."""
+    name = backend_name or backend.__name__.rsplit(".", 1)[-1]
+    key = cache_key(arch, data, config, name, device)
+    path = Path(cache_dir or default_cache_dir()) / f"{name}-{arch.name}-{data.name}-{key}.npz"
+    if path.exists():
+        try:
+            found, weights, meta = wio.load(path)
+            if meta.get("key") != key:
+                raise wio.WeightsError(f"{path}: metadata key {meta.get('key')!r} does not match {key!r}")
+            wio.require_same_arch(arch, found, str(path))
+            model = backend.build(arch, seed=config.seed, device=device)
+            backend.set_weights(model, weights)
+            return TrainedModel(model, meta["history"], meta["train_seconds"], True, key)
+        except (wio.WeightsError, KeyError, TypeError) as e:
+            warnings.warn(f"ignoring unusable cache entry, retraining: {e}", CacheWarning, stacklevel=2)
+    model = backend.build(arch, seed=config.seed, device=device)
+    start = time.perf_counter()
+    history = backend.train(model, data, config, progress=progress)
+    seconds = time.perf_counter() - start
+    rows = history.to_list()
+    wio.save(path, arch, backend.get_weights(model),
+             {"key": key, "history": rows, "train_seconds": seconds, "backend": name, "dataset": data.name,
+              "config": config.to_dict()})
+    return TrainedModel(model, rows, seconds, False, key)

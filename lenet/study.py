@@ -1,0 +1,46 @@
+"""What the comparison study runs: profiles, default training configs, batch sizes.
+
+``quick`` is the README's main command (digits, a few minutes on 2 cores);
+``full`` is for a real run (Fashion-MNIST, 60k-image speed epochs).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .training import TrainConfig
+
+
+@dataclass(frozen=True)
+class Profile:
+    archs: tuple  # registry names (lenet.spec.ARCHITECTURES)
+    infer_batches: tuple
+    train_batches: tuple
+    speed_dataset: str | None  # training-epoch timings run on this (None: the study dataset)
+    time_budget_s: float  # per inference benchmark, spread over its rounds
+    train_rounds: int
+    memory_samples: int  # images in the training epoch whose peak RSS is probed
+
+
+PROFILES = {
+    "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
+                     speed_dataset=None, time_budget_s=1.0, train_rounds=3, memory_samples=1024),
+    "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
+                    train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
+                    train_rounds=3, memory_samples=8192),
+}
+
+# Per dataset: a config every backend trains well with (Adam, PyTorch defaults otherwise).
+_CONFIGS = {
+    "digits": TrainConfig(epochs=20, batch_size=32, optimizer="adam", lr=2e-3, seed=0),
+    "fashion-mnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
+    "mnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
+    "kmnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
+}
+_FALLBACK = TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0)
+
+
+def default_config(dataset: str, epochs: int | None = None, seed: int = 0) -> TrainConfig:
+    """The study's training config for ``dataset`` (``name[:limit]`` and ``name:arg`` map to ``name``)."""
+    base = dataset.split(":", 1)[0].split("[", 1)[0]
+    cfg = _CONFIGS.get(base, _FALLBACK)
+    return TrainConfig(**{**cfg.to_dict(), "epochs": epochs or cfg.epochs, "seed": seed})
