@@ -74,6 +74,9 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--backend", default="handcrafted", choices=BACKENDS)
     ev.add_argument("--weights", required=True, help=".npz written by `lenet train --save` in any backend")
     _add_data_args(ev)
+
+    sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
+    sp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder (latest run used)")
     return parser
 
 
@@ -140,17 +143,30 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_check_speed(args) -> int:
+    from .history import load_runs
+    from .speed_targets import check, format_rows
+
+    run = load_runs(args.history)[-1]
+    rows = check(run)
+    print(f"{run.path}:")
+    print(format_rows(rows))
+    return 0 if rows and all(r["passed"] for r in rows) else 1
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .backends import BackendUnavailable
     from .data.base import DatasetError
+    from .history import HistoryError
     from .spec import SpecError
     from .training import ConfigError
     from .weights import WeightsError
 
     try:
-        return {"info": cmd_info, "train": cmd_train, "eval": cmd_eval}[args.command](args)
-    except (BackendUnavailable, DatasetError, SpecError, ConfigError, WeightsError, ValueError) as e:
+        commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed}
+        return commands[args.command](args)
+    except (BackendUnavailable, DatasetError, HistoryError, SpecError, ConfigError, WeightsError) as e:
         print(f"lenet: error: {e}", file=sys.stderr)
         return 2
 

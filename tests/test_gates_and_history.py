@@ -1,0 +1,69 @@
+import json
+
+import pytest
+
+from lenet.gates import AccuracyRegression, check_accuracy, threshold
+from lenet.history import HistoryError, load_run, load_runs
+from lenet.speed_targets import check, format_rows
+from lenet.summary import format_summary
+
+
+def test_gate_passes_and_fails_with_reason():
+    check_accuracy("digits", "lenet5", 10, {"top1": 0.97, "top5": 1.0})
+    with pytest.raises(AccuracyRegression, match=r"top1 0\.5000 < 0\.9500 \(gate: table\)"):
+        check_accuracy("digits", "lenet5", 10, {"top1": 0.5, "top5": 1.0})
+
+
+def test_gate_without_table_entry_still_demands_twice_chance():
+    gate, source = threshold("imagelist:/data/x", "lenet5", 50)
+    assert gate == {"top1": 0.04} and "chance" in source
+    with pytest.raises(AccuracyRegression, match="2x chance"):
+        check_accuracy("digits[:200]", "lenet5", 10, {"top1": 0.1, "top5": 0.5})
+
+
+def _bench(group, backend, batch, median, arch="lenet5"):
+    return {"name": f"test[{backend}]", "group": group, "params": {}, "stats": {"median": median},
+            "extra_info": {"backend": backend, "arch": arch, "batch_size": batch, "device": "cpu"}}
+
+
+def _history(tmp_path, benchmarks, name="h.json"):
+    path = tmp_path / name
+    path.write_text(json.dumps({"machine_info": {"node": "box"}, "commit_info": {}, "datetime": "2026-11-22T00:00:00",
+                                "benchmarks": benchmarks}))
+    return path
+
+
+def test_speed_targets_from_history(tmp_path):
+    path = _history(tmp_path, [
+        _bench("train-epoch batch=64", "handcrafted", 64, 1.2), _bench("train-epoch batch=64", "torch", 64, 1.0),
+        _bench("inference batch=1", "handcrafted", 1, 2e-4), _bench("inference batch=1", "torch", 1, 1e-4),
+        _bench("inference batch=1024", "handcrafted", 1024, 0.03), _bench("inference batch=1024", "torch", 1024, 0.02),
+    ])
+    rows = {r["target"].split(":")[0]: r for r in check(load_run(path))}
+    assert rows["train epoch lenet5 batch 64"]["passed"] and rows["train epoch lenet5 batch 64"]["ratio"] == 1.2
+    assert not rows["inference lenet5 batch 1"]["passed"]  # half torch's throughput at batch 1
+    assert rows["inference lenet5 batch 1024"]["ratio"] == pytest.approx(2 / 3)
+    assert "FAIL" in format_rows(check(load_run(path)))
+
+
+def test_history_errors_name_the_file(tmp_path):
+    bad = tmp_path / "corrupt.json"
+    bad.write_text("{not json")
+    with pytest.raises(HistoryError, match="corrupt.json: not valid JSON"):
+        load_run(bad)
+    foreign = tmp_path / "foreign.json"
+    foreign.write_text(json.dumps({"hello": 1}))
+    with pytest.raises(HistoryError, match="foreign.json: not a pytest-benchmark history"):
+        load_run(foreign)
+    partial = _history(tmp_path, [{"name": "x", "stats": {}, "extra_info": {}}], "partial.json")
+    with pytest.raises(HistoryError, match=r"partial.json: benchmarks\[0\] \(x\): stats has no 'median'"):
+        load_run(partial)
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(HistoryError, match="empty: folder holds no pytest-benchmark"):
+        load_runs([tmp_path / "empty"])
+
+
+def test_summary_table_marks_missing_figures():
+    text = format_summary({("torch", "lenet5", "cpu"): {"test_top1": 0.98, "params": 61706, "infer_b1_ms": 0.1}})
+    assert "0.9800" in text and "61,706" in text and "0.100" in text
+    assert " - " in text  # figures not run in the session are dashes, not zeros
