@@ -1,0 +1,241 @@
+"""PyTorch backend: the spec translated layer by layer into an ``nn.Sequential``.
+
+Layer ``i`` of the spec is module ``i`` of the Sequential, so the state-dict
+keys are the canonical keys (``"<i>.weight"``, ``"<i>.bias"``).  The only
+layout difference from the canonical weights is the dense weight: torch keeps
+``(out, in)``, canonical is ``(in, out)``; :func:`get_weights` and
+:func:`set_weights` transpose it.
+
+Translation notes (each one is what the spec says, see :mod:`lenet.spec`):
+
+- ``Pool("max", padding=p)`` -> ``nn.MaxPool2d(padding=p)``, which pads with -inf.
+- ``Pool("avg", padding=p)`` -> ``nn.AvgPool2d(padding=p, count_include_pad=True)``:
+  zeros are counted in the mean.
+- ``Act("swish")`` -> ``nn.SiLU`` (x * sigmoid(x)).
+
+Training follows :class:`lenet.training.TrainConfig`: SGD uses torch's own
+momentum form (``v = m*v + g; p -= lr*v``), Adam ``betas=(0.9, 0.999)``,
+``eps=1e-8``; ``weight_decay`` is torch's L2-on-the-gradient for every
+parameter (biases included).  Nothing in the forward or backward pass is
+random, so a run is determined by the initial weights and the data order.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import training
+from ..spec import Act, Arch, Conv, Dense, Flatten, Pool
+from ..weights import check_weights
+from . import Model
+from .common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
+
+NAME = "torch"
+
+_ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "swish": nn.SiLU}
+
+
+class DeviceError(RuntimeError):
+    """A device that this installation of torch cannot use."""
+
+
+# --------------------------------------------------------------------------- devices
+
+
+def devices() -> list[str]:
+    """Usable device names: ``"cpu"``, plus ``"cuda"`` when a CUDA GPU is visible."""
+    return ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
+
+
+def _device(device: str) -> torch.device:
+    """``"cpu"``, ``"cuda"``, ``"cuda:<n>"`` (``"gpu"`` is accepted for ``"cuda"``), or a clear error."""
+    name = str(device).lower()
+    if name == "gpu":
+        name = "cuda"
+    if name == "cpu":
+        return torch.device("cpu")
+    if name == "cuda" or name.startswith("cuda:"):
+        if not torch.cuda.is_available():
+            cuda = torch.version.cuda
+            why = ("this torch build has no CUDA support (CPU-only build)" if cuda is None
+                   else f"torch was built with CUDA {cuda} but no CUDA GPU is visible")
+            raise DeviceError(f"device {device!r} requested but {why}; use device='cpu'")
+        dev = torch.device(name)
+        if dev.index is not None and dev.index >= torch.cuda.device_count():
+            raise DeviceError(f"device {device!r} requested but only {torch.cuda.device_count()} "
+                              f"CUDA GPU(s) are visible")
+        return dev
+    raise DeviceError(f"unknown device {device!r} for the torch backend; choose one of {devices()}")
+
+
+def _torch_device(model: Model) -> torch.device:
+    return next(model.net.parameters()).device
+
+
+# --------------------------------------------------------------------------- build
+
+
+def _module(layer, in_shape: tuple) -> nn.Module:
+    if isinstance(layer, Conv):
+        return nn.Conv2d(in_shape[0], layer.out_channels, layer.kernel, stride=layer.stride, padding=layer.padding)
+    if isinstance(layer, Pool):
+        if layer.op == "max":
+            return nn.MaxPool2d(layer.size, stride=layer.step, padding=layer.padding)
+        return nn.AvgPool2d(layer.size, stride=layer.step, padding=layer.padding, count_include_pad=True)
+    if isinstance(layer, Dense):
+        return nn.Linear(in_shape[0], layer.units)
+    if isinstance(layer, Act):
+        return _ACTIVATIONS[layer.fn]()
+    if isinstance(layer, Flatten):
+        return nn.Flatten()
+    raise TypeError(f"torch backend cannot translate {layer!r}")  # the spec rejects these first
+
+
+def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
+    """``arch`` as an ``nn.Sequential`` on ``device``, holding ``lenet.init.init_weights(arch, seed)``."""
+    dev = _device(device)
+    torch.manual_seed(seed)  # torch's own init runs before ours overwrites it; keep even that reproducible
+    net = nn.Sequential(*(_module(layer, shape) for layer, shape in zip(arch.layers, arch.input_shapes())))
+    net.to(dev)
+    model = Model(arch=arch, net=net, backend=NAME, device=dev.type if dev.index is None else str(dev))
+    set_weights(model, initial_weights(arch, seed))
+    return model
+
+
+# --------------------------------------------------------------------------- weights
+
+
+def _is_dense(arch: Arch, key: str) -> bool:
+    return key.endswith(".weight") and isinstance(arch.layers[int(key.split(".")[0])], Dense)
+
+
+def get_weights(model: Model) -> dict[str, np.ndarray]:
+    """Canonical float32 weights (dense ``(in, out)``), copied off the device."""
+    state = model.net.state_dict()
+    out = {}
+    for key in model.arch.weight_shapes():
+        w = state[key].detach().cpu().numpy()
+        out[key] = np.ascontiguousarray(w.T if _is_dense(model.arch, key) else w, dtype=np.float32)
+    return out
+
+
+def set_weights(model: Model, weights: dict, source: str = "weights") -> None:
+    """Load canonical ``weights`` (checked against the arch first; raises WeightsError naming the problem)."""
+    weights = check_weights(model.arch, weights, source)
+    params = dict(model.net.named_parameters())
+    with torch.no_grad():
+        for key, w in weights.items():
+            if _is_dense(model.arch, key):
+                w = w.T
+            params[key].copy_(torch.from_numpy(np.ascontiguousarray(w)))
+
+
+def save(model: Model, path: str | os.PathLike) -> None:
+    """Write the canonical weights and the spec to ``path`` (atomic ``.npz``)."""
+    save_model(model, path, get_weights, {"torch": torch.__version__})
+
+
+def load(path: str | os.PathLike, device: str = "cpu", arch: Arch | None = None) -> Model:
+    """Build the model stored in ``path``; with ``arch``, refuse a file written for another architecture."""
+    return load_model(path, build, set_weights, device=device, arch=arch)
+
+
+# --------------------------------------------------------------------------- inference
+
+
+def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
+    """Logits ``(n, classes)`` float32 for NCHW input ``x``, in eval mode under ``inference_mode``."""
+    x = check_input(model.arch, x)
+    out = np.empty((len(x), model.arch.num_classes), dtype=np.float32)
+    dev = _torch_device(model)
+    model.net.eval()
+    with torch.inference_mode():
+        for s in batch_slices(len(x), batch_size):
+            out[s] = model.net(torch.from_numpy(x[s]).to(dev)).cpu().numpy()
+    return out
+
+
+# --------------------------------------------------------------------------- training
+
+
+class TorchTrainer:
+    """The training set on the device (converted once), the optimizer, and one step."""
+
+    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
+        x_train = check_input(model.arch, x_train)
+        y_train = check_labels(model.arch, x_train, y_train)
+        self.model = model
+        self.config = config
+        dev = _torch_device(model)
+        self.x = torch.from_numpy(x_train).to(dev)
+        self.y = torch.from_numpy(y_train.astype(np.int64)).to(dev)  # CrossEntropyLoss wants int64
+        self.device = dev
+        params = model.net.parameters()
+        if config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=config.momentum,
+                                             weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
+                                              weight_decay=config.weight_decay)
+        self.loss_fn = nn.CrossEntropyLoss()
+
+    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
+        """Train on samples ``idx`` with learning rate ``lr``; return (mean loss, logits)."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        index = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
+        xb = self.x.index_select(0, index)
+        yb = self.y.index_select(0, index)
+        net = self.model.net
+        net.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        logits = net(xb)
+        loss = self.loss_fn(logits, yb)
+        loss.backward()
+        self.optimizer.step()
+        return loss.item(), logits.detach().cpu().numpy()
+
+
+def trainer(model: Model, x_train, y_train, config: training.TrainConfig) -> TorchTrainer:
+    return TorchTrainer(model, x_train, y_train, config)
+
+
+def train(model: Model, data, config: training.TrainConfig, progress: bool = True) -> training.History:
+    """Train on ``data`` (a :class:`lenet.data.Dataset`) with the shared loop; returns the History."""
+    torch.manual_seed(config.seed)
+    t = trainer(model, data.x_train, data.y_train, config)
+    return training.fit(t, lambda x: predict(model, x), data, config, progress=progress,
+                        desc=f"torch {model.arch.name}")
+
+
+# --------------------------------------------------------------------------- environment
+
+
+def set_threads(n: int) -> dict:
+    """Use ``n`` intra-op threads and, if still possible, ``n`` inter-op threads.
+
+    torch allows the inter-op pool to be sized only once, before any inter-op
+    work starts; after that the call raises RuntimeError, which is ignored
+    here: :func:`thread_counts` reports the values actually in force.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    torch.set_num_threads(n)
+    if torch.get_num_interop_threads() != n:
+        try:
+            torch.set_num_interop_threads(n)
+        except RuntimeError:
+            pass  # already fixed for this process; the real value is reported
+    return thread_counts()
+
+
+def thread_counts() -> dict:
+    return {"torch_intra": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads()}
+
+
+def versions() -> dict:
+    return {"torch": torch.__version__, "cuda": torch.version.cuda}
