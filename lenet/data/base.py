@@ -38,7 +38,7 @@ class Dataset:
     def sizes(self) -> dict:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
-    def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> "Dataset":
+    def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> Dataset:
         """The first ``train``/``val``/``test`` samples of each split (for quick runs)."""
         t, v, s = slice(None, train), slice(None, val), slice(None, test)
         return Dataset(self.name, self.x_train[t], self.y_train[t], self.x_val[v], self.y_val[v],
