@@ -6,15 +6,6 @@ import os
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("MPLBACKEND", "Agg")
 
-import pytest  # noqa: E402
-
-from lenet.backends import BACKENDS  # noqa: E402
 from lenet.testing import require_backend  # noqa: E402
 
 __all__ = ["require_backend"]
-
-
-@pytest.fixture(params=BACKENDS)
-def backend_name(request) -> str:
-    require_backend(request.param)
-    return request.param

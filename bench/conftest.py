@@ -15,7 +15,6 @@ from pathlib import Path
 
 import pytest
 
-from lenet.testing import require_backend
 from lenet import __version__, threads
 from lenet.backends import BACKENDS, available_backends, get_backend
 from lenet.counting import CONVENTIONS, count
@@ -23,6 +22,7 @@ from lenet.metrics import evaluate
 from lenet.model_cache import default_cache_dir, train_or_load
 from lenet.spec import ARCHITECTURES, build_arch
 from lenet.study import PROFILES, default_config
+from lenet.testing import require_backend
 
 
 def pytest_addoption(parser):
@@ -68,8 +68,8 @@ class Study:
             self.data = load_dataset(self.opt("--dataset"), input_size=32)
             if self.opt("--limit"):
                 n = self.opt("--limit")
-                self.data = self.data.subset(train=n, val=max(n // 4, 32), test=max(n // 4, 32))
-                object.__setattr__(self.data, "name", f"{self.data.name}[:{n}]")
+                self.data = self.data.subset(train=n, val=max(n // 4, 32), test=max(n // 4, 32),
+                                             name=f"{self.data.name}[:{n}]")
         return self.data
 
     @property

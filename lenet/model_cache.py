@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -68,7 +69,8 @@ def train_or_load(backend, arch: Arch, data, config: TrainConfig, device: str = 
     """Load the trained model for this key from ``cache_dir``, or train and store it."""
     name = backend_name or backend.__name__.rsplit(".", 1)[-1]
     key = cache_key(arch, data, config, name, device)
-    path = Path(cache_dir or default_cache_dir()) / f"{name}-{arch.name}-{data.name}-{key}.npz"
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{name}-{arch.name}-{data.name}")[:80]
+    path = Path(cache_dir or default_cache_dir()) / f"{slug}-{key}.npz"
     if path.exists():
         try:
             found, weights, meta = wio.load(path)

@@ -75,3 +75,10 @@ def test_atomic_write_keeps_old_file_on_crash(tmp_path):
             raise RuntimeError("crash mid-write")
     assert target.read_text() == "old"
     assert list(tmp_path.iterdir()) == [target]
+
+
+def test_atomic_write_gives_the_mode_open_would(tmp_path):
+    from lenet.atomic import _UMASK
+
+    write_text(tmp_path / "f.txt", "x")
+    assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

@@ -38,8 +38,9 @@ class Dataset:
     def sizes(self) -> dict:
         return {"train": len(self.y_train), "val": len(self.y_val), "test": len(self.y_test)}
 
-    def subset(self, train: int | None = None, val: int | None = None, test: int | None = None) -> Dataset:
-        """The first ``train``/``val``/``test`` samples of each split (for quick runs)."""
+    def subset(self, train: int | None = None, val: int | None = None, test: int | None = None,
+               name: str | None = None) -> Dataset:
+        """The first ``train``/``val``/``test`` samples of each split (for quick runs), optionally renamed."""
         t, v, s = slice(None, train), slice(None, val), slice(None, test)
-        return Dataset(self.name, self.x_train[t], self.y_train[t], self.x_val[v], self.y_val[v],
+        return Dataset(name or self.name, self.x_train[t], self.y_train[t], self.x_val[v], self.y_val[v],
                        self.x_test[s], self.y_test[s], self.num_classes, self.mean, self.std, dict(self.info))
