@@ -291,11 +291,11 @@ def _to_canonical(w: np.ndarray, conv) -> np.ndarray:
 
 
 def get_weights(model: Model) -> dict[str, np.ndarray]:
-    """Canonical float32 weights: conv ``(out, in, kh, kw)``, dense ``(in, out)`` in (C, H, W) row order."""
+    """Canonical float32 weights (copies): conv ``(out, in, kh, kw)``, dense ``(in, out)`` in (C, H, W) row order."""
     out = {}
     for key, (layer, var, conv) in _layouts(model.arch).items():
-        w = np.asarray(getattr(model.net.get_layer(layer), var).numpy())
-        out[key] = np.ascontiguousarray(_to_canonical(w, conv), dtype=np.float32)
+        w = getattr(model.net.get_layer(layer), var).numpy()
+        out[key] = np.array(_to_canonical(w, conv), dtype=np.float32, order="C", copy=True)
     return out
 
 

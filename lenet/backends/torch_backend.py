@@ -113,12 +113,12 @@ def _is_dense(arch: Arch, key: str) -> bool:
 
 
 def get_weights(model: Model) -> dict[str, np.ndarray]:
-    """Canonical float32 weights (dense ``(in, out)``), copied off the device."""
+    """Canonical float32 weights (dense ``(in, out)``): copies, never views of the live parameters."""
     state = model.net.state_dict()
     out = {}
     for key in model.arch.weight_shapes():
-        w = state[key].detach().cpu().numpy()
-        out[key] = np.ascontiguousarray(w.T if _is_dense(model.arch, key) else w, dtype=np.float32)
+        w = state[key].detach().cpu().numpy()  # on the CPU this shares memory with the live parameter
+        out[key] = np.array(w.T if _is_dense(model.arch, key) else w, dtype=np.float32, order="C", copy=True)
     return out
 
 
