@@ -1,0 +1,539 @@
+"""Layers written by hand in NumPy, each op's backward beside its forward (micrograd style).
+
+Layout.  Convolution stacks work batch-innermost, ``(C, H, W, N)``; dense
+layers work on ``(F, N)``.  With the batch innermost every shifted window of
+an image is a plain strided slice over all samples at once, so im2col is one
+``copyto`` from a :func:`~numpy.lib.stride_tricks.sliding_window_view`, a
+convolution is ONE matrix product, and max-pooling is an elementwise maximum
+of ``size * size`` slices.  Flattening ``(C, H, W, N)`` to ``(C*H*W, N)`` is a
+free reshape in the same C-major feature order as ``torch.flatten`` on NCHW.
+(An NHWC version with ``.max(axis=...)`` pooling was 3-4x slower.)
+
+Contract of every layer:
+
+* ``forward(x)`` returns the output and caches what ``backward`` needs;
+* ``backward(dy, need_dx=True)`` returns ``dx`` (``None`` when ``need_dx`` is
+  false, which the first layer of a network uses to skip work) and writes the
+  parameter gradients into ``layer.grads``.
+
+Buffers.  Outputs, gradients and scratch arrays live in per-layer workspaces
+keyed by the input shape and are reused on every call: allocating and freeing
+multi-megabyte temporaries made glibc hand memory back to the OS on each call,
+which cost 2.6-3x at batch 64 in the prototype.  Consequently an array a layer
+returns is owned by the layer and is overwritten by its next call with the
+same input shape; copy it if you need to keep it.
+
+Parameters are stored in the canonical layout (conv ``(out, in, k, k)``,
+dense ``(in, out)``, biases 1-D).  A network may hand a layer views into one
+flat parameter vector (see :meth:`Layer.bind`) so an optimizer updates every
+parameter with a handful of calls; parameters are always updated in place.
+"""
+from __future__ import annotations
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+
+_MAX_WORKSPACES = 8  # distinct input shapes kept per layer (train batch, last batch, predict batches)
+# Weight gradients contract over every output pixel of the batch (784 * N columns for conv1).
+# OpenBLAS runs such a thin (6 x 25) product 3-4x slower once the contraction passes ~8k,
+# so it is accumulated over column blocks of at most this many (measured, 2 threads).
+_DW_BLOCK = 4096
+
+
+class Layer:
+    """Base class: parameters, gradients and per-shape workspaces."""
+
+    #: names of the parameters, in canonical order
+    param_names: tuple = ()
+
+    def __init__(self, dtype=np.float32):
+        self.dtype = np.dtype(dtype)
+        self.params: dict[str, np.ndarray] = {}
+        self.grads: dict[str, np.ndarray] = {}
+        self._ws: dict[tuple, _Workspace] = {}
+
+    # -- parameters ---------------------------------------------------------
+    def param_shapes(self) -> dict[str, tuple]:
+        return {}
+
+    def bind(self, params: dict[str, np.ndarray] | None = None,
+             grads: dict[str, np.ndarray] | None = None) -> None:
+        """Use the given arrays (e.g. views of a flat vector) as parameters and gradients.
+
+        Missing ones are allocated (parameters zero).  Subclasses derive their
+        reshaped views here, so parameters must afterwards be updated in place.
+        """
+        for name, shape in self.param_shapes().items():
+            p = params.get(name) if params else None
+            g = grads.get(name) if grads else None
+            self.params[name] = np.zeros(shape, self.dtype) if p is None else p
+            self.grads[name] = np.zeros(shape, self.dtype) if g is None else g
+            for arr, what in ((self.params[name], "parameter"), (self.grads[name], "gradient")):
+                if arr.shape != tuple(shape) or arr.dtype != self.dtype:
+                    raise ValueError(f"{type(self).__name__}: {what} {name!r} must be {self.dtype} {shape}, "
+                                     f"got {arr.dtype} {arr.shape}")
+
+    # -- workspaces ---------------------------------------------------------
+    def _workspace(self, shape: tuple) -> "_Workspace":
+        ws = self._ws.get(shape)
+        if ws is None:
+            if len(self._ws) >= _MAX_WORKSPACES:
+                self._ws.clear()
+            ws = self._ws[shape] = _Workspace()
+            self._setup(ws, shape)
+        return ws
+
+    def _setup(self, ws: "_Workspace", shape: tuple) -> None:
+        """Allocate the buffers for input ``shape`` into ``ws``."""
+
+    def _buf(self, shape, fill=None) -> np.ndarray:
+        if fill is None:
+            return np.empty(shape, self.dtype)
+        return np.full(shape, fill, self.dtype)
+
+    def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
+        raise NotImplementedError
+
+    def backward(self, dy: np.ndarray, need_dx: bool = True):  # pragma: no cover - interface
+        raise NotImplementedError
+
+
+class _Workspace:
+    """Attribute bag of the buffers for one input shape."""
+
+    src = None  # the array the cached window views look into
+
+
+def _window_slices(src: np.ndarray, size: int, stride: int, out_h: int, out_w: int) -> list[np.ndarray]:
+    """The ``size * size`` strided slices ``src[:, i::stride, j::stride, :]`` of shape ``(C, out_h, out_w, N)``.
+
+    Slice ``(i, j)`` holds, for every output pixel, the window element at row
+    ``i``, column ``j``; they are listed in row-major window order.
+    """
+    h_end, w_end = stride * (out_h - 1) + 1, stride * (out_w - 1) + 1
+    return [src[:, i:i + h_end:stride, j:j + w_end:stride, :] for i in range(size) for j in range(size)]
+
+
+# ---------------------------------------------------------------------------
+# Convolution
+# ---------------------------------------------------------------------------
+class Conv2D(Layer):
+    """2-D cross-correlation with stride and zero padding.
+
+    ``x (C, H, W, N) -> y (O, Ho, Wo, N)`` with ``Ho = (H + 2p - k) // s + 1``.
+    Weight ``(O, C, k, k)``, bias ``(O,)``.
+
+    Forward: the padded input is copied once into a ``(C, k, k, Ho, Wo, N)``
+    buffer (im2col; its rows are ordered like the flattened weight), then
+    ``y = W.reshape(O, C*k*k) @ cols`` is a single GEMM.  Backward: ``dW`` and
+    ``dcols`` are two more GEMMs, and col2im adds the ``k * k`` slices of
+    ``dcols`` back into the padded input gradient.
+    """
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_channels: int, out_channels: int, kernel: int, stride: int = 1,
+                 padding: int = 0, dtype=np.float32):
+        super().__init__(dtype)
+        self.in_channels, self.out_channels = int(in_channels), int(out_channels)
+        self.kernel, self.stride, self.padding = int(kernel), int(stride), int(padding)
+        self._last = None
+        self.bind()
+
+    def param_shapes(self):
+        return {"weight": (self.out_channels, self.in_channels, self.kernel, self.kernel),
+                "bias": (self.out_channels,)}
+
+    def bind(self, params=None, grads=None):
+        super().bind(params, grads)
+        o = self.out_channels
+        self._w2 = self.params["weight"].reshape(o, -1)  # (O, C*k*k), a view
+        self._b_col = self.params["bias"].reshape(o, 1)
+        self._dw2 = self.grads["weight"].reshape(o, -1)
+        if not (np.shares_memory(self._w2, self.params["weight"]) and np.shares_memory(self._dw2, self.grads["weight"])):
+            raise ValueError("Conv2D weight and gradient arrays must be C-contiguous")
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        k, s, p = self.kernel, self.stride, self.padding
+        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    def _setup(self, ws, shape):
+        c, h, w, n = shape
+        if c != self.in_channels:
+            raise ValueError(f"Conv2D expects {self.in_channels} input channels (C, H, W, N), got shape {shape}")
+        k, s, p, o = self.kernel, self.stride, self.padding, self.out_channels
+        ho, wo = self.output_hw(h, w)
+        ws.out_hw = (ho, wo)
+        ws.cols6 = self._buf((c, k, k, ho, wo, n))
+        ws.cols = ws.cols6.reshape(c * k * k, ho * wo * n)
+        ws.y2 = self._buf((o, ho * wo * n))
+        ws.y = ws.y2.reshape(o, ho, wo, n)
+        ws.dy2 = self._buf((o, ho * wo * n))  # only used when dy arrives non-contiguous
+        # dW is computed transposed, (C*k*k, O), which OpenBLAS does ~2x faster for these shapes
+        ws.dwt = self._buf((c * k * k, o))
+        ws.dwt_part = self._buf((c * k * k, o))
+        p_cols = ho * wo * n
+        nblocks = -(-p_cols // _DW_BLOCK)
+        edges = [p_cols * b // nblocks for b in range(nblocks + 1)]
+        ws.dw_blocks = [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+        ws.dcols = self._buf((c * k * k, ho * wo * n))
+        dcols6 = ws.dcols.reshape(c, k, k, ho, wo, n)
+        if p:
+            # borders are zeroed once here and never written again
+            ws.pad = self._buf((c, h + 2 * p, w + 2 * p, n), fill=0)
+            ws.pad_inner = ws.pad[:, p:p + h, p:p + w, :]
+            ws.src, ws.win = ws.pad, self._windows(ws.pad, ho, wo)
+        ws.dxp = self._buf((c, h + 2 * p, w + 2 * p, n))
+        ws.dx = ws.dxp[:, p:p + h, p:p + w, :] if p else ws.dxp
+        dst = _window_slices(ws.dxp, k, s, ho, wo)
+        ws.col2im = [(dst[i * k + j], dcols6[:, i, j]) for i in range(k) for j in range(k)]
+
+    def _windows(self, src, ho, wo):
+        k, s = self.kernel, self.stride
+        v = sliding_window_view(src, (k, k), axis=(1, 2))  # (C, Hp-k+1, Wp-k+1, N, k, k)
+        v = v[:, :s * (ho - 1) + 1:s, :s * (wo - 1) + 1:s]
+        return v.transpose(0, 4, 5, 1, 2, 3)  # (C, k, k, Ho, Wo, N), matches cols6
+
+    def forward(self, x):
+        """``x (C, H, W, N) -> (O, Ho, Wo, N)``."""
+        ws = self._workspace(x.shape)
+        if self.padding:
+            np.copyto(ws.pad_inner, x)
+        elif x is not ws.src:  # the window view is cached while the input buffer stays the same
+            ws.src, ws.win = x, self._windows(x, *ws.out_hw)
+        np.copyto(ws.cols6, ws.win)
+        np.matmul(self._w2, ws.cols, out=ws.y2)
+        ws.y2 += self._b_col
+        self._last = ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        """``dy (O, Ho, Wo, N) -> dx (C, H, W, N)``; fills ``grads["weight"]`` and ``grads["bias"]``."""
+        ws = self._last
+        if dy.shape != ws.y.shape:
+            raise ValueError(f"Conv2D.backward: dy has shape {dy.shape}, the last forward gave {ws.y.shape}")
+        if dy.flags.c_contiguous:
+            dy2 = dy.reshape(ws.y2.shape)
+        else:
+            dy2 = ws.dy2
+            np.copyto(dy2.reshape(dy.shape), dy)
+        cols, dwt, part = ws.cols, ws.dwt, ws.dwt_part
+        first, *rest = ws.dw_blocks
+        np.matmul(cols[:, first], dy2[:, first].T, out=dwt)
+        for blk in rest:
+            np.matmul(cols[:, blk], dy2[:, blk].T, out=part)
+            np.add(dwt, part, out=dwt)
+        np.copyto(self._dw2, dwt.T)
+        np.sum(dy2, axis=1, out=self.grads["bias"])
+        if not need_dx:
+            return None
+        np.matmul(self._w2.T, dy2, out=ws.dcols)
+        ws.dxp.fill(0)
+        for dst, src in ws.col2im:  # col2im: k*k slice-adds, overlapping windows accumulate
+            np.add(dst, src, out=dst)
+        return ws.dx
+
+
+# ---------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------
+class Pool2D(Layer):
+    """Max or average pooling over ``size x size`` windows with stride and padding.
+
+    ``x (C, H, W, N) -> y (C, Ho, Wo, N)``, ``Ho = (H + 2p - size) // stride + 1``.
+    Max pads with ``-inf``; average pads with zeros that count in the mean
+    (PyTorch's ``count_include_pad=True``), so it always divides by ``size**2``.
+
+    Forward is the elementwise maximum (or sum) of the ``size**2`` strided
+    window slices.  Max backward sends each output's gradient to the FIRST
+    maximum of its window in row-major order, PyTorch's rule for ties (common
+    after relu, where whole windows are zero); where windows overlap the
+    gradients add up.
+    """
+
+    def __init__(self, op: str = "max", size: int = 2, stride: int | None = None, padding: int = 0,
+                 dtype=np.float32):
+        super().__init__(dtype)
+        if op not in ("max", "avg"):
+            raise ValueError(f"pool op must be 'max' or 'avg', got {op!r}")
+        self.op, self.size = op, int(size)
+        self.stride = int(stride) if stride is not None else self.size
+        self.padding = int(padding)
+        self._last = None
+
+    def output_hw(self, h: int, w: int) -> tuple[int, int]:
+        k, s, p = self.size, self.stride, self.padding
+        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+
+    def _setup(self, ws, shape):
+        c, h, w, n = shape
+        k, s, p = self.size, self.stride, self.padding
+        ho, wo = self.output_hw(h, w)
+        ws.out_hw = (ho, wo)
+        ws.out = self._buf((c, ho, wo, n))
+        if p:
+            ws.pad = self._buf((c, h + 2 * p, w + 2 * p, n), fill=-np.inf if self.op == "max" else 0)
+            ws.pad_inner = ws.pad[:, p:p + h, p:p + w, :]
+            ws.src, ws.slices = ws.pad, _window_slices(ws.pad, k, s, ho, wo)
+        ws.dxp = self._buf((c, h + 2 * p, w + 2 * p, n))
+        ws.dx = ws.dxp[:, p:p + h, p:p + w, :] if p else ws.dxp
+        ws.dx_slices = _window_slices(ws.dxp, k, s, ho, wo)
+        # disjoint windows: each input pixel gets at most one gradient, so write instead of add;
+        # if they also tile the padded input, no zero-fill is needed either
+        ws.disjoint = s >= k
+        ws.tiles = s == k and (h + 2 * p) == ho * k and (w + 2 * p) == wo * k
+        ws.rest = self._buf((c, ho, wo, n))  # max: gradient not yet routed
+        ws.part = self._buf((c, ho, wo, n))  # gradient routed to one slice
+        ws.mask = np.empty((c, ho, wo, n), bool)
+
+    def forward(self, x):
+        """``x (C, H, W, N) -> (C, Ho, Wo, N)``."""
+        ws = self._workspace(x.shape)
+        if self.padding:
+            np.copyto(ws.pad_inner, x)
+        elif x is not ws.src:
+            ws.src, ws.slices = x, _window_slices(x, self.size, self.stride, *ws.out_hw)
+        sl, out = ws.slices, ws.out
+        if len(sl) == 1:
+            np.copyto(out, sl[0])
+        elif self.op == "max":
+            np.maximum(sl[0], sl[1], out=out)
+            for s in sl[2:]:
+                np.maximum(out, s, out=out)
+        else:
+            np.add(sl[0], sl[1], out=out)
+            for s in sl[2:]:
+                np.add(out, s, out=out)
+            out *= 1.0 / len(sl)
+        self._last = ws
+        return out
+
+    def backward(self, dy, need_dx=True):
+        """``dy (C, Ho, Wo, N) -> dx (C, H, W, N)``."""
+        ws = self._last
+        if dy.shape != ws.out.shape:
+            raise ValueError(f"Pool2D.backward: dy has shape {dy.shape}, the last forward gave {ws.out.shape}")
+        if not need_dx:
+            return None
+        if not ws.tiles:
+            ws.dxp.fill(0)
+        if self.op == "max":
+            self._route_max(ws, dy)
+        else:
+            g = ws.part
+            np.multiply(dy, 1.0 / len(ws.dx_slices), out=g)
+            for dst in ws.dx_slices:
+                if ws.disjoint:
+                    np.copyto(dst, g)
+                else:
+                    np.add(dst, g, out=dst)
+        return ws.dx
+
+    @staticmethod
+    def _route_max(ws, dy):
+        # rest = gradient not yet given to an earlier (row-major) maximum of its window
+        rest, part, mask, out = ws.rest, ws.part, ws.mask, ws.out
+        np.copyto(rest, dy)
+        last = len(ws.slices) - 1
+        for i, (src, dst) in enumerate(zip(ws.slices, ws.dx_slices)):
+            np.equal(src, out, out=mask)
+            if ws.disjoint:
+                np.multiply(mask, rest, out=dst)
+                routed = dst
+            else:
+                np.multiply(mask, rest, out=part)
+                np.add(dst, part, out=dst)
+                routed = part
+            if i < last:
+                np.subtract(rest, routed, out=rest)  # exactly zero where routed, unchanged elsewhere
+
+
+# ---------------------------------------------------------------------------
+# Dense
+# ---------------------------------------------------------------------------
+class Dense(Layer):
+    """Fully connected: ``x (F_in, N) -> y = W.T @ x + b  (F_out, N)``.
+
+    Weight ``(F_in, F_out)`` (canonical layout), bias ``(F_out,)``.
+    """
+
+    param_names = ("weight", "bias")
+
+    def __init__(self, in_features: int, out_features: int, dtype=np.float32):
+        super().__init__(dtype)
+        self.in_features, self.out_features = int(in_features), int(out_features)
+        self._x = None
+        self._last = None
+        self.bind()
+
+    def param_shapes(self):
+        return {"weight": (self.in_features, self.out_features), "bias": (self.out_features,)}
+
+    def bind(self, params=None, grads=None):
+        super().bind(params, grads)
+        self._b_col = self.params["bias"].reshape(-1, 1)
+
+    def _setup(self, ws, shape):
+        f, n = shape
+        if f != self.in_features:
+            raise ValueError(f"Dense expects {self.in_features} input features (F, N), got shape {shape}")
+        ws.y = self._buf((self.out_features, n))
+        ws.dx = self._buf((self.in_features, n))
+
+    def forward(self, x):
+        """``x (F_in, N) -> (F_out, N)``."""
+        ws = self._workspace(x.shape)
+        np.matmul(self.params["weight"].T, x, out=ws.y)
+        ws.y += self._b_col
+        self._x, self._last = x, ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        """``dy (F_out, N) -> dx (F_in, N)``; fills ``grads``."""
+        ws = self._last
+        if dy.shape != ws.y.shape:
+            raise ValueError(f"Dense.backward: dy has shape {dy.shape}, the last forward gave {ws.y.shape}")
+        np.matmul(self._x, dy.T, out=self.grads["weight"])
+        np.sum(dy, axis=1, out=self.grads["bias"])
+        if not need_dx:
+            return None
+        np.matmul(self.params["weight"], dy, out=ws.dx)
+        return ws.dx
+
+
+# ---------------------------------------------------------------------------
+# Activations (any shape; output has the input's shape)
+# ---------------------------------------------------------------------------
+class _Activation(Layer):
+    def _setup(self, ws, shape):
+        ws.y = self._buf(shape)
+        ws.dx = self._buf(shape)
+        ws.tmp = self._buf(shape)
+
+    def _begin_backward(self, dy):
+        ws = self._last
+        if dy.shape != ws.y.shape:
+            raise ValueError(f"{type(self).__name__}.backward: dy has shape {dy.shape}, "
+                             f"the last forward gave {ws.y.shape}")
+        return ws
+
+
+class Tanh(_Activation):
+    """``y = tanh(x)``;  ``dx = dy * (1 - y**2)``."""
+
+    def forward(self, x):
+        ws = self._workspace(x.shape)
+        np.tanh(x, out=ws.y)
+        self._last = ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        ws = self._begin_backward(dy)
+        if not need_dx:
+            return None
+        dx = ws.dx
+        np.multiply(ws.y, ws.y, out=dx)
+        np.subtract(1, dx, out=dx)
+        np.multiply(dx, dy, out=dx)
+        return dx
+
+
+class ReLU(_Activation):
+    """``y = max(x, 0)``;  ``dx = dy * (y > 0)`` (zero gradient at 0, as in PyTorch)."""
+
+    def _setup(self, ws, shape):
+        super()._setup(ws, shape)
+        ws.mask = np.empty(shape, bool)
+
+    def forward(self, x):
+        ws = self._workspace(x.shape)
+        np.maximum(x, 0, out=ws.y)
+        self._last = ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        ws = self._begin_backward(dy)
+        if not need_dx:
+            return None
+        np.greater(ws.y, 0, out=ws.mask)
+        np.multiply(dy, ws.mask, out=ws.dx)
+        return ws.dx
+
+
+def _sigmoid(x, out):
+    """Overflow-free logistic: ``0.5 * tanh(x / 2) + 0.5`` (``exp(-x)`` overflows for x < -88 in float32)."""
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    np.multiply(out, 0.5, out=out)
+    np.add(out, 0.5, out=out)
+    return out
+
+
+class Sigmoid(_Activation):
+    """``y = 1 / (1 + exp(-x))``;  ``dx = dy * y * (1 - y)``."""
+
+    def forward(self, x):
+        ws = self._workspace(x.shape)
+        _sigmoid(x, ws.y)
+        self._last = ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        ws = self._begin_backward(dy)
+        if not need_dx:
+            return None
+        dx = ws.dx
+        np.subtract(1, ws.y, out=dx)
+        np.multiply(dx, ws.y, out=dx)
+        np.multiply(dx, dy, out=dx)
+        return dx
+
+
+class Swish(_Activation):
+    """``y = x * s`` with ``s = sigmoid(x)`` (SiLU);  ``dx = dy * (s + y * (1 - s))``."""
+
+    def _setup(self, ws, shape):
+        super()._setup(ws, shape)
+        ws.s = self._buf(shape)
+
+    def forward(self, x):
+        ws = self._workspace(x.shape)
+        _sigmoid(x, ws.s)
+        np.multiply(x, ws.s, out=ws.y)
+        self._last = ws
+        return ws.y
+
+    def backward(self, dy, need_dx=True):
+        ws = self._begin_backward(dy)
+        if not need_dx:
+            return None
+        dx = ws.dx
+        np.subtract(1, ws.s, out=dx)
+        np.multiply(dx, ws.y, out=dx)
+        np.add(dx, ws.s, out=dx)
+        np.multiply(dx, dy, out=dx)
+        return dx
+
+
+ACTIVATIONS = {"tanh": Tanh, "relu": ReLU, "sigmoid": Sigmoid, "swish": Swish}
+
+
+# ---------------------------------------------------------------------------
+# Flatten
+# ---------------------------------------------------------------------------
+class Flatten(Layer):
+    """``x (C, H, W, N) -> (C*H*W, N)``, C-major like ``torch.flatten`` on NCHW; free for contiguous input."""
+
+    def __init__(self, dtype=np.float32):
+        super().__init__(dtype)
+        self._shape = None
+
+    def forward(self, x):
+        self._shape = x.shape
+        return x.reshape(-1, x.shape[-1])
+
+    def backward(self, dy, need_dx=True):
+        """``dy (C*H*W, N) -> (C, H, W, N)``."""
+        if not need_dx:
+            return None
+        return dy.reshape(self._shape)

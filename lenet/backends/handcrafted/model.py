@@ -1,0 +1,263 @@
+"""The handcrafted network and the backend functions (see :mod:`lenet.backends`).
+
+:class:`Net` turns an :class:`~lenet.spec.Arch` into a list of layers from
+:mod:`.layers`.  All its parameters live in one flat vector (and all
+gradients in another) of which the canonical weights ``{"<i>.weight",
+"<i>.bias"}`` are views, so the optimizer updates the whole model with a few
+in-place calls.  Inputs are NCHW at the edges and batch-innermost
+``(C, H, W, N)`` inside.
+"""
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
+from ...training import TrainConfig, fit
+from ...weights import check_weights
+from .. import Model
+from ..common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
+from . import layers as L
+from .losses import SoftmaxCrossEntropy
+from .optim import make_optimizer
+
+BACKEND = "handcrafted"
+_ALIGN = 16  # parameter views start on 64-byte boundaries (float32) in the flat vector
+
+
+def _make_layer(spec, in_shape: tuple, dtype) -> L.Layer:
+    if isinstance(spec, Conv):
+        return L.Conv2D(in_shape[0], spec.out_channels, spec.kernel, spec.stride, spec.padding, dtype=dtype)
+    if isinstance(spec, Pool):
+        return L.Pool2D(spec.op, spec.size, spec.step, spec.padding, dtype=dtype)
+    if isinstance(spec, Dense):
+        return L.Dense(in_shape[0], spec.units, dtype=dtype)
+    if isinstance(spec, Act):
+        return L.ACTIVATIONS[spec.fn](dtype=dtype)
+    if isinstance(spec, Flatten):
+        return L.Flatten(dtype=dtype)
+    raise TypeError(f"handcrafted backend cannot build layer {spec!r}")
+
+
+class Net:
+    """``arch`` as handcrafted layers in ``dtype`` (float32, or float64 for gradient checks).
+
+    ``forward`` takes ``(C, H, W, N)`` and returns logits ``(K, N)``;
+    ``backward`` takes ``dlogits (K, N)`` and fills :attr:`grads`.
+    :attr:`weights` and :attr:`grads` map canonical names to views of
+    :attr:`flat_params` / :attr:`flat_grads`.
+    """
+
+    def __init__(self, arch: Arch, dtype=np.float32, weights: dict | None = None):
+        self.arch = arch
+        self.dtype = np.dtype(dtype)
+        if self.dtype not in (np.float32, np.float64):
+            raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
+        self.layers = [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())]
+        shapes = arch.weight_shapes()
+        offsets, total = {}, 0
+        for name, shape in shapes.items():
+            offsets[name] = total
+            total += -(-int(np.prod(shape)) // _ALIGN) * _ALIGN
+        self.flat_params = np.zeros(total, self.dtype)
+        self.flat_grads = np.zeros(total, self.dtype)
+
+        def views(flat):
+            return {n: flat[offsets[n]:offsets[n] + int(np.prod(s))].reshape(s) for n, s in shapes.items()}
+
+        self.weights, self.grads = views(self.flat_params), views(self.flat_grads)
+        for i in arch.param_layers():
+            self.layers[i].bind({p: self.weights[f"{i}.{p}"] for p in ("weight", "bias")},
+                                {p: self.grads[f"{i}.{p}"] for p in ("weight", "bias")})
+        params = arch.param_layers()
+        self._first_param = params[0] if params else len(self.layers)
+        self.loss = SoftmaxCrossEntropy()
+        self._inputs: dict[int, np.ndarray] = {}
+        if weights is not None:
+            self.set_weights(weights)
+
+    # -- weights ---------------------------------------------------------------
+    def set_weights(self, weights: dict, source: str = "weights") -> None:
+        """Copy canonical ``weights`` in (names and shapes checked; float64 values kept in a float64 net)."""
+        check_weights(self.arch, weights, source)
+        for name, dst in self.weights.items():
+            np.copyto(dst, np.asarray(weights[name]), casting="unsafe")
+
+    def get_weights(self, dtype=np.float32) -> dict[str, np.ndarray]:
+        """Copies of the canonical weights."""
+        return {name: w.astype(dtype, copy=True) for name, w in self.weights.items()}
+
+    # -- passes ----------------------------------------------------------------
+    def input_buffer(self, n: int) -> np.ndarray:
+        """A reused ``(C, H, W, n)`` buffer to put a batch in (layers cache views of it)."""
+        buf = self._inputs.get(n)
+        if buf is None:
+            if len(self._inputs) >= 8:
+                self._inputs.clear()
+            buf = self._inputs[n] = np.empty((*self.arch.input_shape, n), self.dtype)
+        return buf
+
+    def to_internal(self, x_nchw: np.ndarray) -> np.ndarray:
+        """``(N, C, H, W)`` -> ``(C, H, W, N)`` in the reused input buffer."""
+        buf = self.input_buffer(len(x_nchw))
+        np.copyto(buf, x_nchw.transpose(1, 2, 3, 0), casting="same_kind")
+        return buf
+
+    def forward(self, x: np.ndarray) -> np.ndarray:
+        """``x (C, H, W, N) -> logits (K, N)`` (a reused buffer)."""
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    def backward(self, dlogits: np.ndarray, need_input_grad: bool = False):
+        """Back-propagate ``dlogits (K, N)`` into :attr:`grads`; return ``dL/dx (C, H, W, N)`` if asked.
+
+        Without ``need_input_grad`` the pass stops at the first layer with
+        parameters, which does not compute its (unused) input gradient.
+        """
+        d = dlogits
+        stop = 0 if need_input_grad else self._first_param
+        for i in range(len(self.layers) - 1, stop - 1, -1):
+            d = self.layers[i].backward(d, need_dx=need_input_grad or i > self._first_param)
+        return d if need_input_grad else None
+
+    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward, mean cross-entropy and backward on ``x (C, H, W, N)``; returns ``(loss, logits (K, N))``."""
+        logits = self.forward(x)
+        loss = self.loss.forward(logits, labels)
+        self.backward(self.loss.backward())
+        return loss, logits
+
+
+# ---------------------------------------------------------------------------
+# Backend contract
+# ---------------------------------------------------------------------------
+def _check_device(device: str) -> None:
+    if device != "cpu":
+        raise ValueError(f"the handcrafted backend runs NumPy on the CPU only; device must be 'cpu', got {device!r}")
+
+
+def _net(model: Model) -> Net:
+    if model.backend != BACKEND or not isinstance(model.net, Net):
+        raise TypeError(f"not a handcrafted model: backend {model.backend!r}")
+    return model.net
+
+
+def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> Model:
+    """A :class:`~lenet.backends.Model` of ``arch`` with the shared seeded initial weights."""
+    _check_device(device)
+    return Model(arch, Net(arch, dtype, weights=initial_weights(arch, seed)), BACKEND, device)
+
+
+class Trainer:
+    """Trains ``model`` on ``(x_train, y_train)`` with ``config``'s optimizer; see :class:`lenet.training.Trainer`.
+
+    The training set is kept as float32 NCHW (no copy when it already is);
+    each step gathers its batch into a reused buffer and transposes it to
+    ``(C, H, W, N)``.  Optimizer state lives here, so each training run
+    starts it fresh.
+    """
+
+    def __init__(self, model: Model, x_train, y_train, config: TrainConfig):
+        self.net = _net(model)
+        arch = model.arch
+        self.x = check_input(arch, x_train)
+        self._x_flat = self.x.reshape(len(self.x), -1)
+        self.y = check_labels(arch, self.x, y_train)
+        self.config = config
+        self.optimizer = make_optimizer(config.optimizer, [self.net.flat_params], [self.net.flat_grads],
+                                        momentum=config.momentum, weight_decay=config.weight_decay)
+        self._gather: dict[int, np.ndarray] = {}
+
+    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
+        """One optimizer step on samples ``idx``; returns ``(mean loss, logits (n, classes))`` before the update."""
+        idx = np.asarray(idx)
+        n = len(idx)
+        if n == 0 or idx.min() < 0 or idx.max() >= len(self.x):
+            raise IndexError(f"batch indices must be a non-empty subset of 0..{len(self.x) - 1}")
+        gather = self._gather.get(n)
+        if gather is None:
+            if len(self._gather) >= 4:
+                self._gather.clear()
+            # rows padded by 16 floats: with 1024-float rows (32x32) the transposing copy below
+            # strides 4096 bytes, every read lands in one L1 set and the copy ran 9x slower
+            f = self._x_flat.shape[1]
+            gather = self._gather[n] = np.empty((n, f + 16), np.float32)[:, :f]
+        np.take(self._x_flat, idx, axis=0, out=gather, mode="clip")  # bounds checked above
+        xb = self.net.input_buffer(n)
+        np.copyto(xb.reshape(-1, n), gather.T)
+        loss, logits = self.net.loss_and_grads(xb, self.y[idx])
+        self.optimizer.step(lr)
+        return loss, logits.T.copy()
+
+
+def trainer(model: Model, x_train, y_train, config: TrainConfig) -> Trainer:
+    return Trainer(model, x_train, y_train, config)
+
+
+def train(model: Model, data, config: TrainConfig, progress: bool = True):
+    """Train on ``data`` (a :class:`~lenet.data.base.Dataset`) with the shared loop; returns the History."""
+    tr = trainer(model, data.x_train, data.y_train, config)
+    return fit(tr, lambda x: predict(model, x), data, config, progress=progress, desc=BACKEND)
+
+
+def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
+    """Logits ``(n, classes)`` float32 for NCHW input ``x``, computed ``batch_size`` samples at a time."""
+    net = _net(model)
+    x = check_input(model.arch, x)
+    out = np.empty((len(x), model.arch.num_classes), np.float32)
+    for sl in batch_slices(len(x), batch_size):
+        xb = net.input_buffer(sl.stop - sl.start)
+        np.copyto(xb, x[sl].transpose(1, 2, 3, 0))
+        np.copyto(out[sl], net.forward(xb).T)
+    return out
+
+
+def get_weights(model: Model) -> dict[str, np.ndarray]:
+    """Canonical float32 weights (copies)."""
+    return _net(model).get_weights()
+
+
+def set_weights(model: Model, weights: dict) -> None:
+    """Load canonical weights; a missing, extra or mis-shaped array raises naming its key."""
+    _net(model).set_weights(weights)
+
+
+def save(model: Model, path: str | os.PathLike) -> None:
+    save_model(model, path, get_weights)
+
+
+def load(path: str | os.PathLike, device: str = "cpu", arch: Arch | None = None) -> Model:
+    _check_device(device)
+    return load_model(path, build, set_weights, device=device, arch=arch)
+
+
+def set_threads(n: int) -> dict:
+    """Limit NumPy's BLAS pool, the only thread pool this backend uses, to ``n`` threads.
+
+    Elementwise NumPy code is single-threaded.  This is the same limit that
+    :func:`lenet.threads.set_threads` applies; repeating it here makes
+    :func:`lenet.backends.get_backend` honour ``LENET_THREADS`` for this
+    backend as it does for the others.
+    """
+    n = int(n)
+    if n < 1:
+        raise ValueError(f"thread count must be >= 1, got {n}")
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(limits=n, user_api="blas")
+    return thread_counts()
+
+
+def thread_counts() -> dict:
+    """Nothing of its own: the BLAS pool is reported by :func:`lenet.threads.report`."""
+    return {}
+
+
+def versions() -> dict:
+    return {"numpy": np.__version__}
+
+
+def devices() -> list[str]:
+    return ["cpu"]
