@@ -214,3 +214,21 @@ def test_threads_fixed_at_import_and_later_calls_do_not_crash():
     assert before["tf_intra"] == before["tf_inter"] >= 1  # set from lenet.threads.requested() at import
     after = kb.set_threads(before["tf_intra"] + 1)  # the runtime has started: nothing changes, nothing fails
     assert after == before
+
+
+def test_measurement_hooks():
+    from lenet.counting import count
+
+    arch = lenet5()
+    model = kb.build(arch)
+    x = _x(arch, 5)
+    forward = kb.make_forward(model, x)
+    np.testing.assert_allclose(np.asarray(forward()), kb.predict(model, x), atol=1e-6)
+    analytic = count(arch).as_dict()
+    counters = kb.count_flops(model, 4)
+    assert counters
+    for c in counters.values():
+        assert c["per"] == "batch" and c["batch_size"] == 4
+        assert c["value"] == 4 * analytic[c["convention"]], c
+    kb.reset_peak_memory(model)
+    assert kb.peak_memory(model) is None  # CPU: no device allocator to ask

@@ -11,6 +11,18 @@ from lenet.backends import BACKENDS, BackendUnavailable, available_backends, get
 
 CONTRACT = ("build", "trainer", "train", "predict", "get_weights", "set_weights", "save", "load",
             "set_threads", "thread_counts", "versions", "devices")
+MEASUREMENT = ("make_forward", "count_flops", "reset_peak_memory", "peak_memory")
+
+
+@pytest.mark.parametrize("name", ["torch", "keras"])  # the handcrafted backend does not offer them yet
+def test_backend_offers_the_measurement_hooks(name):
+    """make_forward, count_flops, reset_peak_memory, peak_memory: used by lenet.probe and bench/."""
+    from lenet.testing import require_backend
+
+    require_backend(name)
+    module = get_backend(name)
+    missing = [f for f in MEASUREMENT if not callable(getattr(module, f, None))]
+    assert not missing, f"{name} lacks {missing}"
 
 
 def test_unknown_backend_names_the_choices():

@@ -175,3 +175,21 @@ def test_set_threads_survives_a_fixed_interop_pool(monkeypatch):
     monkeypatch.undo()
     tb.set_threads(threads.requested())
     assert tb.thread_counts()["torch_intra"] == threads.requested()
+
+
+def test_measurement_hooks():
+    from lenet.counting import count
+
+    arch = lenet5()
+    model = tb.build(arch)
+    x = _x(arch, 5)
+    forward = tb.make_forward(model, x)
+    np.testing.assert_allclose(np.asarray(forward()), tb.predict(model, x), atol=1e-6)
+    analytic = count(arch).as_dict()
+    counters = tb.count_flops(model, 4)
+    assert counters
+    for c in counters.values():
+        assert c["per"] == "batch" and c["batch_size"] == 4
+        assert c["value"] == 4 * analytic[c["convention"]], c
+    tb.reset_peak_memory(model)
+    assert tb.peak_memory(model) is None  # CPU: no device allocator to ask

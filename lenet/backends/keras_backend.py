@@ -227,8 +227,11 @@ def _nhwc_shape(arch: Arch) -> tuple:
 
 def _forward_fn(net, arch: Arch):
     """One traced inference function for any batch size (``training=False``)."""
+    def forward(x):
+        return net(x, training=False)
+
     spec = tf.TensorSpec((None, *_nhwc_shape(arch)), tf.float32)
-    return tf.function(lambda x: net(x, training=False), input_signature=[spec], reduce_retracing=True)
+    return tf.function(forward, input_signature=[spec], autograph=False)
 
 
 def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
@@ -338,6 +341,73 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
     return out
 
 
+# --------------------------------------------------------------------------- measurement
+
+
+def make_forward(model: Model, x):
+    """A zero-argument callable running the traced forward pass on ``x``, converted (NHWC, on the device) once.
+
+    On a GPU the call reads the logits back, which waits for the computation;
+    on the CPU TensorFlow's eager calls return only when the result exists.
+    """
+    with tf.device(_tf_device(model)):
+        xt = tf.identity(tf.constant(to_nhwc(check_input(model.arch, x))))
+    fn, gpu = model.net._lenet_forward, model.device == "gpu"
+
+    def forward():
+        with tf.device(_tf_device(model)):
+            out = fn(xt)
+        if gpu:
+            out.numpy()
+        return out
+
+    return forward
+
+
+def count_flops(model: Model, batch_size: int) -> dict:
+    """TF's profiler on the frozen forward graph for a fixed ``batch_size`` (convention ``flops_tf``, per batch).
+
+    The profiler counts 2 x MACs, bias adds and pool-window reads, and no
+    tanh, relu or sigmoid; but it counts 2 FLOPs per swish (silu) element,
+    which the ``flops_tf`` convention leaves out (lenet5-modified: 16,024 per
+    sample more than the analytic figure).
+    """
+    from tensorflow.python.framework.convert_to_constants import convert_variables_to_constants_v2
+
+    net = model.net
+
+    def forward(x):
+        return net(x, training=False)
+
+    concrete = tf.function(forward, autograph=False).get_concrete_function(
+        tf.TensorSpec((batch_size, *_nhwc_shape(model.arch)), tf.float32))
+    graph = convert_variables_to_constants_v2(concrete).graph
+    options = tf.compat.v1.profiler.ProfileOptionBuilder.float_operation()
+    options["output"] = "none"
+    logger = tf.get_logger()
+    level = logger.level
+    logger.setLevel("ERROR")  # the v1 profiler logs a deprecation notice on every call
+    try:
+        info = tf.compat.v1.profiler.profile(graph=graph, run_meta=tf.compat.v1.RunMetadata(), cmd="op",
+                                             options=options)
+    finally:
+        logger.setLevel(level)
+    return {"tf_profiler": {"value": int(info.total_float_ops), "convention": "flops_tf", "per": "batch",
+                            "batch_size": int(batch_size)}}
+
+
+def reset_peak_memory(model: Model) -> None:
+    if model.device == "gpu":
+        tf.config.experimental.reset_memory_stats("GPU:0")
+
+
+def peak_memory(model: Model) -> int | None:
+    """Peak bytes TensorFlow allocated on the GPU since :func:`reset_peak_memory`; None on the CPU."""
+    if model.device != "gpu":
+        return None
+    return int(tf.config.experimental.get_memory_info("GPU:0")["peak"])
+
+
 # --------------------------------------------------------------------------- training
 
 
@@ -390,7 +460,7 @@ class KerasTrainer:
         weight_decay = float(config.weight_decay)
         x_all, y_all, variables, optimizer = self.x, self.y, self.variables, self.optimizer
 
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)])
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)], autograph=False)
         def train_step(idx):
             xb = tf.gather(x_all, idx)
             yb = tf.gather(y_all, idx)
