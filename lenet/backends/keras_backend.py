@@ -108,7 +108,8 @@ def set_threads(n: int) -> dict:
 
 
 def thread_counts() -> dict:
-    """TF's configured pool sizes (0 would mean "TF's default", which this module never leaves)."""
+    """TF's pool sizes in force (0 means TF's default, all cores: seen only when TF's runtime started
+    before this module was imported, so that the import-time setting could not apply)."""
     cfg = tf.config.threading
     return {"tf_intra": cfg.get_intra_op_parallelism_threads(), "tf_inter": cfg.get_inter_op_parallelism_threads()}
 
