@@ -74,7 +74,7 @@ class Layer:
                                      f"got {arr.dtype} {arr.shape}")
 
     # -- workspaces ---------------------------------------------------------
-    def _workspace(self, shape: tuple) -> "_Workspace":
+    def _workspace(self, shape: tuple) -> _Workspace:
         ws = self._ws.get(shape)
         if ws is None:
             if len(self._ws) >= _MAX_WORKSPACES:
@@ -83,7 +83,7 @@ class Layer:
             self._setup(ws, shape)
         return ws
 
-    def _setup(self, ws: "_Workspace", shape: tuple) -> None:
+    def _setup(self, ws: _Workspace, shape: tuple) -> None:
         """Allocate the buffers for input ``shape`` into ``ws``."""
 
     def _buf(self, shape, fill=None) -> np.ndarray:
@@ -146,12 +146,12 @@ class Conv2D(Layer):
 
     def bind(self, params=None, grads=None):
         super().bind(params, grads)
+        if not (self.params["weight"].flags.c_contiguous and self.grads["weight"].flags.c_contiguous):
+            raise ValueError("Conv2D weight and gradient arrays must be C-contiguous (they are used as reshaped views)")
         o = self.out_channels
         self._w2 = self.params["weight"].reshape(o, -1)  # (O, C*k*k), a view
         self._b_col = self.params["bias"].reshape(o, 1)
         self._dw2 = self.grads["weight"].reshape(o, -1)
-        if not (np.shares_memory(self._w2, self.params["weight"]) and np.shares_memory(self._dw2, self.grads["weight"])):
-            raise ValueError("Conv2D weight and gradient arrays must be C-contiguous")
 
     def output_hw(self, h: int, w: int) -> tuple[int, int]:
         k, s, p = self.kernel, self.stride, self.padding
