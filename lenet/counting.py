@@ -10,9 +10,10 @@ against disagree on purpose, not by error:
     ``2 * macs``: one multiply plus one add.  ``torch.utils.flop_counter``'s
     convention: 833,040.
 ``flops_tf``
-    ``2 * macs + bias adds + pooling window reads``: what TensorFlow's
-    profiler (``tf.compat.v1.profiler`` float_ops) reports, per batch:
-    845,862 per sample.
+    ``2 * macs + bias adds + pooling window reads + 2 per swish element``:
+    what TensorFlow's profiler (``tf.compat.v1.profiler`` float_ops) reports,
+    per batch: 845,862 per sample.  It counts no FLOPs for tanh, relu or
+    sigmoid, but two for swish (its sigmoid and its multiply are separate ops).
 
 All counts are per sample; multiply by the batch size for per-batch figures.
 """
@@ -35,6 +36,7 @@ class LayerCount:
     bias_adds: int
     pool_reads: int
     act_elements: int  # elementwise activation evaluations
+    swish_elements: int = 0
 
     @property
     def out_elements(self) -> int:
@@ -73,7 +75,8 @@ def layer_counts(arch: Arch) -> list[LayerCount]:
             reads = _prod(out_shape) * layer.size * layer.size
         elif isinstance(layer, Act):
             acts = _prod(out_shape)
-        rows.append(LayerCount(i, layer.kind, tuple(out_shape), params, macs, bias, reads, acts))
+        swish = acts if isinstance(layer, Act) and layer.fn == "swish" else 0
+        rows.append(LayerCount(i, layer.kind, tuple(out_shape), params, macs, bias, reads, acts, swish))
     return rows
 
 
@@ -84,7 +87,7 @@ class ArchCount:
     params: int
     macs: int
     flops: int  # 2 * macs
-    flops_tf: int  # 2 * macs + bias adds + pool reads
+    flops_tf: int  # 2 * macs + bias adds + pool reads + 2 per swish element
     bias_adds: int
     pool_reads: int
     act_elements: int
@@ -98,7 +101,7 @@ class ArchCount:
 CONVENTIONS = {
     "macs": "multiply-accumulates of conv+dense, no bias (thop, fvcore)",
     "flops": "2 x MACs, no bias (torch.utils.flop_counter)",
-    "flops_tf": "2 x MACs + bias adds + pool window reads (TF profiler float_ops)",
+    "flops_tf": "2 x MACs + bias adds + pool window reads + 2 per swish element (TF profiler float_ops)",
 }
 
 
@@ -108,11 +111,12 @@ def count(arch: Arch) -> ArchCount:
     macs = sum(r.macs for r in rows)
     bias = sum(r.bias_adds for r in rows)
     reads = sum(r.pool_reads for r in rows)
+    swish = sum(r.swish_elements for r in rows)
     return ArchCount(
         params=params,
         macs=macs,
         flops=2 * macs,
-        flops_tf=2 * macs + bias + reads,
+        flops_tf=2 * macs + bias + reads + 2 * swish,
         bias_adds=bias,
         pool_reads=reads,
         act_elements=sum(r.act_elements for r in rows),

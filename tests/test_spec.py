@@ -30,6 +30,13 @@ def test_reference_study_space_figure():
     assert round(c.param_bytes / 2**20, 2) == 0.25
 
 
+def test_tf_convention_counts_swish_twice():
+    # the TF profiler counts a Sigmoid and a Mul per swish element, nothing for tanh/relu/sigmoid
+    swish, tanh = count(lenet5_modified()), count(lenet5_modified(activation="tanh"))
+    assert swish.flops_tf - tanh.flops_tf == 2 * 8_012
+    assert swish.flops == tanh.flops
+
+
 def test_modified_lenet_dense_sized_from_spec():
     arch = lenet5_modified()
     assert arch.shapes()[8] == (800,)
