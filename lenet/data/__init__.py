@@ -6,23 +6,35 @@
     idx files, read locally or downloaded and sha256-checked (see :mod:`.idx_datasets`).
 ``synthetic`` or ``synthetic:N``
     random images for speed benchmarks, ``N`` training samples (default 60,000).
+``imagelist:PATH``, ``imagelist-rgb:PATH``
+    a folder of images listed in ``train.txt``, ``val.txt``, ``test.txt``
+    (``relative/path label`` per line), grayscale or RGB, resized to
+    ``input_size``, decoded once and cached (see :mod:`.imagelist`).  A relative
+    ``PATH`` is taken from ``data_dir`` when given.
+``imagelist-hist:PATH``
+    the same images as 64-bin global colour histograms, ``(N, 64, 1, 1)``
+    (see :mod:`.features`).
 
-A name may carry one argument after a colon; ``synthetic:N`` is the first such
-kind, and an image-list loader (``imagelist:PATH``) would be another.
+A name may carry one argument after its first colon: ``synthetic:N``, or the
+image-list folder (which may itself contain colons).
 """
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 from .base import Dataset, DatasetError
 from .digits import load_digits
 from .idx_datasets import IDX_DATASETS, load_idx_dataset
 from .synthetic import DEFAULT_TRAIN, load_synthetic
 
-__all__ = ["DATASETS", "Dataset", "DatasetError", "load_dataset"]
+__all__ = ["DATASETS", "PATH_DATASETS", "Dataset", "DatasetError", "load_dataset"]
 
 DATASETS = ("digits", *IDX_DATASETS, "synthetic")
-_CHOICES = "digits, " + ", ".join(IDX_DATASETS) + ", synthetic, synthetic:N"
+# Kinds that name a folder: "imagelist:PATH" (imported on use: they need Pillow).
+PATH_DATASETS = ("imagelist", "imagelist-rgb", "imagelist-hist")
+_CHOICES = ("digits, " + ", ".join(IDX_DATASETS) + ", synthetic, synthetic:N, "
+            + ", ".join(f"{kind}:PATH" for kind in PATH_DATASETS))
 
 
 def _train_count(name: str, text: str) -> int:
@@ -43,9 +55,14 @@ def load_dataset(name: str, *, input_size: int = 32, data_dir: str | os.PathLike
     ``val_fraction`` is the share of the training data held out for
     validation (stratified, drawn with ``seed``); None takes the dataset's
     default (digits 0.25 of the non-test 80%, i.e. 60/20/20; others 0.1).
-    ``data_dir``, ``download`` and ``progress`` concern the idx datasets only.
+    ``data_dir``, ``download`` and ``progress`` concern the idx datasets, and
+    ``data_dir`` and ``progress`` the image lists, whose validation split is
+    their ``val.txt`` (so ``val_fraction`` must be None) and which use no seed.
     """
     kind, colon, argument = name.partition(":")
+    if kind in PATH_DATASETS:
+        return _load_path_dataset(name, kind, argument, input_size=input_size, data_dir=data_dir,
+                                  val_fraction=val_fraction, progress=progress)
     split = {} if val_fraction is None else {"val_fraction": val_fraction}
     if kind == "synthetic":
         count = _train_count(name, argument) if colon else DEFAULT_TRAIN
@@ -58,3 +75,23 @@ def load_dataset(name: str, *, input_size: int = 32, data_dir: str | os.PathLike
         return load_idx_dataset(kind, input_size=input_size, data_dir=data_dir, download=download, seed=seed,
                                 progress=progress, **split)
     raise DatasetError(f"unknown dataset {name!r}; choose from {_CHOICES}")
+
+
+def _load_path_dataset(name: str, kind: str, argument: str, *, input_size: int,
+                       data_dir: str | os.PathLike | None, val_fraction: float | None, progress: bool) -> Dataset:
+    if not argument:
+        raise DatasetError(f"dataset {kind!r} needs a folder: {kind}:PATH, PATH holding train.txt, val.txt, "
+                           f"test.txt (got {name!r})")
+    if val_fraction is not None:
+        raise DatasetError(f"dataset {name!r}: the validation split is the list's val.txt; val_fraction "
+                           f"does not apply (got {val_fraction})")
+    root = Path(argument).expanduser()
+    if data_dir is not None:
+        root = Path(data_dir) / root  # an absolute PATH stays as it is
+    if kind == "imagelist-hist":
+        from .features import load_imagelist_histogram
+
+        return load_imagelist_histogram(root, input_size=input_size, progress=progress)
+    from .imagelist import KINDS, load_imagelist
+
+    return load_imagelist(root, input_size=input_size, channels=KINDS[kind], progress=progress)
