@@ -3,6 +3,7 @@
     lenet info  --arch lenet5
     lenet train --backend handcrafted --dataset digits --epochs 20 --save model.npz
     lenet eval  --backend keras --weights model.npz --dataset digits
+    lenet report .benchmarks/cpu .benchmarks/gpu --label cpu gpu --out report/
 
 The comparison study itself is ``pytest bench/`` (see the README).
 """
@@ -36,7 +37,8 @@ def _parse_schedule(text: str) -> tuple:
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", default="digits", help="digits (default, embedded), mnist, fashion-mnist, kmnist, "
-                   "synthetic[:N]")
+                   "synthetic[:N], imagelist:PATH (grayscale), imagelist-rgb:PATH, imagelist-hist:PATH "
+                   "(64-bin colour histograms); PATH holds train.txt, val.txt, test.txt")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: LENET_DATA, then known "
                    "locations, then download)")
     p.add_argument("--input-size", type=int, default=32, help="image side fed to the network (32; 28 for MLPs)")
@@ -77,6 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
 
     sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
     sp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder (latest run used)")
+
+    rp = sub.add_parser("report", help="markdown tables and PNG plots from benchmark histories (and deltas)")
+    rp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder(s)")
+    rp.add_argument("--out", required=True, help="folder for README.md and the PNG plots")
+    rp.add_argument("--label", action="extend", nargs="+", default=None, metavar="NAME",
+                    help="one machine label per HISTORY, in order (default: node, CPU and GPU from machine_info)")
+    rp.add_argument("--compare", action="store_true", help="deltas between two runs: two HISTORY arguments (the "
+                    "newest run of each) or one storage folder (its two newest runs)")
+    rp.add_argument("--threshold-time", type=float, default=10.0, metavar="PCT",
+                    help="flag a median time change beyond this many percent (default 10)")
+    rp.add_argument("--threshold-acc", type=float, default=1.0, metavar="POINTS",
+                    help="flag a test top-1 change beyond this many percentage points (default 1.0)")
     return parser
 
 
@@ -154,6 +168,15 @@ def cmd_check_speed(args) -> int:
     return 0 if rows and all(r["passed"] for r in rows) else 1
 
 
+def cmd_report(args) -> int:
+    from .report import build_report, summary_lines
+
+    report = build_report(args.history, args.out, labels=args.label, compare=args.compare,
+                          threshold_time=args.threshold_time, threshold_acc=args.threshold_acc)
+    print("\n".join(summary_lines(report)))
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .backends import BackendUnavailable
@@ -164,7 +187,8 @@ def main(argv=None) -> int:
     from .weights import WeightsError
 
     try:
-        commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed}
+        commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
+                    "report": cmd_report}
         return commands[args.command](args)
     except (BackendUnavailable, DatasetError, HistoryError, SpecError, ConfigError, WeightsError) as e:
         print(f"lenet: error: {e}", file=sys.stderr)
