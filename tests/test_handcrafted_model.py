@@ -190,6 +190,24 @@ def test_trainer_step_is_one_forward_backward_and_update():
         tr.step(np.array([40]), 0.1)
 
 
+@pytest.mark.parametrize("optimizer", ["sgd", "adam"])
+def test_micro_batches_make_the_same_step_as_the_whole_batch(optimizer):
+    """A batch split into chunks (gradients summed, one update) trains exactly like the whole batch."""
+    arch = lenet5_modified()
+    rng = np.random.default_rng(11)
+    x = rng.standard_normal((30, *arch.input_shape), dtype=np.float32)
+    y = rng.integers(0, 10, 30)
+    config = TrainConfig(optimizer=optimizer, lr=1e-2, weight_decay=1e-3)
+    whole, split = hc.build(arch, seed=5, dtype=F64), hc.build(arch, seed=5, dtype=F64)
+    t_whole, t_split = hc.trainer(whole, x, y, config, chunk=64), hc.trainer(split, x, y, config, chunk=7)
+    for idx in (rng.permutation(30)[:23], rng.permutation(30)[:23], np.arange(7)):
+        loss_w, logits_w = t_whole.step(idx, 1e-2)
+        loss_s, logits_s = t_split.step(idx, 1e-2)
+        assert loss_s == pytest.approx(loss_w, rel=1e-12)
+        np.testing.assert_allclose(logits_s, logits_w, rtol=1e-6)  # float32 on the way out
+        np.testing.assert_allclose(split.net.flat_params, whole.net.flat_params, rtol=1e-10, atol=1e-12)
+
+
 @pytest.fixture(scope="module")
 def digits():
     from lenet.data import load_dataset

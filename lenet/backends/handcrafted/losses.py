@@ -41,10 +41,14 @@ class SoftmaxCrossEntropy:
         self._probs, self._labels, self._cols, self._grad = z, labels, cols, grad
         return loss
 
-    def backward(self) -> np.ndarray:
-        """``(softmax - onehot) / N``, shape ``(K, N)``."""
-        grad, n = self._grad, self._probs.shape[1]
+    def backward(self, scale: float | None = None) -> np.ndarray:
+        """``(softmax - onehot) * scale``, shape ``(K, N)``; ``scale`` defaults to ``1 / N`` (the mean).
+
+        A micro-batch of a larger batch passes ``1 / batch`` so that the
+        summed micro-batch gradients are those of the batch's mean loss.
+        """
+        grad = self._grad
         np.copyto(grad, self._probs)
         grad[self._labels, self._cols] -= 1
-        grad *= 1.0 / n
+        grad *= 1.0 / self._probs.shape[1] if scale is None else scale
         return grad

@@ -74,6 +74,7 @@ class Net:
         self._first_param = params[0] if params else len(self.layers)
         self.loss = SoftmaxCrossEntropy()
         self._inputs: dict[int, np.ndarray] = {}
+        self._stage = None
         if weights is not None:
             self.set_weights(weights)
 
@@ -104,6 +105,25 @@ class Net:
         np.copyto(buf, x_nchw.transpose(1, 2, 3, 0), casting="same_kind")
         return buf
 
+    def load_nchw(self, x_nchw: np.ndarray) -> np.ndarray:
+        """Like :meth:`to_internal`, faster for large batches of 32x32 images.
+
+        A direct transposing copy reads with a stride of one image; at 32x32
+        float32 that is 4096 bytes, every read of a cache line falls into the
+        same L1 set and the copy ran ~9x slower.  Staging the rows with 16
+        floats of padding first avoids it.
+        """
+        n = len(x_nchw)
+        f = x_nchw[0].size
+        stage = self._stage
+        if stage is None or stage.shape[0] < n or stage.shape[1] != f + 16:
+            stage = self._stage = np.empty((max(n, PREDICT_CHUNK), f + 16), np.float32)
+        rows = stage[:n, :f]
+        np.copyto(rows, x_nchw.reshape(n, f), casting="same_kind")
+        buf = self.input_buffer(n)
+        np.copyto(buf.reshape(f, n), rows.T)
+        return buf
+
     def forward(self, x: np.ndarray) -> np.ndarray:
         """``x (C, H, W, N) -> logits (K, N)`` (a reused buffer)."""
         for layer in self.layers:
@@ -122,11 +142,15 @@ class Net:
             d = self.layers[i].backward(d, need_dx=need_input_grad or i > self._first_param)
         return d if need_input_grad else None
 
-    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray) -> tuple[float, np.ndarray]:
-        """Forward, mean cross-entropy and backward on ``x (C, H, W, N)``; returns ``(loss, logits (K, N))``."""
+    def loss_and_grads(self, x: np.ndarray, labels: np.ndarray, scale: float | None = None) -> tuple[float, np.ndarray]:
+        """Forward, mean cross-entropy and backward on ``x (C, H, W, N)``; returns ``(loss, logits (K, N))``.
+
+        The gradients are of the mean loss, or of ``scale`` times the summed
+        loss when ``scale`` is given (``1 / batch`` for a micro-batch).
+        """
         logits = self.forward(x)
         loss = self.loss.forward(logits, labels)
-        self.backward(self.loss.backward())
+        self.backward(self.loss.backward(scale))
         return loss, logits
 
 
@@ -150,32 +174,50 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> M
     return Model(arch, Net(arch, dtype, weights=initial_weights(arch, seed)), BACKEND, device)
 
 
+# Micro-batches.  A step on a batch larger than TRAIN_CHUNK runs forward and backward on
+# nearly equal chunks of at most TRAIN_CHUNK samples, adds up their gradients and then makes
+# ONE optimizer step: the same update as the whole batch (only the summation order differs).
+# It keeps each chunk's activations and im2col buffers in cache: measured on 2 cores, a
+# batch-256 step cost ~15% more per sample than a batch-64 one when run whole.
+TRAIN_CHUNK = 64
+PREDICT_CHUNK = 128
+
+
+def _chunks(n: int, size: int) -> list[slice]:
+    """``n`` split into ``ceil(n / size)`` nearly equal consecutive slices."""
+    k = -(-n // size)
+    edges = [n * i // k for i in range(k + 1)]
+    return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
+
+
 class Trainer:
     """Trains ``model`` on ``(x_train, y_train)`` with ``config``'s optimizer; see :class:`lenet.training.Trainer`.
 
     The training set is kept as float32 NCHW (no copy when it already is);
     each step gathers its batch into a reused buffer and transposes it to
     ``(C, H, W, N)``.  Optimizer state lives here, so each training run
-    starts it fresh.
+    starts it fresh.  Batches above ``chunk`` samples are processed as
+    micro-batches whose gradients are summed before the single update.
     """
 
-    def __init__(self, model: Model, x_train, y_train, config: TrainConfig):
+    def __init__(self, model: Model, x_train, y_train, config: TrainConfig, chunk: int = TRAIN_CHUNK):
         self.net = _net(model)
         arch = model.arch
         self.x = check_input(arch, x_train)
         self._x_flat = self.x.reshape(len(self.x), -1)
         self.y = check_labels(arch, self.x, y_train)
         self.config = config
+        self.chunk = int(chunk)
+        if self.chunk < 1:
+            raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.optimizer = make_optimizer(config.optimizer, [self.net.flat_params], [self.net.flat_grads],
                                         momentum=config.momentum, weight_decay=config.weight_decay)
         self._gather: dict[int, np.ndarray] = {}
+        self._grad_sum = np.empty_like(self.net.flat_grads)
 
-    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
-        """One optimizer step on samples ``idx``; returns ``(mean loss, logits (n, classes))`` before the update."""
-        idx = np.asarray(idx)
+    def _load(self, idx: np.ndarray) -> np.ndarray:
+        """Samples ``idx`` of the training set in the net's ``(C, H, W, n)`` input buffer."""
         n = len(idx)
-        if n == 0 or idx.min() < 0 or idx.max() >= len(self.x):
-            raise IndexError(f"batch indices must be a non-empty subset of 0..{len(self.x) - 1}")
         gather = self._gather.get(n)
         if gather is None:
             if len(self._gather) >= 4:
@@ -184,16 +226,40 @@ class Trainer:
             # strides 4096 bytes, every read lands in one L1 set and the copy ran 9x slower
             f = self._x_flat.shape[1]
             gather = self._gather[n] = np.empty((n, f + 16), np.float32)[:, :f]
-        np.take(self._x_flat, idx, axis=0, out=gather, mode="clip")  # bounds checked above
+        np.take(self._x_flat, idx, axis=0, out=gather, mode="clip")  # bounds checked by step
         xb = self.net.input_buffer(n)
         np.copyto(xb.reshape(-1, n), gather.T)
-        loss, logits = self.net.loss_and_grads(xb, self.y[idx])
+        return xb
+
+    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
+        """One optimizer step on samples ``idx``; returns ``(mean loss, logits (n, classes))`` before the update."""
+        idx = np.asarray(idx)
+        n = len(idx)
+        if n == 0 or idx.min() < 0 or idx.max() >= len(self.x):
+            raise IndexError(f"batch indices must be a non-empty subset of 0..{len(self.x) - 1}")
+        net = self.net
+        if n <= self.chunk:
+            loss, logits = net.loss_and_grads(self._load(idx), self.y[idx])
+            self.optimizer.step(lr)
+            return loss, logits.T.copy()
+        out = np.empty((n, self.net.arch.num_classes), np.float32)
+        total = 0.0
+        for i, part in enumerate(_chunks(n, self.chunk)):
+            sub = idx[part]
+            loss, logits = net.loss_and_grads(self._load(sub), self.y[sub], scale=1.0 / n)
+            total += loss * len(sub)
+            np.copyto(out[part], logits.T)
+            if i == 0:
+                np.copyto(self._grad_sum, net.flat_grads)
+            else:
+                np.add(self._grad_sum, net.flat_grads, out=self._grad_sum)
+        np.copyto(net.flat_grads, self._grad_sum)
         self.optimizer.step(lr)
-        return loss, logits.T.copy()
+        return total / n, out
 
 
-def trainer(model: Model, x_train, y_train, config: TrainConfig) -> Trainer:
-    return Trainer(model, x_train, y_train, config)
+def trainer(model: Model, x_train, y_train, config: TrainConfig, chunk: int = TRAIN_CHUNK) -> Trainer:
+    return Trainer(model, x_train, y_train, config, chunk)
 
 
 def train(model: Model, data, config: TrainConfig, progress: bool = True):
@@ -203,14 +269,23 @@ def train(model: Model, data, config: TrainConfig, progress: bool = True):
 
 
 def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
-    """Logits ``(n, classes)`` float32 for NCHW input ``x``, computed ``batch_size`` samples at a time."""
+    """Logits ``(n, classes)`` float32 for NCHW input ``x``, computed ``batch_size`` samples at a time.
+
+    Batches above :data:`PREDICT_CHUNK` run as chunks of at most that size
+    (cache-sized; the logits do not depend on it).
+    """
     net = _net(model)
     x = check_input(model.arch, x)
-    out = np.empty((len(x), model.arch.num_classes), np.float32)
-    for sl in batch_slices(len(x), batch_size):
-        xb = net.input_buffer(sl.stop - sl.start)
-        np.copyto(xb, x[sl].transpose(1, 2, 3, 0))
-        np.copyto(out[sl], net.forward(xb).T)
+    n = len(x)
+    out = np.empty((n, model.arch.num_classes), np.float32)
+    if n == 1:  # latency path: no staging, nothing to transpose
+        np.copyto(net.input_buffer(1).reshape(1, -1), x.reshape(1, -1))
+        np.copyto(out, net.forward(net.input_buffer(1)).T)
+        return out
+    for sl in batch_slices(n, batch_size):
+        for part in _chunks(sl.stop - sl.start, PREDICT_CHUNK):
+            part = slice(sl.start + part.start, sl.start + part.stop)
+            np.copyto(out[part], net.forward(net.load_nchw(x[part])).T)
     return out
 
 
