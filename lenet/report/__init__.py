@@ -1,0 +1,226 @@
+"""``lenet report``: pytest-benchmark histories -> a README-ready markdown report with PNG plots.
+
+    from lenet.report import build_report
+    report = build_report([".benchmarks/cpu", ".benchmarks/gpu"], "report/", labels=["cpu box", "gpu box"])
+
+Modules, one concern each:
+
+* :mod:`.records`: runs flattened into records, labelled by machine, merged per label;
+* :mod:`.markdown`: table rendering and number formats (units in headers, never in cells);
+* :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
+* :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
+* :mod:`.compare`: deltas between two runs, flagged beyond thresholds.
+
+A section appears only when the histories hold its group; the others are
+listed under "Not run in these histories".  Nothing is estimated or filled in.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ..atomic import write_text
+from ..history import Run, load_runs
+from . import plots as P
+from . import tables as T
+from .compare import Delta, deltas, deltas_table, pick_pair
+from .markdown import text
+from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
+
+__all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
+
+README = "README.md"
+
+# (section key, title, builder); order is the report's order.
+SECTIONS = (
+    ("accuracy", "Accuracy", T.accuracy_section),
+    ("inference", "Inference", T.inference_section),
+    ("training", "Training", T.training_section),
+    ("memory", "Memory", T.memory_section),
+    ("flops", "FLOPs", T.flops_section),
+    ("graph", "Static vs dynamic graph", T.graph_section),
+    ("compression", "Compression", T.compression_section),
+    ("mlp-sweep", "MLP sweep", T.mlp_section),
+)
+CORE = T.CORE_SECTIONS
+
+
+@dataclass
+class Report:
+    readme: Path
+    markdown: str
+    sections: list  # tables.Section, in order
+    not_run: list[str]  # titles of sections whose groups no history holds
+    plots: list  # plots.PlotInfo
+    records: list[Record]
+    comparison: tuple | None = None  # (base Run, new Run, [Delta], only_base, only_new)
+    other_groups: list[str] = field(default_factory=list)
+
+    @property
+    def flagged(self) -> list[Delta]:
+        return [d for d in (self.comparison[2] if self.comparison else []) if d.flagged]
+
+    def section(self, key: str):
+        return next((s for s in self.sections if s.key == key), None)
+
+
+def load_labelled(histories: Sequence, labels: Sequence | None = None) -> list[list[tuple[str | None, Run]]]:
+    """Per HISTORY argument, its runs paired with that argument's label (None: derive from machine_info)."""
+    if labels and len(labels) != len(histories):
+        raise ReportError(f"{len(labels)} --label name(s) for {len(histories)} history argument(s): give one label "
+                          f"per HISTORY, in the same order")
+    labels = list(labels or [None] * len(histories))
+    return [[(label, run) for run in load_runs([h])] for h, label in zip(histories, labels)]
+
+
+def _group_names(section: str) -> str:
+    return " or ".join(f"`{p}…`" if p in ("inference", "train-epoch", "graph", "mlp-sweep") else f"`{p}`"
+                       for p in SECTION_GROUPS[section])
+
+
+def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, compare: bool = False,
+           threshold_time: float = 10.0, threshold_acc: float = 1.0) -> Report:
+    labelled = [pair for pairs in per_arg for pair in pairs]
+    comparison = None
+    if compare:  # checked first: a wrong number of runs fails before anything is written
+        base, new = pick_pair([[run for _, run in pairs] for pairs in per_arg])
+        comparison = (base, new, *deltas(base, new, threshold_time, threshold_acc))
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    records, used = flatten(labelled)
+
+    sections, not_run, plots = [], [], []
+    known = [r for r in records if r.section is not None]
+    ctx = T.Context(tuple(labels_of(records)), threshold_time)
+    if any(r.section in CORE for r in known):
+        sections.append(T.overall_section(known, ctx))
+    else:
+        not_run.append(f"Overall performance (needs any of {', '.join(_group_names(s) for s in CORE)})")
+    for key, title, builder in SECTIONS:
+        recs = in_section(records, key)
+        if not recs:
+            not_run.append(f"{title} (group {_group_names(key)})")
+            continue
+        section = builder(recs, ctx)
+        if key == "accuracy":
+            section.plots = P.plot_training_curves(recs, out)
+        elif key == "inference":
+            section.plots = [p for p in (P.plot_latency_vs_batch(recs, out),) if p]
+        elif key == "graph":
+            section.plots = [p for p in (P.plot_graph_modes(recs, out),) if p]
+        elif key == "compression":
+            section.plots = [p for p in (P.plot_compression(recs, out),) if p]
+        sections.append(section)
+    # Accuracy against latency and memory (LeNets and MLPs together, as in Study E): under the headline
+    # table, or under the MLP sweep when that is all there is.
+    tradeoffs = [p for p in (P.plot_accuracy_vs_latency(known, out), P.plot_accuracy_vs_memory(known, out)) if p]
+    host = next((s for s in sections if s.key in ("overall", "mlp-sweep")), None)
+    if host:
+        host.plots += tradeoffs
+    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training")]
+    if timed:  # the speed targets judge inference and training together: placed after the later of the two
+        sections.insert(timed[-1] + 1, T.speed_section(known, ctx))
+    else:
+        not_run.append("Speed targets (groups `inference…` and `train-epoch…`)")
+    for s in sections:
+        plots += s.plots
+    other = sorted({r.group or "(no group)" for r in records if r.section is None})
+
+    label_of = lambda label, run: label or machine_label(run)  # noqa: E731
+    md = _markdown(labelled, used, label_of, records, sections, not_run, other, comparison,
+                   threshold_time, threshold_acc)
+    readme = out / README
+    write_text(readme, md)
+    return Report(readme, md, sections, not_run, plots, records, comparison, other)
+
+
+def build_report(histories: Sequence, out: str | os.PathLike, labels: Sequence | None = None, compare: bool = False,
+                 threshold_time: float = 10.0, threshold_acc: float = 1.0) -> Report:
+    """Read ``histories`` (files or storage folders) and write ``out/README.md`` plus its PNG plots."""
+    return render(load_labelled(histories, labels), out, compare, threshold_time, threshold_acc)
+
+
+def _image(plot: P.PlotInfo) -> str:
+    return f"![{plot.title}]({plot.path.name})"
+
+
+def _markdown(labelled, used, label_of, records, sections, not_run, other, comparison, threshold_time,
+              threshold_acc) -> str:
+    labels = labels_of(records) or list(dict.fromkeys(label_of(lbl, run) for lbl, run in labelled))
+    datasets = sorted({str(r.get("dataset")) for r in records if r.get("dataset")})
+    lines = ["# lenet-bench report", "",
+             f"Generated by `lenet report` from {len(labelled)} pytest-benchmark run(s) on {len(labels)} machine(s)"
+             + (f"; dataset(s): {', '.join(f'`{d}`' for d in datasets)}." if datasets else "."), ""]
+    toc = [("histories", "Histories"), ("conventions", "Conventions")] + [(s.key, s.title) for s in sections]
+    if comparison:
+        toc.append(("comparison", "Comparison"))
+    if not_run:
+        toc.append(("not-run", "Not run in these histories"))
+    lines += ["Contents: " + " · ".join(f"[{title}](#{_anchor(title)})" for _, title in toc), ""]
+    lines += ["## Histories", "", T.histories_table(labelled, used, label_of).to_markdown(), ""]
+    lines += ["## Conventions", "",
+              "- Times are pytest-benchmark **medians after warm-up**; the unit (ms or s) is in each column header. "
+              "First-call cost (tracing, compilation) is shown apart.",
+              "- Accuracies are fractions in [0, 1]; accuracy changes are in percentage points.",
+              "- Parameter bytes are float32 (4 bytes per parameter); MB = 10^6 bytes, MiB = 2^20 bytes.",
+              "- MACs are multiply-accumulates per sample, bias excluded (what thop reports); FLOPs state their "
+              "convention (`flops` = 2 x MACs; `flops_tf` = 2 x MACs + bias adds + pool reads, TF profiler).",
+              "- Peak RSS is measured by memory-profiler in a fresh process per backend and phase.",
+              "- A dash (-) means the figure was not measured in these histories.", ""]
+    for s in sections:
+        lines += [f"## {s.title}", ""]
+        if s.intro:
+            lines += [s.intro, ""]
+        for t in s.tables:
+            lines += [t.to_markdown(), ""]
+        for p in s.plots:
+            lines += [_image(p), ""]
+    if comparison:
+        lines += _comparison_md(comparison, labelled, label_of, threshold_time, threshold_acc)
+    if not_run:
+        lines += ["## Not run in these histories", "",
+                  "These sections need benchmark groups that none of the histories holds; run the bench suites "
+                  "that produce them to fill them in.", ""]
+        lines += [f"- {item}" for item in not_run] + [""]
+    if other:
+        lines += ["Other groups in these histories, not rendered: " + ", ".join(f"`{g}`" for g in other), ""]
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def _anchor(title: str) -> str:
+    """GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes."""
+    return "".join(c for c in title.lower() if c.isalnum() or c in " -_").replace(" ", "-")
+
+
+def _comparison_md(comparison, labelled, label_of, threshold_time, threshold_acc) -> list[str]:
+    base, new, rows, only_base, only_new = comparison
+    names = {id(run): label_of(lbl, run) for lbl, run in labelled}
+    who = lambda run: f"{names.get(id(run), machine_label(run))}, `{run.path.name}` ({run.datetime[:19]})"  # noqa
+    flagged = [d for d in rows if d.flagged]
+    lines = ["## Comparison", "",
+             f"Base: {who(base)}  ", f"New: {who(new)}", "",
+             f"Benchmarks matched by fullname and params: {len(rows)}. Flagged (⚠): a median time more than "
+             f"{threshold_time:g}% slower, or a test top-1 more than {threshold_acc:g} points lower; "
+             f"{len(flagged)} flagged.", ""]
+    if rows:
+        lines += [deltas_table(rows).to_markdown(), ""]
+    for what, names_ in (("Only in base", only_base), ("Only in new", only_new)):
+        if names_:
+            lines += [f"{what}: " + ", ".join(f"`{text(n)}`" for n in names_), ""]
+    return lines
+
+
+def summary_lines(report: Report) -> list[str]:
+    """What the CLI prints: where the report went, what it lacks, what the comparison flagged."""
+    lines = [f"wrote {report.readme} ({len(report.sections)} section(s), {len(report.plots)} plot(s))"]
+    if report.not_run:
+        lines.append("not run in these histories: " + "; ".join(report.not_run))
+    if report.comparison:
+        base, new, rows, _, _ = report.comparison
+        lines.append(f"compared {base.path.name} -> {new.path.name}: {len(rows)} matched, "
+                     f"{len(report.flagged)} flagged")
+        lines += [f"  {d.name}: {', '.join(d.flags)}" for d in report.flagged]
+    return lines
+
