@@ -1,6 +1,7 @@
 """The bench suite end to end: quick profile on a tiny dataset, real pytest-benchmark storage.
 
-Runs ``pytest bench/`` in a subprocess exactly as a user would, then checks
+Runs ``pytest bench/`` in a subprocess exactly as a user would (the session's
+``quick_run`` fixture in tests/conftest.py, shared with tests/test_report.py), then checks
 that the saved history is valid pytest-benchmark storage carrying our
 extra_info, that ``pytest-benchmark compare`` reads it, that the summary table
 is printed, and that zeroed weights in the model cache make the accuracy gate
@@ -9,7 +10,6 @@ fail.
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,25 +18,10 @@ from lenet import weights as wio
 from lenet.backends import available_backends
 from lenet.history import load_run
 
-ROOT = Path(__file__).resolve().parents[1]
 pytestmark = pytest.mark.slow
 
 COMMON_FIELDS = {"backend", "arch", "device", "dataset", "epochs", "seed", "threads", "params", "param_bytes",
                  "macs_per_sample", "flops_per_sample", "flops_tf_per_sample", "flop_conventions"}
-
-
-def _bench(tmp_path, *args):
-    cmd = [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--dataset", "digits",
-           "--limit", "300", "--epochs", "4", "--model-cache", str(tmp_path / "models"),
-           f"--benchmark-storage=file://{tmp_path / 'storage'}", "-q", *args]
-    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
-
-
-@pytest.fixture(scope="module")
-def quick_run(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("bench")
-    proc = _bench(tmp, "--benchmark-autosave", "-k", "not memory or handcrafted")
-    return tmp, proc
 
 
 def test_quick_profile_saves_valid_storage(quick_run):
@@ -69,23 +54,23 @@ def test_pytest_benchmark_compare_reads_it(quick_run):
     assert "test_inference" in proc.stdout
 
 
-def test_zeroed_weights_fail_the_accuracy_gate(quick_run):
+def test_zeroed_weights_fail_the_accuracy_gate(quick_run, bench):
     tmp, _ = quick_run
     entries = list((tmp / "models").glob("handcrafted-*.npz"))
     assert entries
     for path in entries:  # a valid cache entry whose weights were wiped
         arch, w, meta = wio.load(path)
         wio.save(path, arch, {k: np.zeros_like(v) for k, v in w.items()}, meta)
-    proc = _bench(tmp, "bench/test_accuracy.py", "--backends", "handcrafted")
+    proc = bench(tmp, "bench/test_accuracy.py", "--backends", "handcrafted")
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "AccuracyRegression" in proc.stdout and "top1" in proc.stdout
 
 
-def test_corrupt_cache_entry_is_retrained_with_warning(quick_run):
+def test_corrupt_cache_entry_is_retrained_with_warning(quick_run, bench):
     tmp, _ = quick_run
     for path in (tmp / "models").glob("handcrafted-*.npz"):
         path.write_bytes(b"garbage")
-    proc = _bench(tmp, "bench/test_accuracy.py", "--backends", "handcrafted", "-W", "default")
+    proc = bench(tmp, "bench/test_accuracy.py", "--backends", "handcrafted", "-W", "default")
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ignoring unusable cache entry" in proc.stdout
     assert json.loads(json.dumps(wio.load(next((tmp / "models").glob("handcrafted-*.npz")))[2]))["history"]
