@@ -8,7 +8,6 @@ non-empty; the orchestrator decides what is absent) and returns a
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from statistics import median as _median
 
 from ..backends import BACKENDS
 from ..history import Run
@@ -89,6 +88,11 @@ def _sorted(records: list[Record]) -> list[Record]:
     return sorted(records, key=sort_key(labels_of(records)))
 
 
+def _per_second(amount, seconds):
+    """``amount / seconds``, or None when either is missing or the time is zero."""
+    return amount / seconds if amount is not None and seconds else None
+
+
 def _ms(seconds):
     return None if seconds is None else seconds * 1e3
 
@@ -127,7 +131,7 @@ def overall_rows(records: list[Record]) -> list[dict]:
                     row[k] = r.get(k)
         if r.section == "inference" and r.batch_size in (1, 1024):
             row[f"infer_b{r.batch_size}_ms"] = r.median * 1e3
-            row[f"infer_b{r.batch_size}_img_s"] = r.batch_size / r.median
+            row[f"infer_b{r.batch_size}_img_s"] = _per_second(r.batch_size, r.median)
         elif r.section == "training":
             row[f"epoch_s_b{r.batch_size}"] = r.median
         elif r.section == "memory":
@@ -226,7 +230,7 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
         Column("latency ms (median)", _stat_ms("median"), sig),
         Column("IQR ms", _stat_ms("iqr"), sig, optional=True),
         Column("stddev ms", _stat_ms("stddev"), sig, optional=True),
-        Column("img/s (batch / median)", lambda r: r.batch_size / r.median if r.batch_size else None, sig),
+        Column("img/s (batch / median)", lambda r: _per_second(r.batch_size, r.median), sig),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
         Column("iterations", lambda r: r.stats.get("iterations"), integer, optional=True),
     ]
@@ -238,7 +242,7 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
         fcols = _id_columns(ctx) + [
             Column("batch", lambda r: r.batch_size, plain),
             Column("first call s", lambda r: r.get("first_call_s"), sig),
-            Column("first call / median", lambda r: r.get("first_call_s") / r.median, ratio),
+            Column("first call / median", lambda r: _per_second(r.get("first_call_s"), r.median), ratio),
         ]
         tables.append(Table(fcols, first, caption="First call (tracing, compilation, allocator warm-up)",
                             note="Shown apart: not included in the steady-state figures above."))
@@ -258,7 +262,7 @@ def training_section(records: list[Record], ctx: Context) -> Section:
         Column("images/epoch", samples, integer),
         Column("epoch s (median)", lambda r: r.median, sig),
         Column("IQR s", lambda r: r.stats.get("iqr"), sig, optional=True),
-        Column("img/s (images / median)", lambda r: samples(r) / r.median if samples(r) else None, sig),
+        Column("img/s (images / median)", lambda r: _per_second(samples(r), r.median), sig),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
     ]
     return Section("training", "Training", "Time of one training epoch per backend and batch size.",
@@ -494,7 +498,3 @@ def histories_table(labelled_runs: list, used: dict, label_of) -> Table:
     ], rows, note="Runs sharing a machine label are merged: where one benchmark appears in several, the newest "
                   "run's figure is used ('used' counts them).")
 
-
-def median_or_none(values):
-    values = [v for v in values if v is not None]
-    return _median(values) if values else None
