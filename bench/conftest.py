@@ -18,6 +18,7 @@ import pytest
 from lenet import __version__, threads
 from lenet.backends import BACKENDS, available_backends, get_backend
 from lenet.counting import CONVENTIONS, count
+from lenet.measure import gpu_name
 from lenet.metrics import evaluate
 from lenet.model_cache import default_cache_dir, train_or_load
 from lenet.spec import ARCHITECTURES, build_arch
@@ -196,6 +197,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         info[f"{name}_devices"] = module.devices()
         info.update(module.thread_counts())
     info["threads"] = threads.report()
+    info["gpu"] = gpu_name()
     machine_info["lenet"] = info
 
 

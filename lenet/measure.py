@@ -33,6 +33,17 @@ def serialized_sizes(path: str | os.PathLike) -> dict:
     return {"file_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
 
 
+def gpu_name() -> str | None:
+    """Name of the first NVIDIA GPU (from nvidia-smi, framework-free), or None without one."""
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=30)
+    except (FileNotFoundError, subprocess.TimeoutExpired):
+        return None
+    names = out.stdout.strip().splitlines() if out.returncode == 0 else []
+    return names[0].strip() if names else None
+
+
 class ProbeError(RuntimeError):
     """The memory probe process failed."""
 

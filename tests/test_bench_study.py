@@ -48,7 +48,7 @@ def test_quick_profile_saves_valid_storage(quick_run):
 def test_pytest_benchmark_compare_reads_it(quick_run):
     tmp, _ = quick_run
     files = list((tmp / "storage").rglob("*.json"))
-    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark.cli", "compare", str(files[0])],
+    proc = subprocess.run([sys.executable, "-m", "pytest_benchmark", "compare", str(files[0])],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert "test_inference" in proc.stdout
