@@ -51,6 +51,7 @@ class Study:
     config: pytest.Config
     data: object = None
     speed_data: object = None
+    sized: dict = field(default_factory=dict)
     models: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
 
@@ -91,24 +92,46 @@ class Study:
     def arch(self, arch_name: str):
         return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
 
+    def dataset_at(self, input_size: int):
+        """The study dataset at another image size (28x28 for the MLP sweep), loaded once."""
+        if input_size == self.dataset.input_shape[-1]:
+            return self.dataset
+        if input_size not in self.sized:
+            from lenet.data import load_dataset
+
+            data = load_dataset(self.opt("--dataset"), input_size=input_size)
+            if self.opt("--limit"):
+                n = self.opt("--limit")
+                data = data.subset(train=n, val=max(n // 4, 32), test=max(n // 4, 32), name=f"{data.name}[:{n}]")
+            self.sized[input_size] = data
+        return self.sized[input_size]
+
     def trained(self, backend_name: str, arch_name: str, device: str):
-        """The trained model for this combination, trained once per session (or loaded from the cache)."""
-        key = (backend_name, arch_name, device)
+        """The trained model of a registry architecture on the study dataset."""
+        return self.trained_arch(backend_name, self.arch(arch_name), self.dataset, device, arch_name)
+
+    def trained_arch(self, backend_name: str, arch, data, device: str, key_name: str | None = None):
+        """Train ``arch`` on ``data`` once per session (or load it from the cache); evaluate val and test."""
+        key = (backend_name, key_name or arch.name, device, data.name, data.input_shape)
         if key not in self.models:
             backend = get_backend(backend_name)
-            tm = train_or_load(backend, self.arch(arch_name), self.dataset, self.train_config(), device,
+            tm = train_or_load(backend, arch, data, self.train_config(), device,
                                self.opt("--model-cache"), progress=True, backend_name=backend_name)
             tm.metrics = {
                 split: evaluate(backend.predict(tm.model, x), y)
-                for split, x, y in (("val", self.dataset.x_val, self.dataset.y_val),
-                                    ("test", self.dataset.x_test, self.dataset.y_test))
+                for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test))
             }
             self.models[key] = tm
         return self.models[key]
 
-    def record(self, benchmark, backend_name: str, arch_name: str, device: str, **extra) -> None:
-        """Fill ``benchmark.extra_info`` with the common record plus ``extra``."""
-        arch = self.arch(arch_name)
+    def record(self, benchmark, backend_name: str, arch_name: str, device: str, *, model_arch=None,
+               in_summary: bool = True, **extra) -> None:
+        """Fill ``benchmark.extra_info`` with the common record plus ``extra``.
+
+        ``model_arch`` is the architecture measured when it is not the registry's ``arch_name`` on the
+        study dataset (the MLP sweep); ``in_summary=False`` keeps the row out of the overall table.
+        """
+        arch = model_arch or self.arch(arch_name)
         c = count(arch)
         cfg = self.train_config()
         info = {
@@ -119,7 +142,7 @@ class Study:
             "params": c.params, "param_bytes": c.param_bytes, "macs_per_sample": c.macs,
             "flops_per_sample": c.flops, "flops_tf_per_sample": c.flops_tf, "flop_conventions": CONVENTIONS,
         }
-        tm = self.models.get((backend_name, arch_name, device))
+        tm = self.models.get((backend_name, arch_name, device, self.dataset.name, self.dataset.input_shape))
         if tm is not None:
             info.update({
                 "val_top1": tm.metrics["val"]["top1"], "val_top5": tm.metrics["val"]["top5"],
@@ -129,6 +152,8 @@ class Study:
             })
         info.update(extra)
         benchmark.extra_info.update(info)
+        if not in_summary:
+            return
         row = self.summary.setdefault((backend_name, arch_name, device), {})
         row.update({k: info[k] for k in ("params", "param_bytes", "macs_per_sample") if k in info})
         row.update({k: info[k] for k in ("test_top1", "test_top5") if k in info})

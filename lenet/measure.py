@@ -27,6 +27,19 @@ def first_call(fn) -> float:
     return time.perf_counter() - start
 
 
+def median_seconds(fn, repeats: int = 20, warmup: int = 3) -> float:
+    """Median wall time of ``fn()`` over ``repeats`` calls after ``warmup`` calls (for secondary figures;
+    the headline timing of a benchmark is pytest-benchmark's)."""
+    for _ in range(warmup):
+        fn()
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    return sorted(times)[len(times) // 2]
+
+
 def serialized_sizes(path: str | os.PathLike) -> dict:
     """Bytes of a weight file on disk and gzip-compressed (level 9)."""
     data = Path(path).read_bytes()

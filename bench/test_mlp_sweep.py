@@ -1,0 +1,60 @@
+"""Study E: MLPs of one and two hidden layers against LeNet-5: accuracy, memory and latency by size.
+
+Each model is trained with the study dataset's config (``--epochs`` applies),
+then measured: test top-1/top-5; parameter bytes (analytic); peak RSS of one
+inference at batch 64 in a fresh process (memory-profiler), and the framework's
+peak device allocation on GPU; forward latency at batch 1 (the timed figure,
+warmed up) and at batch 64.  MLPs see the flattened 28x28 image, LeNet-5 the
+image padded to 32x32.  The quick profile runs 5 MLPs on torch only (the
+study used PyTorch); the full profile runs all 30 on every selected backend.
+"""
+import pytest
+
+from lenet.counting import count
+from lenet.measure import median_seconds, peak_rss_fresh_process
+from lenet.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
+from lenet.threads import requested
+
+from .conftest import backend_device
+
+QUICK_BACKENDS = ("torch",)
+
+
+def pytest_generate_tests(metafunc):
+    if "sweep_model" in metafunc.fixturenames:
+        labels = [label for label, _ in sweep_archs(metafunc.config.getoption("--profile"), 10)]
+        metafunc.parametrize("sweep_model", labels)
+
+
+@pytest.mark.benchmark(group="mlp-sweep")
+def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model, tmp_path):
+    if study.opt("--profile") == "quick" and backend_name not in QUICK_BACKENDS:
+        pytest.skip(f"quick profile sweeps {', '.join(QUICK_BACKENDS)} only (Study E used PyTorch); "
+                    "use --profile full for every backend")
+    size = LENET_INPUT_SIZE if sweep_model == "lenet5" else MLP_INPUT_SIZE
+    data = study.dataset_at(size)
+    arch = dict(sweep_archs(study.opt("--profile"), data.num_classes, data.input_shape[0]))[sweep_model]
+    dev = backend_device(backend, device)
+    tm = study.trained_arch(backend_name, arch, data, dev)
+    weights = tmp_path / "model.npz"
+    backend.save(tm.model, weights)
+    mem = peak_rss_fresh_process(backend_name, weights, "infer", 64, 64, dev, requested())
+
+    x1, x64 = data.x_test[:1], data.x_test[:64]
+    forward64 = backend.make_forward(tm.model, x64)
+    latency_b64 = median_seconds(forward64, repeats=20)
+    forward1 = backend.make_forward(tm.model, x1)
+    for _ in range(5):
+        forward1()
+    benchmark.pedantic(forward1, rounds=50, iterations=5, warmup_rounds=2)
+    c = count(arch)
+    hidden = [layer.units for layer in arch.layers[:-1] if layer.kind == "dense"]
+    study.record(benchmark, backend_name, sweep_model, device, model_arch=arch, in_summary=False,
+                 hidden=hidden if sweep_model != "lenet5" else None,
+                 activation_bytes_per_sample=c.activation_bytes,
+                 test_top1=tm.metrics["test"]["top1"], test_top5=tm.metrics["test"]["top5"],
+                 val_top1=tm.metrics["val"]["top1"], train_seconds=tm.train_seconds, history=tm.history,
+                 latency_b1_ms=benchmark.stats.stats.median * 1e3, latency_b64_ms=latency_b64 * 1e3,
+                 peak_rss_mib=mem["peak_mib"], baseline_rss_mib=mem["baseline_mib"],
+                 device_peak_bytes=mem["device_peak_bytes"])
+    assert tm.metrics["test"]["top1"] > 2.0 / data.num_classes, f"{sweep_model} did not learn"
