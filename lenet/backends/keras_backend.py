@@ -19,12 +19,36 @@ Translation notes (each one is what the spec says, see :mod:`lenet.spec`):
   ``AveragePooling2D``: the zeros count in the mean (``count_include_pad=True``).
 - ``Act("swish")`` -> Keras ``"silu"`` (x * sigmoid(x)).
 
-Training is a hand-written step (``tf.GradientTape`` inside one
-``tf.function`` with a fixed input signature, so it traces once), with the
-optimizers of Keras made to follow :class:`lenet.training.TrainConfig`:
+Training is a hand-written step (``tf.GradientTape``), run in one of four
+modes (``trainer(..., mode=...)``, :data:`TRAIN_MODES`), all the same algorithm
+from the same weights:
+
+- ``"graph"`` (the default): the step inside one ``tf.function`` with a fixed
+  input signature (indices of any length), so it traces once and never again;
+- ``"eager"``: the same Python step called directly, op by op;
+- ``"xla"``: the same ``tf.function`` with ``jit_compile=True``.  It still
+  traces once, but XLA compiles one executable per distinct batch shape (the
+  last partial batch of an epoch costs one more compilation);
+- ``"fit"``: Keras' own loop.  The model is ``compile()``-d with the same
+  torch-form optimizer and ``SparseCategoricalCrossentropy(from_logits=True)``
+  (a mean over the batch, as in the other modes); ``jit_compile`` keeps
+  Keras' default ``"auto"`` (False for these models on the CPU).
+  :meth:`KerasFitTrainer.fit` trains whole epochs with one ``model.fit`` call
+  fed the shared seeded order (see there); :meth:`KerasFitTrainer.step` runs
+  ``train_on_batch``, the same compiled train step with Keras' per-call
+  bookkeeping.  Its figures include Keras' own overheads (callbacks, metric
+  trackers, data adapters).
+
+Inference runs likewise in :data:`INFER_MODES` (``make_forward(..., mode=...)``):
+``"graph"`` (default, one traced ``tf.function``), ``"eager"``
+(``model(x, training=False)``), ``"xla"`` and ``"predict"`` (``model.predict``).
+
+The optimizers of Keras are made to follow :class:`lenet.training.TrainConfig`:
 
 - ``weight_decay`` is added to the gradient (``g + wd * p``, every parameter,
-  biases included) as torch does, not Keras' decoupled ``weight_decay``.
+  biases included) as torch does, not Keras' decoupled ``weight_decay``.  It is
+  done inside the optimizer's ``apply_gradients`` (:class:`TorchSGD`,
+  :class:`TorchAdam`), so that ``model.fit`` applies it too.
 - SGD momentum: Keras keeps ``v' = m*v' - lr*g; p += v'`` where torch keeps
   ``v = m*v + g; p -= lr*v``.  While lr is constant ``v' = -lr*v`` and the two
   agree.  When lr changes (a schedule), torch applies the new lr to the whole
@@ -226,13 +250,13 @@ def _nhwc_shape(arch: Arch) -> tuple:
     return (h, w, c)
 
 
-def _forward_fn(net, arch: Arch):
-    """One traced inference function for any batch size (``training=False``)."""
+def _forward_fn(net, arch: Arch, jit_compile: bool | None = None):
+    """One traced inference function for any batch size (``training=False``); XLA with ``jit_compile=True``."""
     def forward(x):
         return net(x, training=False)
 
     spec = tf.TensorSpec((None, *_nhwc_shape(arch)), tf.float32)
-    return tf.function(forward, input_signature=[spec], autograph=False)
+    return tf.function(forward, input_signature=[spec], autograph=False, jit_compile=jit_compile)
 
 
 def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
@@ -345,20 +369,54 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
 # --------------------------------------------------------------------------- measurement
 
 
-def make_forward(model: Model, x):
-    """A zero-argument callable running the traced forward pass on ``x``, converted (NHWC, on the device) once.
+INFER_MODES = ("eager", "graph", "xla", "predict")
+TRAIN_MODES = ("eager", "graph", "xla", "fit")
+
+
+def _check_mode(mode: str, modes: tuple, what: str) -> str:
+    if mode not in modes:
+        raise ValueError(f"unknown {what} mode {mode!r} for the keras backend; choose one of {list(modes)}")
+    return mode
+
+
+def _xla_forward(model: Model):
+    """The model's XLA inference function, made on first use (one trace; one XLA compilation per batch shape)."""
+    fn = getattr(model.net, "_lenet_forward_xla", None)
+    if fn is None:
+        fn = model.net._lenet_forward_xla = _forward_fn(model.net, model.arch, jit_compile=True)
+    return fn
+
+
+def make_forward(model: Model, x, mode: str = "graph"):
+    """A zero-argument callable running the forward pass on ``x``, converted (NHWC, on the device) once.
+
+    ``mode`` (:data:`INFER_MODES`): ``"graph"`` the model's traced
+    ``tf.function`` (the one :func:`predict` uses); ``"eager"``
+    ``model(x, training=False)`` op by op; ``"xla"`` the same function
+    compiled by XLA; ``"predict"`` Keras' ``model.predict(x, batch_size=len(x))``,
+    which returns NumPy and carries Keras' per-call overheads.
 
     On a GPU the call reads the logits back, which waits for the computation;
     on the CPU TensorFlow's eager calls return only when the result exists.
     """
+    _check_mode(mode, INFER_MODES, "inference")
     with tf.device(_tf_device(model)):
         xt = tf.identity(tf.constant(to_nhwc(check_input(model.arch, x))))
-    fn, gpu = model.net._lenet_forward, model.device == "gpu"
+    net, gpu = model.net, model.device == "gpu"
+    if mode == "graph":
+        fn = net._lenet_forward
+    elif mode == "xla":
+        fn = _xla_forward(model)
+    elif mode == "eager":
+        fn = lambda t: net(t, training=False)  # noqa: E731
+    else:
+        size = max(int(xt.shape[0]), 1)
+        fn = lambda t: net.predict(t, batch_size=size, verbose=0)  # noqa: E731
 
     def forward():
         with tf.device(_tf_device(model)):
             out = fn(xt)
-        if gpu:
+        if gpu and not isinstance(out, np.ndarray):
             out.numpy()
         return out
 
@@ -436,8 +494,53 @@ class TorchFormAdam(keras.optimizers.Adam):
         self.assign_sub(variable, ops.divide(ops.multiply(m, lr / bias1), denom))
 
 
-class KerasTrainer:
-    """The training set as TF tensors (converted once, NHWC), the optimizer, and one traced step."""
+class _TorchWeightDecay:
+    """Mixin for a Keras optimizer: torch's ``weight_decay`` (``g + wd * p``) added to every gradient.
+
+    It sits in ``apply_gradients``, which both the hand-written step and
+    Keras' ``fit`` call.  ``python_calls`` counts how often that Python code
+    ran: once per step in eager mode, once per trace in a traced one (a
+    Python-side trace counter that also sees inside ``model.fit``).
+    """
+
+    def __init__(self, *args, torch_weight_decay: float = 0.0, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.torch_weight_decay = float(torch_weight_decay)
+        self.python_calls = 0
+
+    def apply_gradients(self, grads_and_vars):
+        self.python_calls += 1
+        wd = self.torch_weight_decay
+        if wd:  # L2 on the gradient, as torch's weight_decay (not decoupled)
+            grads_and_vars = [(g + wd * v, v) for g, v in grads_and_vars]
+        return super().apply_gradients(grads_and_vars)
+
+    def get_config(self):
+        return {**super().get_config(), "torch_weight_decay": self.torch_weight_decay}
+
+
+@keras.saving.register_keras_serializable(package="lenet")
+class TorchSGD(_TorchWeightDecay, keras.optimizers.SGD):
+    """Keras SGD with torch's weight decay; the trainer keeps its momentum in torch's form across lr changes."""
+
+
+@keras.saving.register_keras_serializable(package="lenet")
+class TorchAdam(_TorchWeightDecay, TorchFormAdam):
+    """:class:`TorchFormAdam` with torch's weight decay."""
+
+
+def _optimizer(config: training.TrainConfig):
+    if config.optimizer == "sgd":
+        return TorchSGD(learning_rate=float(config.lr), momentum=float(config.momentum),
+                        torch_weight_decay=float(config.weight_decay))
+    return TorchAdam(learning_rate=float(config.lr), beta_1=0.9, beta_2=0.999, epsilon=1e-8, amsgrad=False,
+                     torch_weight_decay=float(config.weight_decay))
+
+
+class _TrainerBase:
+    """The training set as TF tensors (converted once, NHWC), the optimizer, and the learning rate."""
+
+    mode = ""
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
         x_train = check_input(model.arch, x_train)
@@ -445,36 +548,14 @@ class KerasTrainer:
         self.model = model
         self.config = config
         self.device = _tf_device(model)
-        net = model.net
+        self.gpu = model.device == "gpu"
         with tf.device(self.device):
             self.x = tf.constant(to_nhwc(x_train))
             self.y = tf.constant(y_train.astype(np.int32))
-            if config.optimizer == "sgd":
-                self.optimizer = keras.optimizers.SGD(learning_rate=float(config.lr),
-                                                      momentum=float(config.momentum))
-            else:
-                self.optimizer = TorchFormAdam(learning_rate=float(config.lr), beta_1=0.9,
-                                               beta_2=0.999, epsilon=1e-8, amsgrad=False)
-            self.variables = list(net.trainable_variables)
+            self.optimizer = _optimizer(config)
+            self.variables = list(model.net.trainable_variables)
             self.optimizer.build(self.variables)  # create slots now, not inside the trace
         self.lr = float(config.lr)
-        weight_decay = float(config.weight_decay)
-        x_all, y_all, variables, optimizer = self.x, self.y, self.variables, self.optimizer
-
-        @tf.function(input_signature=[tf.TensorSpec([None], tf.int32)], autograph=False)
-        def train_step(idx):
-            xb = tf.gather(x_all, idx)
-            yb = tf.gather(y_all, idx)
-            with tf.GradientTape() as tape:
-                logits = net(xb, training=True)
-                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits))
-            grads = tape.gradient(loss, variables)
-            if weight_decay:  # L2 on the gradient, as torch's weight_decay (not decoupled)
-                grads = [g + weight_decay * v for g, v in zip(grads, variables)]
-            optimizer.apply_gradients(zip(grads, variables))
-            return loss, logits
-
-        self.train_step = train_step
 
     def _set_lr(self, lr: float) -> None:
         lr = float(lr)
@@ -487,20 +568,209 @@ class KerasTrainer:
         self.optimizer.learning_rate = lr  # assigns the optimizer's lr variable: no retrace
         self.lr = lr
 
+    def _index(self, idx) -> tf.Tensor:
+        with tf.device(self.device):
+            return tf.constant(np.asarray(idx, dtype=np.int32))
+
+    def _wait(self, loss) -> float:
+        """The loss as a float: reading it back waits for it; on a GPU, wait for the update as well."""
+        if self.gpu:
+            tf.test.experimental.sync_devices()
+        return float(loss)
+
+
+class KerasTrainer(_TrainerBase):
+    """The hand-written step in mode ``"eager"``, ``"graph"`` (one ``tf.function``) or ``"xla"``."""
+
+    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "graph"):
+        self.mode = _check_mode(mode, ("eager", "graph", "xla"), "training")
+        super().__init__(model, x_train, y_train, config)
+        net = model.net
+        x_all, y_all, variables, optimizer = self.x, self.y, self.variables, self.optimizer
+
+        def train_step(idx):
+            xb = tf.gather(x_all, idx)
+            yb = tf.gather(y_all, idx)
+            with tf.GradientTape() as tape:
+                logits = net(xb, training=True)
+                loss = tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yb, logits=logits))
+            grads = tape.gradient(loss, variables)
+            optimizer.apply_gradients(zip(grads, variables))  # adds torch's weight decay
+            return loss, logits
+
+        if mode == "eager":
+            self.train_step = train_step
+        else:
+            self.train_step = tf.function(train_step, input_signature=[tf.TensorSpec([None], tf.int32)],
+                                          autograph=False, jit_compile=True if mode == "xla" else None)
+
+    def tracing_count(self) -> int:
+        """Traces of the step so far: 0 in eager mode (nothing is traced; Python runs every step)."""
+        return 0 if self.mode == "eager" else self.train_step.experimental_get_tracing_count()
+
     def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
         """Train on samples ``idx`` with learning rate ``lr``; return (mean loss, logits)."""
         self._set_lr(lr)
+        index = self._index(idx)
         with tf.device(self.device):
-            loss, logits = self.train_step(tf.constant(np.asarray(idx, dtype=np.int32)))
+            loss, logits = self.train_step(index)
         return float(loss.numpy()), logits.numpy()
 
+    def make_step(self, idx, lr: float):
+        """For timing: a zero-argument callable making one step on the fixed samples ``idx`` at ``lr``.
 
-def trainer(model: Model, x_train, y_train, config: training.TrainConfig) -> KerasTrainer:
-    return KerasTrainer(model, x_train, y_train, config)
+        The indices are converted once; each call gathers the batch, trains on it and returns the loss as a
+        float (on a GPU after synchronising the devices), without copying the logits out.
+        """
+        self._set_lr(lr)
+        index, step, device = self._index(idx), self.train_step, self.device
+
+        def run() -> float:
+            with tf.device(device):
+                loss, _ = step(index)
+            return self._wait(loss)
+
+        return run
 
 
-def train(model: Model, data, config: training.TrainConfig, progress: bool = True) -> training.History:
-    """Train on ``data`` (a :class:`lenet.data.Dataset`) with the shared loop; returns the History."""
-    t = trainer(model, data.x_train, data.y_train, config)
-    return training.fit(t, lambda x: predict(model, x), data, config, progress=progress,
-                        desc=f"keras {model.arch.name}")
+class KerasFitTrainer(_TrainerBase):
+    """Keras' own loop: ``model.compile`` with the same loss and torch-form optimizer, then ``fit``.
+
+    :meth:`fit` trains whole epochs in one ``model.fit`` call.  The shared
+    seeded order (:func:`lenet.training.batch_indices`) is fed as a
+    ``tf.data`` pipeline of the pre-permuted indices: one row of ``n`` indices
+    per epoch, each row cut into batches (the last one partial, never mixed
+    with the next epoch), each batch gathered from the training tensors, and
+    ``steps_per_epoch`` set so that Keras keeps one iterator across epochs.
+    A callback sets each epoch's learning rate (with the SGD momentum kept in
+    torch's form) and records the same history as :func:`lenet.training.fit`.
+
+    :meth:`step` serves the shared :class:`lenet.training.Trainer` protocol
+    and the per-step timings: it runs ``train_on_batch`` (Keras' compiled train
+    step, plus its per-call bookkeeping) after one traced forward pass for the
+    logits that the protocol returns (``train_on_batch`` does not return
+    them); :meth:`make_step` times ``train_on_batch`` alone.
+    """
+
+    mode = "fit"
+
+    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
+        super().__init__(model, x_train, y_train, config)
+        k = min(5, model.arch.num_classes)
+        model.net.compile(optimizer=self.optimizer,
+                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                          metrics=[keras.metrics.SparseCategoricalAccuracy(name="top1"),
+                                   keras.metrics.SparseTopKCategoricalAccuracy(k=k, name="top5")])
+        self.net = model.net
+
+    @property
+    def jit_compile(self) -> bool:
+        """What Keras' ``jit_compile="auto"`` resolved to for this model."""
+        return bool(self.net.jit_compile)
+
+    def tracing_count(self) -> int:
+        """Traces of Keras' train step so far (counted on the Python side, in the optimizer)."""
+        return self.optimizer.python_calls
+
+    def _batch(self, index):
+        with tf.device(self.device):
+            return tf.gather(self.x, index), tf.gather(self.y, index)
+
+    def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
+        """``train_on_batch`` on samples ``idx`` at ``lr``; return (mean loss, logits before the update)."""
+        self._set_lr(lr)
+        xb, yb = self._batch(self._index(idx))
+        with tf.device(self.device):
+            logits = self.net._lenet_forward(xb)
+            logs = self.net.train_on_batch(xb, yb, return_dict=True)
+        return float(logs["loss"]), logits.numpy()
+
+    def make_step(self, idx, lr: float):
+        """For timing: a zero-argument callable gathering the fixed samples ``idx`` and running ``train_on_batch``."""
+        self._set_lr(lr)
+        index, net, device = self._index(idx), self.net, self.device
+
+        def run() -> float:
+            xb, yb = self._batch(index)
+            with tf.device(device):
+                logs = net.train_on_batch(xb, yb, return_dict=True)  # returns NumPy: the step has run
+            return self._wait(logs["loss"])
+
+        return run
+
+    def dataset(self, epochs: int) -> tuple:
+        """``(tf.data.Dataset, steps_per_epoch)``: ``epochs`` epochs of batches in the shared seeded order."""
+        cfg, n = self.config, int(self.y.shape[0])
+        orders = np.stack([np.concatenate(training.batch_indices(n, cfg.batch_size, cfg.seed, e))
+                           for e in range(epochs)]).astype(np.int32)
+        x, y, b = self.x, self.y, cfg.batch_size
+        ds = (tf.data.Dataset.from_tensor_slices(orders)
+              .flat_map(lambda order: tf.data.Dataset.from_tensor_slices(order).batch(b))
+              .map(lambda idx: (tf.gather(x, idx), tf.gather(y, idx)))
+              .prefetch(tf.data.AUTOTUNE))
+        return ds, -(-n // b)
+
+    def fit(self, data, progress: bool = True, desc: str = "keras fit") -> training.History:
+        """Train ``config.epochs`` epochs with one ``model.fit`` call; the same History as :func:`training.fit`.
+
+        ``seconds`` of an epoch runs from Keras' ``on_epoch_begin`` to its
+        ``on_epoch_end``, before the validation pass, so it includes whatever
+        Keras does at the epoch boundary; the whole call is timed as well, in
+        ``fit_seconds`` of the last row.
+        """
+        import time
+
+        from tqdm.auto import tqdm
+
+        from ..metrics import evaluate
+
+        cfg, model, trainer = self.config, self.model, self
+        history = training.History()
+        ds, steps = self.dataset(cfg.epochs)
+        bar = tqdm(total=cfg.epochs, desc=desc, unit="epoch", disable=not progress, dynamic_ncols=True, leave=False)
+
+        class Epochs(keras.callbacks.Callback):
+            def on_epoch_begin(self, epoch, logs=None):
+                trainer._set_lr(cfg.lr_at(epoch))
+                self.start = time.perf_counter()
+
+            def on_epoch_end(self, epoch, logs=None):
+                seconds = time.perf_counter() - self.start
+                val = evaluate(predict(model, data.x_val), data.y_val)
+                history.append({
+                    "epoch": epoch + 1, "lr": cfg.lr_at(epoch), "seconds": seconds,
+                    "train_loss": float(logs["loss"]), "train_top1": float(logs["top1"]),
+                    "train_top5": float(logs["top5"]),
+                    "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
+                })
+                bar.update(1)
+
+        start = time.perf_counter()
+        with bar, tf.device(self.device):
+            self.net.fit(ds, epochs=cfg.epochs, steps_per_epoch=steps, shuffle=False, verbose=0,
+                         callbacks=[Epochs()])  # the order is the dataset's
+        history.epochs[-1]["fit_seconds"] = time.perf_counter() - start
+        return history
+
+
+def trainer(model: Model, x_train, y_train, config: training.TrainConfig,
+            mode: str = "graph") -> KerasTrainer | KerasFitTrainer:
+    """A trainer in ``mode`` (:data:`TRAIN_MODES`; ``"graph"`` by default): see the module docstring."""
+    if _check_mode(mode, TRAIN_MODES, "training") == "fit":
+        return KerasFitTrainer(model, x_train, y_train, config)
+    return KerasTrainer(model, x_train, y_train, config, mode)
+
+
+def train(model: Model, data, config: training.TrainConfig, progress: bool = True,
+          mode: str = "graph") -> training.History:
+    """Train on ``data`` (a :class:`lenet.data.Dataset`); returns the History.
+
+    Modes ``"eager"``, ``"graph"`` and ``"xla"`` run the shared loop
+    (:func:`lenet.training.fit`); ``"fit"`` runs one ``model.fit`` call
+    (:meth:`KerasFitTrainer.fit`) in the same data order and schedule.
+    """
+    t = trainer(model, data.x_train, data.y_train, config, mode)
+    desc = f"keras {model.arch.name}" + ("" if mode == "graph" else f" ({mode})")
+    if isinstance(t, KerasFitTrainer):
+        return t.fit(data, progress=progress, desc=desc)
+    return training.fit(t, lambda x: predict(model, x), data, config, progress=progress, desc=desc)
