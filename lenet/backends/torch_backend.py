@@ -13,6 +13,22 @@ Translation notes (each one is what the spec says, see :mod:`lenet.spec`):
   zeros are counted in the mean.
 - ``Act("swish")`` -> ``nn.SiLU`` (x * sigmoid(x)).
 
+Execution modes (``trainer(..., mode=...)``, ``make_forward(..., mode=...)``,
+:data:`TRAIN_MODES`, :data:`INFER_MODES`): ``"eager"`` (the default) and
+``"compile"``, ``torch.compile`` with its default backend, inductor (C++ on
+the CPU, Triton on CUDA).  For training, the model's forward pass together
+with the loss is compiled, not the whole step: AOTAutograd then compiles the
+backward pass too, which is where the FLOPs are, while ``loss.backward()``,
+the optimizer and ``loss.item()`` stay eager.  Compiling the optimizer step
+as well would add its own long compile for ten small tensors that foreach
+kernels already update in a few launches, and a float learning rate is a
+constant to dynamo: each new lr of a schedule would recompile it.  The first
+distinct batch shape compiles a static graph; the next one (the last partial
+batch of an epoch) recompiles once with a dynamic batch dimension.
+:func:`compile_unavailable` says why compiling cannot run here, naming the
+missing piece, and :func:`cold_compile` makes a first call pay the full
+compile (for first-call measurements).
+
 Training follows :class:`lenet.training.TrainConfig`: SGD uses torch's own
 momentum form (``v = m*v + g; p -= lr*v``), Adam ``betas=(0.9, 0.999)``,
 ``eps=1e-8``; ``weight_decay`` is torch's L2-on-the-gradient for every
@@ -21,7 +37,10 @@ random, so a run is determined by the initial weights and the data order.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import platform
+import sys
 import warnings
 
 import numpy as np
@@ -167,15 +186,79 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-def make_forward(model: Model, x):
+INFER_MODES = ("eager", "compile")
+TRAIN_MODES = ("eager", "compile")
+
+
+def _check_mode(mode: str, modes: tuple, what: str) -> str:
+    if mode not in modes:
+        raise ValueError(f"unknown {what} mode {mode!r} for the torch backend; choose one of {list(modes)}")
+    return mode
+
+
+def _import_inductor() -> None:
+    """Import inductor, silencing the one DeprecationWarning its import raises (torch.utils.mkldnn decorates
+    with the deprecated ``torch.jit.script_method``), so that ``-W error`` runs can compile."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated",
+                                category=DeprecationWarning)
+        import torch._inductor.compile_fx  # noqa: F401
+
+
+def compile_unavailable(device: str = "cpu") -> str | None:
+    """Why ``torch.compile`` (inductor) cannot run on ``device`` here, naming the missing piece; None if it can."""
+    import torch._dynamo
+
+    if not torch._dynamo.is_dynamo_supported():
+        return (f"torch.compile is not supported by torch {torch.__version__} on Python "
+                f"{platform.python_version()} ({sys.platform})")
+    dev = _device(device)
+    _import_inductor()
+    if dev.type == "cuda":
+        from torch.utils._triton import has_triton
+
+        return None if has_triton() else "torch.compile on CUDA needs Triton (pip install triton), not installed"
+    from torch._inductor import cpp_builder, exc
+
+    try:
+        cpp_builder.get_cpp_compiler()
+    except exc.InvalidCxxCompiler:
+        return "torch.compile's inductor needs a C++ compiler on the CPU (g++, or $CXX) and none was found"
+    return None
+
+
+@contextlib.contextmanager
+def cold_compile():
+    """For first-call measurements: forget every function compiled in this process (``torch._dynamo.reset()``)
+    and bypass inductor's and AOTAutograd's caches, in memory and on disk, while the block runs, so that a
+    first call pays the whole compile, as on a fresh machine."""
+    import torch._dynamo
+
+    _import_inductor()
+    import torch._inductor.config
+
+    torch._dynamo.reset()
+    with torch._inductor.config.patch(force_disable_caches=True), warnings.catch_warnings():
+        # dynamo says once that this also turns off its profile-guided (on-disk) dynamic-shape record
+        warnings.filterwarnings("ignore", message=r"dynamo_pgo force disabled", category=UserWarning)
+        yield
+
+
+def make_forward(model: Model, x, mode: str = "eager"):
     """A zero-argument callable: eval-mode forward pass on ``x``, converted to a tensor on the device once.
 
+    ``mode`` (:data:`INFER_MODES`): ``"eager"``, or ``"compile"``: a fresh
+    ``torch.compile(model.net)`` whose first call compiles (for this input shape).
     Each call returns after the computation has finished (CUDA synchronised).
     """
+    _check_mode(mode, INFER_MODES, "inference")
     dev = _torch_device(model)
     xt = torch.from_numpy(check_input(model.arch, x)).to(dev)
     net = model.net
     net.eval()
+    if mode == "compile":
+        _import_inductor()
+        net = torch.compile(net)
 
     def forward():
         with torch.inference_mode():
@@ -238,9 +321,10 @@ def peak_memory(model: Model) -> int | None:
 
 
 class TorchTrainer:
-    """The training set on the device (converted once), the optimizer, and one step."""
+    """The training set on the device (converted once), the optimizer, and one step (eager or compiled)."""
 
-    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
+    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "eager"):
+        self.mode = _check_mode(mode, TRAIN_MODES, "training")
         x_train = check_input(model.arch, x_train)
         y_train = check_labels(model.arch, x_train, y_train)
         self.model = model
@@ -256,35 +340,71 @@ class TorchTrainer:
         else:
             self.optimizer = torch.optim.Adam(params, lr=config.lr, betas=(0.9, 0.999), eps=1e-8,
                                               weight_decay=config.weight_decay)
-        self.loss_fn = nn.CrossEntropyLoss()
+        self.loss_fn = loss_fn = nn.CrossEntropyLoss()
+        net = model.net
+
+        def forward_loss(xb, yb):
+            logits = net(xb)
+            return loss_fn(logits, yb), logits
+
+        if mode == "compile":
+            _import_inductor()
+            forward_loss = torch.compile(forward_loss)
+        self.forward_loss = forward_loss
+
+    def _set_lr(self, lr: float) -> None:
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+
+    def _index(self, idx) -> torch.Tensor:
+        return torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
+
+    def _step(self, index: torch.Tensor):
+        xb = self.x.index_select(0, index)
+        yb = self.y.index_select(0, index)
+        self.model.net.train()
+        self.optimizer.zero_grad(set_to_none=True)
+        loss, logits = self.forward_loss(xb, yb)
+        loss.backward()
+        self.optimizer.step()
+        return loss, logits
 
     def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
         """Train on samples ``idx`` with learning rate ``lr``; return (mean loss, logits)."""
-        for group in self.optimizer.param_groups:
-            group["lr"] = lr
-        index = torch.as_tensor(np.asarray(idx, dtype=np.int64), device=self.device)
-        xb = self.x.index_select(0, index)
-        yb = self.y.index_select(0, index)
-        net = self.model.net
-        net.train()
-        self.optimizer.zero_grad(set_to_none=True)
-        logits = net(xb)
-        loss = self.loss_fn(logits, yb)
-        loss.backward()
-        self.optimizer.step()
+        self._set_lr(lr)
+        loss, logits = self._step(self._index(idx))
         return loss.item(), logits.detach().cpu().numpy()
 
+    def make_step(self, idx, lr: float):
+        """For timing: a zero-argument callable making one step on the fixed samples ``idx`` at ``lr``.
 
-def trainer(model: Model, x_train, y_train, config: training.TrainConfig) -> TorchTrainer:
-    return TorchTrainer(model, x_train, y_train, config)
+        The indices are converted once; each call gathers the batch, trains on
+        it and returns the loss as a float (CUDA synchronised), without copying
+        the logits out.
+        """
+        self._set_lr(lr)
+        index, dev = self._index(idx), self.device
+
+        def run() -> float:
+            loss, _ = self._step(index)
+            _sync(dev)
+            return loss.item()
+
+        return run
 
 
-def train(model: Model, data, config: training.TrainConfig, progress: bool = True) -> training.History:
+def trainer(model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "eager") -> TorchTrainer:
+    """A trainer in ``mode`` (:data:`TRAIN_MODES`; ``"eager"`` by default)."""
+    return TorchTrainer(model, x_train, y_train, config, mode)
+
+
+def train(model: Model, data, config: training.TrainConfig, progress: bool = True,
+          mode: str = "eager") -> training.History:
     """Train on ``data`` (a :class:`lenet.data.Dataset`) with the shared loop; returns the History."""
     torch.manual_seed(config.seed)
-    t = trainer(model, data.x_train, data.y_train, config)
-    return training.fit(t, lambda x: predict(model, x), data, config, progress=progress,
-                        desc=f"torch {model.arch.name}")
+    t = trainer(model, data.x_train, data.y_train, config, mode)
+    desc = f"torch {model.arch.name}" + ("" if mode == "eager" else f" ({mode})")
+    return training.fit(t, lambda x: predict(model, x), data, config, progress=progress, desc=desc)
 
 
 # --------------------------------------------------------------------------- environment
