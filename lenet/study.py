@@ -19,6 +19,11 @@ class Profile:
     time_budget_s: float  # per inference benchmark, spread over its rounds
     train_rounds: int
     memory_samples: int  # images in the training epoch whose peak RSS is probed
+    # eager against graph (bench/test_graph.py): batch sizes, seconds per benchmark spread over its rounds,
+    # and whether torch.compile cases run (each compiles for 20-60 s on 2 cores: full profile only)
+    graph_batches: tuple = (64,)
+    graph_budget_s: float = 0.5
+    graph_compile: bool = False
 
 
 PROFILES = {
@@ -26,7 +31,8 @@ PROFILES = {
                      speed_dataset=None, time_budget_s=1.0, train_rounds=3, memory_samples=1024),
     "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
-                    train_rounds=3, memory_samples=8192),
+                    train_rounds=3, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=2.0,
+                    graph_compile=True),
 }
 
 # Per dataset: a config every backend trains well with (Adam, PyTorch defaults otherwise).
