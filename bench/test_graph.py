@@ -1,0 +1,178 @@
+"""Static graph against eager: first call, steady state and break-even, per backend x phase x batch x mode.
+
+Modes (the backends' ``TRAIN_MODES`` / ``INFER_MODES``):
+
+- keras: ``eager`` (GradientTape / ``model(x)`` op by op), ``graph`` (one ``tf.function`` with a fixed input
+  signature), ``xla`` (the same with ``jit_compile=True``), and Keras' own API: ``fit`` for training (its
+  compiled train step through ``train_on_batch``; Keras' per-call overheads included) and ``predict`` for
+  inference (``model.predict``);
+- torch: ``eager`` and ``compile`` (``torch.compile``, inductor);
+- handcrafted: ``eager`` only, the no-graph baseline.
+
+Each case runs on a fresh model with fresh traced or compiled functions:
+
+- ``first_call_s``: the first step or call, tracing or compiling included.  Before it, one throwaway eager call
+  per (backend, arch, device, phase, batch) on another model warms what every mode shares (the framework's
+  runtime, kernel and primitive caches, allocator), so that ``first_call_s`` minus eager's is the price of
+  tracing or compiling.  ``torch.compile``'s first call runs inside ``cold_compile()`` (dynamo reset,
+  inductor and AOTAutograd caches off): otherwise an earlier case, or an earlier run's on-disk cache, would
+  hide most of the compile.
+- ``steady_s``: pytest-benchmark's median after warm-up.  Training: per step, one optimizer step on a fixed
+  batch (the gather from the training tensor included, the loss read back); inference: per call, the forward
+  pass on an input already converted to the framework's tensor on the device.
+- ``break_even_calls``: ``ceil((first - first_eager) / (steady_eager - steady))``, the calls after which the
+  mode has repaid its dearer first call; None ("never") when it is not faster than eager at steady state, 0
+  for eager itself (the baseline) and when the first call is not dearer than eager's.  Eager's figures come
+  from the eager case of the same backend, arch, device, phase and batch, which is parametrized to run first;
+  when it did not run (deselected), from a quick eager measurement made on the spot.
+
+Groups are ``graph {backend} {phase} batch={b}`` with the mode as a parameter::
+
+    pytest bench/test_graph.py --benchmark-group-by=group --benchmark-columns=median,min,rounds
+
+Profiles: ``quick`` batch 64 and no torch.compile (its compile alone takes 20-60 s per case on 2 cores);
+``full`` batches 1, 64 and 1024 with torch.compile.  The arch is the profile's first (lenet5) unless
+``--archs`` names others.
+"""
+from __future__ import annotations
+
+import contextlib
+import math
+from dataclasses import replace
+
+import numpy as np
+import pytest
+
+from lenet.backends import BACKENDS, get_backend, is_available
+from lenet.measure import first_call, median_seconds
+from lenet.study import PROFILES
+from lenet.testing import require_backend
+
+from .conftest import _csv, backend_device
+
+PHASES = ("train", "infer")
+WARMUP_CALLS = 3
+
+
+def _modes(backend_name: str, phase: str) -> tuple:
+    """The backend's modes for ``phase``, eager first (("eager",) for a backend without modes or not installed)."""
+    if not is_available(backend_name):
+        return ("eager",)
+    module = get_backend(backend_name)
+    modes = getattr(module, "TRAIN_MODES" if phase == "train" else "INFER_MODES", ("eager",))
+    return ("eager",) + tuple(m for m in modes if m != "eager")
+
+
+def pytest_generate_tests(metafunc):
+    if "mode" not in metafunc.fixturenames:
+        return
+    opt = metafunc.config.getoption
+    profile = PROFILES[opt("--profile")]
+    metafunc.parametrize("graph_arch", _csv(opt("--archs"), profile.archs[:1]), scope="session")
+    cases = [(b, phase, batch, mode)
+             for b in _csv(opt("--backends"), BACKENDS) for phase in PHASES for batch in profile.graph_batches
+             for mode in _modes(b, phase)]
+    metafunc.parametrize(("graph_backend", "phase", "batch", "mode"), cases,
+                         ids=[f"{b}-{phase}-b{batch}-{mode}" for b, phase, batch, mode in cases])
+
+
+def break_even_calls(first: float, steady: float, first_eager: float, steady_eager: float) -> int | None:
+    """Calls after which a mode's dearer first call is repaid by its faster steady state; None if never.
+
+    ``ceil((first - first_eager) / (steady_eager - steady))``; 0 when the first call is not dearer.
+    """
+    if not steady < steady_eager:
+        return None
+    return max(0, math.ceil((first - first_eager) / (steady_eager - steady)))
+
+
+def _rounds(seconds_per_call: float, budget: float, repeatable: bool) -> tuple[int, int]:
+    """(rounds, iterations) spreading ``budget`` seconds; iterations > 1 only for sub-millisecond inference."""
+    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9))) if repeatable else 1
+    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
+    return min(max(rounds, 5), 1000), iterations
+
+
+class Case:
+    """Makes fresh timed callables for one (backend, arch, device, phase, batch), in any mode."""
+
+    def __init__(self, study, backend, backend_name, arch_name, device, phase, batch):
+        self.study, self.backend, self.phase, self.batch = study, backend, phase, batch
+        self.dev = backend_device(backend, device)
+        self.arch = study.arch(arch_name)
+        self.config = replace(study.train_config(), batch_size=batch)
+        data = study.dataset
+        if phase == "infer":
+            self.x = np.resize(data.x_test, (batch, *data.input_shape))
+        else:  # a training set of one batch, gathered in a shuffled order at every step
+            self.x = np.resize(data.x_train, (batch, *data.input_shape))
+            self.y = np.resize(data.y_train, batch)
+            self.idx = np.random.default_rng(self.config.seed).permutation(batch)
+        self.has_modes = hasattr(backend, "TRAIN_MODES" if phase == "train" else "INFER_MODES")
+
+    def make(self, mode: str):
+        """A zero-argument callable: one training step or one forward pass, on a freshly built model."""
+        backend = self.backend
+        kw = {"mode": mode} if self.has_modes else {}
+        model = backend.build(self.arch, seed=self.config.seed, device=self.dev)
+        if self.phase == "infer":
+            if hasattr(backend, "make_forward"):
+                return backend.make_forward(model, self.x, **kw)
+            return lambda: backend.predict(model, self.x, batch_size=self.batch)  # handcrafted: its own forward
+        trainer = backend.trainer(model, self.x, self.y, self.config, **kw)
+        if hasattr(trainer, "make_step"):
+            return trainer.make_step(self.idx, self.config.lr)
+        return lambda: trainer.step(self.idx, self.config.lr)
+
+    def first_call(self, mode: str) -> tuple:
+        """(fresh callable, seconds of its first call), a torch.compile one compiled from cold."""
+        fn = self.make(mode)
+        cold = getattr(self.backend, "cold_compile", None) if mode == "compile" else None
+        with cold() if cold else contextlib.nullcontext():
+            seconds = first_call(fn)
+        return fn, seconds
+
+
+@pytest.fixture(scope="session")
+def graph_state() -> dict:
+    """Session store: which cases have been warmed, and eager's (first_call_s, steady_s) per case."""
+    return {"warmed": set(), "eager": {}}
+
+
+@pytest.mark.benchmark(group="graph")
+def test_graph(benchmark, study, graph_state, graph_arch, device, graph_backend, phase, batch, mode):
+    require_backend(graph_backend)
+    backend = get_backend(graph_backend)
+    if device != "cpu" and not any(d in backend.devices() for d in (device, "cuda", "gpu")):
+        pytest.skip(f"{graph_backend}: no {device} device visible (devices: {backend.devices()})")
+    if mode == "compile":
+        if not study.profile.graph_compile:
+            pytest.skip(f"torch.compile runs in the full profile only (20-60 s of compiling per case on 2 cores, "
+                        f"profile {study.opt('--profile')!r}): use --profile full")
+        reason = backend.compile_unavailable(backend_device(backend, device))
+        if reason:
+            pytest.skip(reason)
+    benchmark.group = f"graph {graph_backend} {phase} batch={batch}"
+    case = Case(study, backend, graph_backend, graph_arch, device, phase, batch)
+    key = (graph_backend, graph_arch, device, phase, batch)
+    if key not in graph_state["warmed"]:
+        case.make("eager")()  # throwaway: warms what every mode shares (see the module docstring)
+        graph_state["warmed"].add(key)
+
+    fn, first = case.first_call(mode)
+    per_call = sorted(first_call(fn) for _ in range(WARMUP_CALLS))[WARMUP_CALLS // 2]
+    rounds, iterations = _rounds(per_call, study.profile.graph_budget_s, repeatable=phase == "infer")
+    benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
+    steady = benchmark.stats.stats.median
+
+    if mode == "eager":
+        graph_state["eager"][key] = (first, steady)
+        break_even = 0
+    else:
+        if key not in graph_state["eager"]:  # the eager case did not run: measure eager here, quickly
+            eager_fn, eager_first = case.first_call("eager")
+            graph_state["eager"][key] = (eager_first, median_seconds(eager_fn, repeats=max(5, min(rounds, 50))))
+        first_eager, steady_eager = graph_state["eager"][key]
+        break_even = break_even_calls(first, steady, first_eager, steady_eager)
+    study.record(benchmark, graph_backend, graph_arch, device, in_summary=False, mode=mode, phase=phase,
+                 batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even)
