@@ -101,27 +101,29 @@ class Net:
 
     def to_internal(self, x_nchw: np.ndarray) -> np.ndarray:
         """``(N, C, H, W)`` -> ``(C, H, W, N)`` in the reused input buffer."""
-        buf = self.input_buffer(len(x_nchw))
-        np.copyto(buf, x_nchw.transpose(1, 2, 3, 0), casting="same_kind")
-        return buf
+        rows = self.staging(len(x_nchw))
+        np.copyto(rows, x_nchw.reshape(len(x_nchw), -1), casting="same_kind")
+        return self.from_rows(rows)
 
-    def load_nchw(self, x_nchw: np.ndarray) -> np.ndarray:
-        """Like :meth:`to_internal`, faster for large batches of 32x32 images.
+    def staging(self, n: int) -> np.ndarray:
+        """A reused ``(n, C*H*W)`` buffer whose rows are 16 elements apart more than their length.
 
-        A direct transposing copy reads with a stride of one image; at 32x32
-        float32 that is 4096 bytes, every read of a cache line falls into the
-        same L1 set and the copy ran ~9x slower.  Staging the rows with 16
-        floats of padding first avoids it.
+        Batches are put here first (one row per sample) and transposed by
+        :meth:`from_rows`.  Transposing straight from NCHW reads with a stride
+        of one image, 4096 bytes at 32x32 float32: every read then falls into
+        the same L1 cache set, and the copy ran ~9x slower.
         """
-        n = len(x_nchw)
-        f = x_nchw[0].size
+        f = int(np.prod(self.arch.input_shape))
         stage = self._stage
-        if stage is None or stage.shape[0] < n or stage.shape[1] != f + 16:
-            stage = self._stage = np.empty((max(n, PREDICT_CHUNK), f + 16), np.float32)
-        rows = stage[:n, :f]
-        np.copyto(rows, x_nchw.reshape(n, f), casting="same_kind")
+        if stage is None or stage.shape[0] < n:
+            stage = self._stage = np.empty((max(n, 64), f + 16), self.dtype)
+        return stage[:n, :f]
+
+    def from_rows(self, rows: np.ndarray) -> np.ndarray:
+        """``(n, C*H*W)`` rows from :meth:`staging` -> the ``(C, H, W, n)`` input buffer."""
+        n = len(rows)
         buf = self.input_buffer(n)
-        np.copyto(buf.reshape(f, n), rows.T)
+        np.copyto(buf.reshape(-1, n), rows.T)
         return buf
 
     def forward(self, x: np.ndarray) -> np.ndarray:
@@ -207,7 +209,8 @@ class Trainer:
         self.net = _net(model)
         arch = model.arch
         self.x = check_input(arch, x_train)
-        self._x_flat = self.x.reshape(len(self.x), -1)
+        # float32 like the data, or a one-off converted copy for a float64 (gradient-check) net
+        self._x_flat = self.x.reshape(len(self.x), -1).astype(self.net.dtype, copy=False)
         self.y = check_labels(arch, self.x, y_train)
         self.config = config
         self.chunk = int(chunk)
@@ -215,24 +218,13 @@ class Trainer:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.optimizer = make_optimizer(config.optimizer, [self.net.flat_params], [self.net.flat_grads],
                                         momentum=config.momentum, weight_decay=config.weight_decay)
-        self._gather: dict[int, np.ndarray] = {}
         self._grad_sum = np.empty_like(self.net.flat_grads)
 
     def _load(self, idx: np.ndarray) -> np.ndarray:
         """Samples ``idx`` of the training set in the net's ``(C, H, W, n)`` input buffer."""
-        n = len(idx)
-        gather = self._gather.get(n)
-        if gather is None:
-            if len(self._gather) >= 4:
-                self._gather.clear()
-            # rows padded by 16 floats: with 1024-float rows (32x32) the transposing copy below
-            # strides 4096 bytes, every read lands in one L1 set and the copy ran 9x slower
-            f = self._x_flat.shape[1]
-            gather = self._gather[n] = np.empty((n, f + 16), np.float32)[:, :f]
-        np.take(self._x_flat, idx, axis=0, out=gather, mode="clip")  # bounds checked by step
-        xb = self.net.input_buffer(n)
-        np.copyto(xb.reshape(-1, n), gather.T)
-        return xb
+        rows = self.net.staging(len(idx))
+        np.take(self._x_flat, idx, axis=0, out=rows, mode="clip")  # bounds checked by step
+        return self.net.from_rows(rows)
 
     def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
         """One optimizer step on samples ``idx``; returns ``(mean loss, logits (n, classes))`` before the update."""
@@ -288,7 +280,7 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
     for sl in batch_slices(n, batch_size):
         for part in _chunks(sl.stop - sl.start, PREDICT_CHUNK):
             part = slice(sl.start + part.start, sl.start + part.stop)
-            np.copyto(out[part], net.forward(net.load_nchw(x[part])).T)
+            np.copyto(out[part], net.forward(net.to_internal(x[part])).T)
     return out
 
 
