@@ -1,0 +1,89 @@
+"""Compression: pruning (masked vs physically removed), int8 and low-rank, each against its uncompressed base.
+
+One benchmark per (backend, technique, level) on the backend's trained model
+(see :mod:`lenet.compress.runner` for the techniques and levels; the quick
+profile runs one level of each, the full profile all of them).  The timed
+figure is the compressed model's forward pass at batch 1 (warmed up; int8
+runtimes take float images and return float logits, quantization included).
+``extra_info`` carries the report's fields, measured the same way for the
+compressed model and for its base (``base_<field>``):
+
+top1/top5 on the test set; nonzero_params; dense_bytes (parameters stored
+densely in their dtype); file_bytes and gzip_bytes of the artifact (.npz of
+canonical weights, the CSR file for ``prune-sparse``, torch's state dict for
+torch int8, the .tflite flatbuffer); executed_macs per sample (masked and
+sparse-stored-but-dense-executed models execute every MAC; structured and
+low-rank the new spec's analytic MACs; int8 the same count in int8);
+latency at batch 1 and 256 (median ms, warmed up); peak_rss_mib of one
+inference at batch 256 in a fresh process (imports included).
+
+Compression is measured on the CPU (int8 kernels are CPU kernels); on
+``--device gpu`` the group is skipped.  Timings share the machine with
+everything else running: they are noisy.
+"""
+import pytest
+
+from lenet.backends import available_backends, get_backend
+from lenet.compress.measure import batch_of, latency_ms
+from lenet.compress.runner import FINETUNE_EPOCHS, Runner, cases
+from lenet.counting import count
+from lenet.threads import requested
+
+_RUNNERS: dict = {}
+
+
+def pytest_generate_tests(metafunc):
+    if "compression_case" in metafunc.fixturenames:
+        opt = metafunc.config.getoption
+        chosen = opt("--backends")
+        backends = [b.strip() for b in chosen.split(",")] if chosen else available_backends()
+        pairs = cases(opt("--profile"), backends)
+        metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
+
+
+def _rounds(seconds_per_call: float, budget: float) -> tuple[int, int]:
+    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9)))
+    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
+    return min(max(rounds, 5), 200), iterations
+
+
+def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
+    key = (backend_name, arch_name, study.dataset.name)
+    if key not in _RUNNERS:
+        backend = get_backend(backend_name)
+        tm = study.trained(backend_name, arch_name, "cpu")
+        _RUNNERS[key] = Runner(backend_name, backend, tm.model, study.dataset, study.train_config(),
+                               tmp_path_factory.mktemp(f"compression-{arch_name}"),
+                               finetune_epochs=FINETUNE_EPOCHS[study.opt("--profile")], threads=requested())
+    return _RUNNERS[key]
+
+
+@pytest.mark.benchmark(group="compression")
+def test_compression(benchmark, study, compression_case, arch_name, device, tmp_path_factory):
+    backend_name, case = compression_case
+    if device != "cpu":
+        pytest.skip("compression is measured on the CPU (int8 kernels are CPU kernels)")
+    runner = _runner(study, backend_name, arch_name, tmp_path_factory)
+    comp = runner.compress(case)
+
+    forward = comp.make_forward(batch_of(study.dataset.x_test, 1))
+    per_call = latency_ms(forward, budget_s=0.05) / 1e3
+    rounds, iterations = _rounds(per_call, study.profile.time_budget_s / 2)
+    benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
+    rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
+    study.record(benchmark, backend_name, arch_name, device, model_arch=comp.arch, in_summary=False,
+                 **comp.extra, **rec)
+
+    base_macs = count(runner.base.arch).macs
+    assert rec["base_executed_macs"] == base_macs
+    if case.technique in ("prune-masked", "prune-sparse", "int8-static", "int8-dynamic"):
+        assert rec["executed_macs"] == base_macs, "masking, sparse storage and int8 execute every MAC"
+    else:
+        assert rec["executed_macs"] < base_macs, f"{case.id} should remove MACs"
+    if case.technique.startswith("prune-") and case.technique != "prune-structured":
+        scope, pct = case.level.split("-")
+        assert rec["nonzero_params"] <= rec["base_nonzero_params"] * (1 - int(pct) / 100) + 300  # biases stay
+    if case.technique == "prune-sparse":
+        assert rec["file_bytes"] < rec["base_file_bytes"]
+    # a compressed model that stopped classifying is a bug, not a trade-off
+    assert rec["top1"] > 2.0 / runner.base.arch.num_classes, f"{backend_name} {case.id}: top-1 {rec['top1']:.3f}"
