@@ -71,8 +71,10 @@ def test_compression(benchmark, study, compression_case, arch_name, device, tmp_
     rounds, iterations = _rounds(per_call, study.profile.time_budget_s / 2)
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
     rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
-    study.record(benchmark, backend_name, arch_name, device, model_arch=comp.arch, in_summary=False,
-                 **comp.extra, **rec)
+    # the common fields describe the base model (arch_name's spec); the compressed spec is named beside them
+    small = count(comp.arch)
+    study.record(benchmark, backend_name, arch_name, device, in_summary=False, compressed_arch=comp.arch.name,
+                 compressed_params=small.params, compressed_macs=small.macs, **comp.extra, **rec)
 
     base_macs = count(runner.base.arch).macs
     assert rec["base_executed_macs"] == base_macs
