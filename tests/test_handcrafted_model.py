@@ -321,3 +321,15 @@ def test_importing_the_backend_imports_no_framework():
             "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_make_forward_matches_predict_across_chunks():
+    """The timed forward pass (input converted beforehand) gives predict's logits, chunk buffers included."""
+    from lenet.backends import get_backend
+
+    hc = get_backend("handcrafted")
+    model = hc.build(lenet5(), seed=1)
+    x = np.random.default_rng(0).standard_normal((300, 1, 32, 32), dtype=np.float32)
+    forward = hc.make_forward(model, x)
+    np.testing.assert_array_equal(forward(), hc.predict(model, x))
+    assert hc.count_flops(model, 8) == {} and hc.peak_memory(model) is None

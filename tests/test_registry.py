@@ -14,7 +14,7 @@ CONTRACT = ("build", "trainer", "train", "predict", "get_weights", "set_weights"
 MEASUREMENT = ("make_forward", "count_flops", "reset_peak_memory", "peak_memory")
 
 
-@pytest.mark.parametrize("name", ["torch", "keras"])  # the handcrafted backend does not offer them yet
+@pytest.mark.parametrize("name", ["handcrafted", "torch", "keras"])
 def test_backend_offers_the_measurement_hooks(name):
     """make_forward, count_flops, reset_peak_memory, peak_memory: used by lenet.probe and bench/."""
     from lenet.testing import require_backend

@@ -21,8 +21,10 @@ from .model import (
     trainer,
     versions,
 )
+from .measurement import count_flops, make_forward, peak_memory, reset_peak_memory
 
 __all__ = [
     "BACKEND", "Net", "Trainer", "build", "devices", "get_weights", "load", "predict", "save",
     "set_threads", "set_weights", "thread_counts", "train", "trainer", "versions",
+    "make_forward", "count_flops", "reset_peak_memory", "peak_memory",
 ]

@@ -1,0 +1,45 @@
+"""The handcrafted backend's measurement hooks (see :mod:`lenet.backends`).
+
+The timed forward pass gets its input already in the network's internal
+``(C, H, W, N)`` layout, in the same cache-sized chunks :func:`.model.predict`
+uses, just as the torch and Keras hooks get their tensors converted before
+timing.  NumPy has no FLOP counter and no device memory, so those hooks say so.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from .. import Model
+from ..common import check_input
+from .model import PREDICT_CHUNK, _chunks, _net
+
+
+def make_forward(model: Model, x):
+    """A zero-argument callable running the forward pass on ``x`` (NCHW), converted once beforehand."""
+    net = _net(model)
+    x = check_input(model.arch, x)
+    chunks = _chunks(len(x), PREDICT_CHUNK)
+    parts = [np.ascontiguousarray(x[sl].transpose(1, 2, 3, 0), dtype=net.dtype) for sl in chunks]
+    out = np.empty((len(x), model.arch.num_classes), np.float32)
+
+    def forward():
+        # layers reuse their output buffers, so each chunk's logits are copied out before the next
+        for sl, part in zip(chunks, parts):
+            np.copyto(out[sl], net.forward(part).T)
+        return out
+
+    return forward
+
+
+def count_flops(model: Model, batch_size: int) -> dict:
+    """NumPy has no FLOP counter of its own; the analytic count (lenet.counting) is the reference."""
+    return {}
+
+
+def reset_peak_memory(model: Model) -> None:
+    """Nothing to reset: the handcrafted backend allocates host memory only (measured as RSS)."""
+
+
+def peak_memory(model: Model) -> None:
+    """No device memory: the handcrafted backend runs on the CPU only."""
+    return None
