@@ -41,5 +41,8 @@ def quick_run(tmp_path_factory):
     cache, which tests/test_bench_study.py corrupts on purpose after the run.
     """
     tmp = tmp_path_factory.mktemp("bench")
-    proc = run_bench(tmp, "--benchmark-autosave", "-k", "not memory or handcrafted")
+    # Every group, trimmed for CI time: memory probes for one backend, two models of the MLP sweep, and no
+    # compression (tests/test_compress_runner.py runs that pipeline).
+    selection = "(not memory or handcrafted) and not compression and (not mlp_sweep or mlp-30-torch or lenet5-torch)"
+    proc = run_bench(tmp, "--benchmark-autosave", "-k", selection)
     return tmp, proc

@@ -16,7 +16,10 @@ import pytest
 
 from lenet import weights as wio
 from lenet.backends import available_backends
+from lenet.counting import count
 from lenet.history import load_run
+from lenet.spec import build_arch
+from lenet.sweep import sweep_archs
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +39,13 @@ def test_quick_profile_saves_valid_storage(quick_run):
     assert backends == set(available_backends())
     for b in run.benchmarks:
         assert COMMON_FIELDS <= set(b["extra_info"]), b["name"]
-        assert b["extra_info"]["params"] == 61_706 and b["extra_info"]["macs_per_sample"] == 416_520
+        info = b["extra_info"]
+        if b["group"].startswith("mlp-sweep"):  # a sweep row describes its own model
+            expected = count(dict(sweep_archs("quick", 10))[info["arch"]])
+        else:  # every other row (compression included) carries its base architecture's figures
+            expected = count(build_arch(info["arch"], 10, tuple(info["input_shape"])))
+        assert b["extra_info"]["params"] == expected.params, b["name"]
+        assert b["extra_info"]["macs_per_sample"] == expected.macs, b["name"]
     acc = [b for b in run.benchmarks if b["group"] == "accuracy"]
     assert all({"test_top1", "test_top5", "val_top1", "val_top5", "history"} <= set(b["extra_info"]) for b in acc)
     assert all(len(b["extra_info"]["history"]) == 4 for b in acc)
