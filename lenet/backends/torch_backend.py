@@ -26,8 +26,9 @@ constant to dynamo: each new lr of a schedule would recompile it.  The first
 distinct batch shape compiles a static graph; the next one (the last partial
 batch of an epoch) recompiles once with a dynamic batch dimension.
 :func:`compile_unavailable` says why compiling cannot run here, naming the
-missing piece, and :func:`cold_compile` makes a first call pay the full
-compile (for first-call measurements).
+missing piece; for first-call measurements, :func:`warm_compiler` pays
+inductor's one-time costs in the process and :func:`cold_compile` makes a
+first call pay its model's full compile.
 
 Training follows :class:`lenet.training.TrainConfig`: SGD uses torch's own
 momentum form (``v = m*v + g; p -= lr*v``), Adam ``betas=(0.9, 0.999)``,
@@ -242,6 +243,17 @@ def cold_compile():
         # dynamo says once that this also turns off its profile-guided (on-disk) dynamic-shape record
         warnings.filterwarnings("ignore", message=r"dynamo_pgo force disabled", category=UserWarning)
         yield
+
+
+def warm_compiler() -> None:
+    """Pay inductor's one-time costs in this process (its imports, its pool of compile workers, the C++
+    toolchain checks) on a one-op function, so that a later first call measures its own model's compile.
+    Everything compiled so far is forgotten (``torch._dynamo.reset()``)."""
+    import torch._dynamo
+
+    with cold_compile():
+        torch.compile(lambda t: t * 2 + 1)(torch.ones(4))
+    torch._dynamo.reset()
 
 
 def make_forward(model: Model, x, mode: str = "eager"):
