@@ -210,7 +210,6 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
     """torch.compile (inductor) on a tiny MLP: same logits, same steps; no recompile once both batch shapes
     of an epoch (full and partial) have been seen."""
     import torch
-    import torch._dynamo
 
     reason = tb.compile_unavailable("cpu")
     if reason:
@@ -221,7 +220,7 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
     y = rng.integers(0, 3, 40)
     steps = [(np.arange(16), 0.05), (np.arange(16, 32), 0.05), (np.arange(32, 40), 0.05), (np.arange(16), 0.01)]
     results = {}
-    torch._dynamo.reset()  # nothing compiled earlier in the session counts against dynamo's recompile limit
+    tb.warm_compiler()  # also resets dynamo: nothing compiled earlier counts against its recompile limit
     for mode in tb.TRAIN_MODES:
         model = tb.build(arch, seed=1)
         forward = np.asarray(tb.make_forward(model, x[:16], mode=mode)())
