@@ -77,7 +77,9 @@ def test_keras_inference_modes_match_eager(kb, arch, digits):
 
 @pytest.mark.parametrize("config", [SGD, ADAM], ids=["sgd-momentum-wd", "adam-wd"])
 def test_keras_training_modes_make_the_same_steps(kb, config, digits):
-    """One step, then five more (a partial batch, lr changes), from the same weights, in every training mode."""
+    """One step, then (SGD) five more with a partial batch and lr changes, from the same weights, in every mode.
+
+    Adam makes one step only: beyond it its weights are not compared (see the module docstring)."""
     arch = lenet5()
     x, y = digits.x_train[:64], digits.y_train[:64]
     rng = np.random.default_rng(1)
@@ -90,8 +92,9 @@ def test_keras_training_modes_make_the_same_steps(kb, config, digits):
         assert trainer.mode == mode
         loss, logits = trainer.step(batches[0], lrs[0])
         first = kb.get_weights(model)
-        for idx, lr in zip(batches[1:], lrs[1:]):
-            trainer.step(idx, lr)
+        if config.optimizer == "sgd":
+            for idx, lr in zip(batches[1:], lrs[1:]):
+                trainer.step(idx, lr)
         results[mode] = (loss, logits, first, kb.get_weights(model))
     ref = results["eager"]
     weights_atol = ATOL if config.optimizer == "sgd" else ADAM_WEIGHTS_ATOL
@@ -101,7 +104,7 @@ def test_keras_training_modes_make_the_same_steps(kb, config, digits):
         assert _max_diff(got[2], ref[2]) < weights_atol, (mode, "one step", _max_diff(got[2], ref[2]))
         if config.optimizer == "sgd":
             assert _max_diff(got[3], ref[3]) < ATOL, (mode, "six steps", _max_diff(got[3], ref[3]))
-    assert _max_diff(ref[3], kb.get_weights(kb.build(arch, seed=4))) > 100 * ATOL  # the steps did move it
+    assert _max_diff(ref[3], kb.get_weights(kb.build(arch, seed=4))) > 5 * weights_atol  # the steps moved it
 
 
 def test_keras_steady_state_steps_never_retrace(kb, digits):
