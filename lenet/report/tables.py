@@ -400,7 +400,7 @@ def graph_section(records: list[Record], ctx: Context) -> Section:
     cols = _id_columns(ctx) + [field_column(k) for k in GRAPH_FIELDS] + [
         Column("first call ms", ms("first_call_s"), sig, optional=True),
         Column("steady-state ms (median)", ms("steady_s"), sig, optional=True),
-        Column("break-even calls", lambda r: r.get("break_even_calls"), sig, optional=True),
+        Column("break-even calls", _break_even, lambda v: v if isinstance(v, str) else integer(v), optional=True),
     ]
     shown = {*GRAPH_FIELDS, "first_call_s", "steady_s", "break_even_calls"}
     cols += [field_column(k) for k in extra_fields(recs, shown)]
@@ -463,6 +463,13 @@ def compression_section(records: list[Record], ctx: Context) -> Section:
              f"at the base figure. 'slower': latency more than {threshold_time:g}% above the base model's.")
     return Section("compression", "Compression", "Pruning (masked vs physically removed), quantization and "
                    "low-rank, each against the uncompressed model.", [absolute, relative])
+
+
+def _break_even(r: Record):
+    """Whole calls; a recorded null means the mode never pays back (it is not faster at steady state)."""
+    if "break_even_calls" in r.extra and r.extra["break_even_calls"] is None:
+        return "never"
+    return r.get("break_even_calls")
 
 
 # --- MLP sweep ----------------------------------------------------------------------------------------------
