@@ -75,7 +75,8 @@ def num(cell: str):
 def agrees(cell: str, value, header: str) -> bool:
     """The cell shows ``value`` at the report's precision (4 decimals for accuracies, 4 significant figures)."""
     if value is None:
-        return cell == ("never" if header == "break-even calls" else "-")
+        # a recorded null break-even reads "never"; a field the row lacks reads as a dash
+        return cell in (("never", "-") if header == "break-even calls" else ("-",))
     got = num(cell)
     if got is None:
         return False
