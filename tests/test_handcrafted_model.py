@@ -261,6 +261,8 @@ def test_predict_shapes_batches_and_errors():
     np.testing.assert_allclose(hc.predict(model, x[:1]), full[:1], rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(hc.predict(model, x.astype(F64)), full, rtol=1e-5, atol=1e-6)
     assert hc.predict(model, x[:0]).shape == (0, 10)
+    with pytest.raises(ValueError, match="batch_size must be >= 1"):
+        hc.predict(model, x[:1], batch_size=0)
     with pytest.raises(InputShapeError, match=r"expects input of shape \(N, 1, 32, 32\).*got \(37, 32, 32\)"):
         hc.predict(model, x[:, 0])
     with pytest.raises(InputShapeError, match="got \\(2, 1, 28, 28\\)"):

@@ -4,6 +4,7 @@ This package imports NumPy only (never torch, TensorFlow or Keras).  The
 backend contract is documented in :mod:`lenet.backends`; the float64
 :class:`Net` (``build(arch, seed, dtype=np.float64)``) serves gradient checks.
 """
+from .measurement import count_flops, make_forward, peak_memory, reset_peak_memory
 from .model import (
     BACKEND,
     Net,
@@ -21,7 +22,6 @@ from .model import (
     trainer,
     versions,
 )
-from .measurement import count_flops, make_forward, peak_memory, reset_peak_memory
 
 __all__ = [
     "BACKEND", "Net", "Trainer", "build", "devices", "get_weights", "load", "predict", "save",

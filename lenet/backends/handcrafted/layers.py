@@ -7,7 +7,7 @@ an image is a plain strided slice over all samples at once, so im2col is one
 convolution is ONE matrix product, and max-pooling is an elementwise maximum
 of ``size * size`` slices.  Flattening ``(C, H, W, N)`` to ``(C*H*W, N)`` is a
 free reshape in the same C-major feature order as ``torch.flatten`` on NCHW.
-(An NHWC version with ``.max(axis=...)`` pooling was 3-4x slower.)
+(DESIGN.md section 7: an NHWC prototype with ``.max(axis=...)`` pooling was 3-4x slower.)
 
 Contract of every layer:
 
@@ -19,7 +19,7 @@ Contract of every layer:
 Buffers.  Outputs, gradients and scratch arrays live in per-layer workspaces
 keyed by the input shape and are reused on every call: allocating and freeing
 multi-megabyte temporaries made glibc hand memory back to the OS on each call,
-which cost 2.6-3x at batch 64 in the prototype.  Consequently an array a layer
+which cost 2.6-3x at batch 64 in the prototype (DESIGN.md section 7).  Consequently an array a layer
 returns is owned by the layer and is overwritten by its next call with the
 same input shape; copy it if you need to keep it.
 

@@ -46,7 +46,8 @@ class Net:
     ``forward`` takes ``(C, H, W, N)`` and returns logits ``(K, N)``;
     ``backward`` takes ``dlogits (K, N)`` and fills :attr:`grads`.
     :attr:`weights` and :attr:`grads` map canonical names to views of
-    :attr:`flat_params` / :attr:`flat_grads`.
+    :attr:`flat_params` / :attr:`flat_grads`.  Layers reuse their buffers,
+    so one Net must not run in two threads at once.
     """
 
     def __init__(self, arch: Arch, dtype=np.float32, weights: dict | None = None):
@@ -271,6 +272,8 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
     """
     net = _net(model)
     x = check_input(model.arch, x)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     n = len(x)
     out = np.empty((n, model.arch.num_classes), np.float32)
     if n == 1:  # latency path: no staging, nothing to transpose
