@@ -70,13 +70,18 @@ def peak_rss_fresh_process(backend: str, weights: str | os.PathLike, phase: str,
     and data creation), ``peak_mib`` (max RSS sampled by memory-profiler while
     the phase ran), ``delta_mib`` and, on GPU, ``device_peak_bytes``.
     """
-    cmd = [sys.executable, "-m", "lenet.probe", "--backend", backend, "--weights", str(weights),
-           "--phase", phase, "--batch-size", str(batch_size), "--samples", str(samples), "--device", device]
+    args = ["--backend", backend, "--weights", str(weights), "--phase", phase, "--batch-size", str(batch_size),
+            "--samples", str(samples), "--device", device]
     if threads:
-        cmd += ["--threads", str(threads)]
+        args += ["--threads", str(threads)]
+    return run_probe("lenet.probe", args, timeout)
+
+
+def run_probe(module: str, args: list[str], timeout: float = 600) -> dict:
+    """Run ``python -m module args`` in a fresh interpreter and return the JSON of its last output line."""
+    cmd = [sys.executable, "-m", module, *args]
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
     if proc.returncode != 0:
-        raise ProbeError(f"memory probe {' '.join(cmd[3:])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    last = proc.stdout.strip().splitlines()[-1]
-    return json.loads(last)
+        raise ProbeError(f"probe {module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])

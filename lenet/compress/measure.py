@@ -16,17 +16,13 @@
 """
 from __future__ import annotations
 
-import json
-import os
 import statistics
-import subprocess
-import sys
 import time
 
 import numpy as np
 
 from ..counting import layer_counts
-from ..measure import ProbeError
+from ..measure import run_probe
 from ..spec import Arch, Conv, Dense
 
 
@@ -74,16 +70,11 @@ def macs(arch: Arch) -> int:
 def peak_rss(kind: str, file, backend: str | None = None, aux=None, batch_size: int = 256,
              threads: int | None = None, timeout: float = 600) -> dict:
     """Peak RSS (MiB) of one inference at ``batch_size`` of a compressed artifact, in a fresh process."""
-    cmd = [sys.executable, "-m", "lenet.compress.probe", "--kind", kind, "--file", str(file),
-           "--batch-size", str(batch_size)]
+    args = ["--kind", kind, "--file", str(file), "--batch-size", str(batch_size)]
     if backend:
-        cmd += ["--backend", backend]
+        args += ["--backend", backend]
     if aux:
-        cmd += ["--aux", str(aux)]
+        args += ["--aux", str(aux)]
     if threads:
-        cmd += ["--threads", str(threads)]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        raise ProbeError(f"compression probe {' '.join(cmd[3:])} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+        args += ["--threads", str(threads)]
+    return run_probe("lenet.compress.probe", args, timeout)
