@@ -408,7 +408,6 @@ class _Activation(Layer):
     def _setup(self, ws, shape):
         ws.y = self._buf(shape)
         ws.dx = self._buf(shape)
-        ws.tmp = self._buf(shape)
 
     def _begin_backward(self, dy):
         ws = self._last
@@ -441,14 +440,14 @@ class Tanh(_Activation):
 class ReLU(_Activation):
     """``y = max(x, 0)``;  ``dx = dy * (y > 0)`` (zero gradient at 0, as in PyTorch).
 
-    Both passes avoid NumPy's slow paths (measured, float32): ``maximum`` with
-    a scalar 0 ran 2.5x slower than with an array of zeros, and multiplying by
-    a boolean mask casts it element by element, so the mask is made float32.
+    The forward takes the maximum with an array of zeros: NumPy's ``maximum``
+    with a scalar 0 ran 2.5x slower (measured, float32, batch 1 to 256).
     """
 
     def _setup(self, ws, shape):
         super()._setup(ws, shape)
         ws.zeros = np.zeros(shape, self.dtype)
+        ws.mask = np.empty(shape, bool)
 
     def forward(self, x):
         ws = self._workspace(x.shape)
@@ -460,8 +459,8 @@ class ReLU(_Activation):
         ws = self._begin_backward(dy)
         if not need_dx:
             return None
-        np.greater(ws.y, 0, out=ws.tmp, casting="unsafe")  # 1.0 where y > 0, else 0.0
-        np.multiply(dy, ws.tmp, out=ws.dx)
+        np.greater(ws.y, 0, out=ws.mask)
+        np.multiply(dy, ws.mask, out=ws.dx)
         return ws.dx
 
 
