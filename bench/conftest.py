@@ -5,7 +5,10 @@
 
 Every benchmark's ``extra_info`` gets the common record (accuracy, parameters,
 bytes, FLOPs with conventions, dataset, epochs, seed, threads) from
-:meth:`Study.record`; the session ends with the overall-performance table.
+:meth:`Study.record`, and from the wrapped ``benchmark`` fixture its tail
+statistics, the machine's state around the timed call and the ``unstable``
+flag (:mod:`lenet.monitor`); the session ends with the overall-performance
+table and a warning naming every flagged benchmark.
 """
 from __future__ import annotations
 
@@ -21,6 +24,7 @@ from lenet.counting import CONVENTIONS, count
 from lenet.measure import gpu_name
 from lenet.metrics import evaluate
 from lenet.model_cache import default_cache_dir, train_or_load
+from lenet.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES, build_arch
 from lenet.study import PROFILES, default_config
 from lenet.testing import require_backend
@@ -49,6 +53,7 @@ class Study:
     """Session state: options, the dataset, trained models, and the rows of the final summary."""
 
     config: pytest.Config
+    monitor: SessionMonitor
     data: object = None
     speed_data: object = None
     sized: dict = field(default_factory=dict)
@@ -57,6 +62,12 @@ class Study:
 
     def opt(self, name):
         return self.config.getoption(name)
+
+    @property
+    def ceiling(self) -> dict:
+        """This machine's measured fp32 GEMM peak and copy bandwidth (once per session, see lenet.ceiling)."""
+        self.monitor.start()
+        return self.monitor.ceiling
 
     @property
     def profile(self):
@@ -166,8 +177,8 @@ _STUDY_KEY = pytest.StashKey[Study]()
 
 
 def pytest_configure(config):
-    config.stash[_STUDY_KEY] = Study(config)
     threads.set_threads(config.getoption("--threads"))
+    config.stash[_STUDY_KEY] = Study(config, SessionMonitor(threads.requested()))
 
 
 @pytest.fixture(scope="session")
@@ -188,6 +199,19 @@ def pytest_generate_tests(metafunc):
         metafunc.parametrize("infer_batch", profile.infer_batches)
     if "train_batch" in metafunc.fixturenames:
         metafunc.parametrize("train_batch", profile.train_batches)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_call(item):
+    """The machine read around every benchmark's body; its statistics and the unstable flag in extra_info."""
+    fixture = getattr(item, "funcargs", {}).get("benchmark")
+    study = item.config.stash.get(_STUDY_KEY, None)
+    if fixture is None or study is None:
+        yield
+        return
+    before = study.monitor.read()
+    yield
+    study.monitor.judge(fixture, before, study.monitor.read())
 
 
 @pytest.fixture
@@ -223,6 +247,9 @@ def pytest_benchmark_update_machine_info(config, machine_info):
         info.update(module.thread_counts())
     info["threads"] = threads.report()
     info["gpu"] = gpu_name()
+    study = config.stash.get(_STUDY_KEY, None)
+    if study is not None:
+        info.update(study.monitor.machine_info())
     machine_info["lenet"] = info
 
 
@@ -233,7 +260,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
     if study and study.summary:
         terminalreporter.write_sep("=", f"lenet-bench overall performance ({study.opt('--dataset')}, "
                                         f"profile {study.opt('--profile')})")
-        terminalreporter.write_line(format_summary(study.summary))
+        terminalreporter.write_line(format_summary(study.summary, study.monitor.unstable_counts()))
+    for line in study.monitor.warning_lines() if study else ():
+        terminalreporter.write_line(line, yellow=True, bold=line.startswith("WARNING"))
 
 
 @pytest.fixture

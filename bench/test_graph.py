@@ -46,6 +46,7 @@ import numpy as np
 import pytest
 
 from lenet.backends import BACKENDS, get_backend, is_available
+from lenet.ceiling import roofline
 from lenet.measure import first_call, median_seconds
 from lenet.study import PROFILES
 from lenet.testing import require_backend
@@ -181,4 +182,5 @@ def test_graph(benchmark, study, graph_state, graph_arch, device, graph_backend,
         first_eager, steady_eager = graph_state["eager"][key]
         break_even = break_even_calls(first, steady, first_eager, steady_eager)
     study.record(benchmark, graph_backend, graph_arch, device, in_summary=False, mode=mode, phase=phase,
-                 batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even)
+                 batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even,
+                 **roofline(case.arch, batch, steady, phase, study.ceiling))

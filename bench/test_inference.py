@@ -3,11 +3,13 @@
 The input is converted to the framework's tensor (and moved to the device)
 before timing; the timed call runs the forward pass and, on GPU, waits for it.
 The first call (tracing, allocator warm-up) is reported apart as
-``first_call_s``; timing starts after a warm-up.
+``first_call_s``; timing starts after a warm-up.  Each row also places its
+median under the machine's measured ceiling (:func:`lenet.ceiling.roofline`).
 """
 import numpy as np
 import pytest
 
+from lenet.ceiling import roofline
 from lenet.measure import first_call
 
 
@@ -31,6 +33,7 @@ def test_inference(benchmark, study, backend, backend_name, arch_name, device, t
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
     median = benchmark.stats.stats.median
     study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,
-                 latency_ms=median * 1e3, throughput_img_s=infer_batch / median)
+                 latency_ms=median * 1e3, throughput_img_s=infer_batch / median,
+                 **roofline(study.arch(arch_name), infer_batch, median, "infer", study.ceiling))
     study.note(backend_name, arch_name, device, **{f"infer_b{infer_batch}_ms": median * 1e3,
                                                    f"infer_b{infer_batch}_img_s": infer_batch / median})

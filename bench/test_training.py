@@ -5,15 +5,22 @@ synthetic 32x32 images, the size of the reference speed figures.  Data is
 converted to framework tensors once, before timing; each timed round is one
 epoch in the shared seeded order (loss read back every step, in every
 backend alike).  A few steps run first as warm-up.
+
+Every step of the timed epochs is timed too (one ``perf_counter`` pair per
+step): ``step_timing`` holds their p50/p90/p99, and ``step_timer_overhead_s``
+what one such pair costs, to set against the step's median.
 """
+import math
 from dataclasses import replace
 from itertools import count
 
 import numpy as np
 import pytest
 
+from lenet.ceiling import roofline
 from lenet.spec import build_arch
-from lenet.training import run_epoch
+from lenet.stats import summarize
+from lenet.training import run_epoch, timer_overhead_s
 
 from .conftest import backend_device
 
@@ -30,11 +37,18 @@ def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device,
     for _ in range(3):
         trainer.step(warm, config.lr)
     epochs = count()
-    benchmark.pedantic(lambda: run_epoch(trainer, data.y_train, config, next(epochs)),
+    step_times: list = []
+    benchmark.pedantic(lambda: run_epoch(trainer, data.y_train, config, next(epochs), step_times=step_times),
                        rounds=study.profile.train_rounds, iterations=1)
     median = benchmark.stats.stats.median
+    steps = summarize(step_times, what=f"{benchmark.name} steps")
+    overhead = timer_overhead_s()
+    steps_per_epoch = math.ceil(len(data.y_train) / train_batch)
     study.record(benchmark, backend_name, arch_name, device, batch_size=train_batch,
                  speed_dataset=data.name, train_samples=len(data.y_train), epoch_s=median,
-                 train_img_s=len(data.y_train) / median, activation=arch.name)
+                 train_img_s=len(data.y_train) / median, activation=arch.name,
+                 step_timing=steps.as_dict(), step_timer_overhead_s=overhead,
+                 step_timer_overhead_fraction=overhead / steps.p50,
+                 **roofline(arch, train_batch, median / steps_per_epoch, "train", study.ceiling))
     if train_batch == study.profile.train_batches[0]:
         study.note(backend_name, arch_name, device, epoch_s=median)

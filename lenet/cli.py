@@ -4,6 +4,7 @@
     lenet train --backend handcrafted --dataset digits --epochs 20 --save model.npz
     lenet eval  --backend keras --weights model.npz --dataset digits
     lenet report .benchmarks/cpu .benchmarks/gpu --label cpu gpu --out report/
+    lenet compare base-runs/ new-runs/          # exit 1 on a significant regression
 
 The comparison study itself is ``pytest bench/`` (see the README).
 """
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 
 from . import threads
@@ -33,6 +35,36 @@ def _parse_schedule(text: str) -> tuple:
         except ValueError:
             raise argparse.ArgumentTypeError(f"schedule entry {part!r}: expected EPOCH:LR, e.g. 2:2e-4") from None
     return tuple(pairs)
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def _percent(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a percentage >= 0, got {text!r}") from None
+    if not (value >= 0 and math.isfinite(value)):
+        raise argparse.ArgumentTypeError(f"expected a finite percentage >= 0, got {text!r}")
+    return value
+
+
+def _confidence(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not 0 < value < 1:
+        raise argparse.ArgumentTypeError(f"expected a level strictly between 0 and 1 (e.g. 0.95), got {text!r}")
+    return value
 
 
 def _add_data_args(p: argparse.ArgumentParser) -> None:
@@ -80,17 +112,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
     sp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder (latest run used)")
 
+    cp = sub.add_parser("compare", help="judge NEW against BASE from raw samples: significant and beyond a "
+                        "threshold, unstable rows inconclusive; exit 1 on a regression")
+    cp.add_argument("base", help="pytest-benchmark JSON file or storage folder (all its runs: one side)")
+    cp.add_argument("new", help="likewise, the other side")
+    cp.add_argument("--last", type=_positive_int, default=None, metavar="K",
+                    help="use only the newest K runs of each side (default: every run given)")
+    cp.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
+                    help="a time change must be significant and beyond this many percent (default 10)")
+    cp.add_argument("--confidence", type=_confidence, default=0.95,
+                    help="level of the intervals and tests (default 0.95)")
+
     rp = sub.add_parser("report", help="markdown tables and PNG plots from benchmark histories (and deltas)")
     rp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder(s)")
     rp.add_argument("--out", required=True, help="folder for README.md and the PNG plots")
     rp.add_argument("--label", action="extend", nargs="+", default=None, metavar="NAME",
                     help="one machine label per HISTORY, in order (default: node, CPU and GPU from machine_info)")
-    rp.add_argument("--compare", action="store_true", help="deltas between two runs: two HISTORY arguments (the "
-                    "newest run of each) or one storage folder (its two newest runs)")
-    rp.add_argument("--threshold-time", type=float, default=10.0, metavar="PCT",
-                    help="flag a median time change beyond this many percent (default 10)")
-    rp.add_argument("--threshold-acc", type=float, default=1.0, metavar="POINTS",
-                    help="flag a test top-1 change beyond this many percentage points (default 1.0)")
+    rp.add_argument("--compare", action="store_true", help="judge two runs as `lenet compare` does: two HISTORY "
+                    "arguments (the newest run of each) or one storage folder (its two newest runs)")
+    rp.add_argument("--threshold-time", type=_percent, default=10.0, metavar="PCT",
+                    help="a time change must be significant and beyond this many percent (default 10); test "
+                    "top-1 is judged against its binomial standard error")
     return parser
 
 
@@ -159,20 +201,33 @@ def cmd_eval(args) -> int:
 
 def cmd_check_speed(args) -> int:
     from .history import load_runs
-    from .speed_targets import check, format_rows
+    from .speed_targets import check, format_rows, passed
 
     run = load_runs(args.history)[-1]
     rows = check(run)
     print(f"{run.path}:")
     print(format_rows(rows))
-    return 0 if rows and all(r["passed"] for r in rows) else 1
+    return 0 if passed(rows) else 1
+
+
+def cmd_compare(args) -> int:
+    from .compare import compare_runs, exit_status, format_comparison
+    from .history import load_runs
+
+    sides = []
+    for path in (args.base, args.new):
+        runs = sorted(load_runs([path]), key=lambda r: r.datetime)
+        sides.append(runs[-args.last:] if args.last else runs)
+    comparison = compare_runs(*sides, threshold=args.threshold / 100, confidence=args.confidence)
+    print(format_comparison(comparison))
+    return exit_status(comparison)
 
 
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
 
     report = build_report(args.history, args.out, labels=args.label, compare=args.compare,
-                          threshold_time=args.threshold_time, threshold_acc=args.threshold_acc)
+                          threshold_time=args.threshold_time)
     print("\n".join(summary_lines(report)))
     return 0
 
@@ -188,7 +243,7 @@ def main(argv=None) -> int:
 
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
-                    "report": cmd_report}
+                    "report": cmd_report, "compare": cmd_compare}
         return commands[args.command](args)
     except (BackendUnavailable, DatasetError, HistoryError, SpecError, ConfigError, WeightsError) as e:
         print(f"lenet: error: {e}", file=sys.stderr)

@@ -24,6 +24,12 @@ class Profile:
     graph_batches: tuple = (64,)
     graph_budget_s: float = 0.5
     graph_compile: bool = False
+    # MLPerf-style scenarios (bench/test_scenarios.py): single-stream runs at least this many one-sample
+    # queries and this many seconds; offline sweeps these batch sizes for a while each, then times the best
+    scenario_min_queries: int = 1024
+    scenario_min_duration_s: float = 1.0
+    offline_batches: tuple = (16, 64, 256, 1024, 4096)
+    offline_sweep_s: float = 0.3
 
 
 PROFILES = {
@@ -32,7 +38,7 @@ PROFILES = {
     "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
                     train_rounds=3, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=2.0,
-                    graph_compile=True),
+                    graph_compile=True, scenario_min_duration_s=5.0, offline_sweep_s=1.0),
 }
 
 # Per dataset: a config every backend trains well with (Adam, PyTorch defaults otherwise).

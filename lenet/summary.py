@@ -17,18 +17,22 @@ COLUMNS = (
 )
 
 
-def format_summary(rows: dict) -> str:
+def format_summary(rows: dict, unstable: dict | None = None) -> str:
     """``rows``: ``{(backend, arch, device): {field: value}}`` -> aligned text table.
 
     Timings are pytest-benchmark medians after warm-up; a dash means that
-    figure was not run in this session.
+    figure was not run in this session.  ``unstable`` counts the flagged
+    benchmarks per row; with any, a last column names them.
     """
-    table = [[title for _, title, _ in COLUMNS]]
-    for (backend, arch, device), values in sorted(rows.items()):
-        values = {"backend": backend, "arch": arch, "device": device, **values}
-        table.append([fmt.format(values[k]) if values.get(k) is not None else "-" for k, _, fmt in COLUMNS])
-    widths = [max(len(r[i]) for r in table) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+    columns = COLUMNS + ((("unstable", "unstable", "{} flagged"),) if unstable else ())
+    table = [[title for _, title, _ in columns]]
+    for key, values in sorted(rows.items()):
+        backend, arch, device = key
+        values = {"backend": backend, "arch": arch, "device": device, **values,
+                  "unstable": (unstable or {}).get(key)}
+        table.append([fmt.format(values[k]) if values.get(k) is not None else "-" for k, _, fmt in columns])
+    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
+    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
              for r in table]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append("timings: median after warm-up (pytest-benchmark); MACs: analytic, per sample, bias excluded; "

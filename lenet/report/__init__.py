@@ -9,7 +9,7 @@ Modules, one concern each:
 * :mod:`.markdown`: table rendering and number formats (units in headers, never in cells);
 * :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
-* :mod:`.compare`: deltas between two runs, flagged beyond thresholds.
+* :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.compare`'s verdicts.
 
 A section appears only when the histories hold its group; the others are
 listed under "Not run in these histories".  Nothing is estimated or filled in.
@@ -22,10 +22,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..atomic import write_text
+from ..compare import Comparison, Verdict, compare_runs
 from ..history import Run, load_runs
 from . import plots as P
 from . import tables as T
-from .compare import Delta, deltas, deltas_table, pick_pair
+from .compare import pick_pair, verdicts_table
 from .markdown import text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
 
@@ -55,12 +56,12 @@ class Report:
     not_run: list[str]  # titles of sections whose groups no history holds
     plots: list  # plots.PlotInfo
     records: list[Record]
-    comparison: tuple | None = None  # (base Run, new Run, [Delta], only_base, only_new)
+    comparison: Comparison | None = None
     other_groups: list[str] = field(default_factory=list)
 
     @property
-    def flagged(self) -> list[Delta]:
-        return [d for d in (self.comparison[2] if self.comparison else []) if d.flagged]
+    def flagged(self) -> list[Verdict]:
+        return self.comparison.flagged if self.comparison else []
 
     def section(self, key: str):
         return next((s for s in self.sections if s.key == key), None)
@@ -81,12 +82,12 @@ def _group_names(section: str) -> str:
 
 
 def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, compare: bool = False,
-           threshold_time: float = 10.0, threshold_acc: float = 1.0) -> Report:
+           threshold_time: float = 10.0) -> Report:
     labelled = [pair for pairs in per_arg for pair in pairs]
     comparison = None
     if compare:  # checked first: a wrong number of runs fails before anything is written
         base, new = pick_pair([[run for _, run in pairs] for pairs in per_arg])
-        comparison = (base, new, *deltas(base, new, threshold_time, threshold_acc))
+        comparison = compare_runs([base], [new], threshold=threshold_time / 100)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records, used = flatten(labelled)
@@ -129,25 +130,23 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     other = sorted({r.group or "(no group)" for r in records if r.section is None})
 
     label_of = lambda label, run: label or machine_label(run)  # noqa: E731
-    md = _markdown(labelled, used, label_of, records, sections, not_run, other, comparison,
-                   threshold_time, threshold_acc)
+    md = _markdown(labelled, used, label_of, records, sections, not_run, other, comparison)
     readme = out / README
     write_text(readme, md)
     return Report(readme, md, sections, not_run, plots, records, comparison, other)
 
 
 def build_report(histories: Sequence, out: str | os.PathLike, labels: Sequence | None = None, compare: bool = False,
-                 threshold_time: float = 10.0, threshold_acc: float = 1.0) -> Report:
+                 threshold_time: float = 10.0) -> Report:
     """Read ``histories`` (files or storage folders) and write ``out/README.md`` plus its PNG plots."""
-    return render(load_labelled(histories, labels), out, compare, threshold_time, threshold_acc)
+    return render(load_labelled(histories, labels), out, compare, threshold_time)
 
 
 def _image(plot: P.PlotInfo) -> str:
     return f"![{plot.title}]({plot.path.name})"
 
 
-def _markdown(labelled, used, label_of, records, sections, not_run, other, comparison, threshold_time,
-              threshold_acc) -> str:
+def _markdown(labelled, used, label_of, records, sections, not_run, other, comparison) -> str:
     labels = labels_of(records) or list(dict.fromkeys(label_of(lbl, run) for lbl, run in labelled))
     datasets = sorted({str(r.get("dataset")) for r in records if r.get("dataset")})
     lines = ["# lenet-bench report", "",
@@ -178,7 +177,7 @@ def _markdown(labelled, used, label_of, records, sections, not_run, other, compa
         for p in s.plots:
             lines += [_image(p), ""]
     if comparison:
-        lines += _comparison_md(comparison, labelled, label_of, threshold_time, threshold_acc)
+        lines += _comparison_md(comparison, labelled, label_of)
     if not_run:
         lines += ["## Not run in these histories", "",
                   "These sections need benchmark groups that none of the histories holds; run the bench suites "
@@ -194,19 +193,23 @@ def _anchor(title: str) -> str:
     return "".join(c for c in title.lower() if c.isalnum() or c in " -_").replace(" ", "-")
 
 
-def _comparison_md(comparison, labelled, label_of, threshold_time, threshold_acc) -> list[str]:
-    base, new, rows, only_base, only_new = comparison
+def _comparison_md(comparison: Comparison, labelled, label_of) -> list[str]:
+    (base,), (new,) = comparison.base_runs, comparison.new_runs
     names = {id(run): label_of(lbl, run) for lbl, run in labelled}
     who = lambda run: f"{names.get(id(run), machine_label(run))}, `{run.path.name}` ({run.datetime[:19]})"  # noqa
-    flagged = [d for d in rows if d.flagged]
+    rows = comparison.verdicts
     lines = ["## Comparison", "",
              f"Base: {who(base)}  ", f"New: {who(new)}", "",
-             f"Benchmarks matched by fullname and params: {len(rows)}. Flagged (⚠): a median time more than "
-             f"{threshold_time:g}% slower, or a test top-1 more than {threshold_acc:g} points lower; "
-             f"{len(flagged)} flagged.", ""]
+             f"Benchmarks matched by fullname and params: {len(rows)}. A time change counts when the "
+             f"{comparison.confidence:.0%} bootstrap interval of new/base (ratio of medians, from the raw samples) "
+             f"excludes 1 and the ratio is beyond ±{comparison.threshold:.0%}; a benchmark flagged unstable on "
+             f"either side is inconclusive; a test top-1 change counts beyond its binomial standard error at the "
+             f"test-set size. ⚠ marks a regression; {len(comparison.regressions)} regression(s), "
+             f"{len(comparison.flagged)} flagged.", ""]
+    lines += [f"- Note: {n}" for n in comparison.notes] + ([""] if comparison.notes else [])
     if rows:
-        lines += [deltas_table(rows).to_markdown(), ""]
-    for what, names_ in (("Only in base", only_base), ("Only in new", only_new)):
+        lines += [verdicts_table(rows).to_markdown(), ""]
+    for what, names_ in (("Only in base", comparison.only_base), ("Only in new", comparison.only_new)):
         if names_:
             lines += [f"{what}: " + ", ".join(f"`{text(n)}`" for n in names_), ""]
     return lines
@@ -218,9 +221,9 @@ def summary_lines(report: Report) -> list[str]:
     if report.not_run:
         lines.append("not run in these histories: " + "; ".join(report.not_run))
     if report.comparison:
-        base, new, rows, _, _ = report.comparison
-        lines.append(f"compared {base.path.name} -> {new.path.name}: {len(rows)} matched, "
-                     f"{len(report.flagged)} flagged")
-        lines += [f"  {d.name}: {', '.join(d.flags)}" for d in report.flagged]
+        c = report.comparison
+        lines.append(f"compared {c.base_runs[0].path.name} -> {c.new_runs[0].path.name}: {len(c.verdicts)} matched, "
+                     f"{len(report.flagged)} flagged, {len(c.regressions)} regression(s)")
+        lines += [f"  {v.name}: {', '.join(v.flags)}" for v in report.flagged]
     return lines
 

@@ -34,6 +34,10 @@ COMMON_FIELDS = frozenset({
     "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
     "flops_tf_per_sample", "flop_conventions", "val_top1", "val_top5", "test_top1", "test_top5", "test_loss",
     "train_seconds", "model_cached", "history",
+    # uncertainty, machine state and the roofline (lenet.monitor, lenet.ceiling): shown by their own columns
+    "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
+    "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
+    "step_timer_overhead_fraction",
 })
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).
@@ -99,6 +103,33 @@ def _ms(seconds):
 
 def _stat_ms(name: str):
     return lambda r: _ms(r.stats.get(name))
+
+
+def _timing_ms(key: str):
+    """A field of ``extra_info['timing']`` (seconds) in ms."""
+    return lambda r: _ms((r.get("timing") or {}).get(key))
+
+
+def _median_ci_ms(r: Record):
+    ci = (r.get("timing") or {}).get("median_ci95_s")
+    return f"{sig(ci[0] * 1e3)}–{sig(ci[1] * 1e3)}" if ci else None
+
+
+def flag(r: Record):
+    """``⚠ unstable: reasons`` for a flagged benchmark (lenet.noise), None otherwise."""
+    return "⚠ unstable: " + "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
+
+
+def uncertainty_columns() -> list[Column]:
+    """p90, p99 and the median's 95% interval, the roofline share, and the unstable flag (all optional)."""
+    return [
+        Column("median 95% CI ms", _median_ci_ms, text, optional=True),
+        Column("p90 ms", _timing_ms("p90_s"), sig, optional=True),
+        Column("p99 ms", _timing_ms("p99_s"), sig, optional=True),
+        Column("GFLOP/s (analytic)", lambda r: r.get("achieved_gflops"), sig, optional=True),
+        Column("% of GEMM peak", lambda r: r.get("pct_of_peak"), sig, optional=True),
+        Column("flag", flag, text, optional=True, left=True),
+    ]
 
 
 def extra_fields(records: list[Record], shown: set) -> list[str]:
@@ -233,9 +264,12 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
         Column("img/s (batch / median)", lambda r: _per_second(r.batch_size, r.median), sig),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
         Column("iterations", lambda r: r.stats.get("iterations"), integer, optional=True),
-    ]
+    ] + uncertainty_columns()
     steady = Table(cols, recs, caption="Steady state (after warm-up)",
-                   note="The forward pass on a tensor already on the device; on GPU each call waits for the result.")
+                   note="The forward pass on a tensor already on the device; on GPU each call waits for the result. "
+                        "p90/p99 and the median's interval (exact order statistics) are per call; GFLOP/s from the "
+                        "analytic 2 x MACs, as a share of this machine's GEMM peak measured in the same session. "
+                        "⚠ unstable: the machine was disturbed or the samples too spread to trust (lenet.noise).")
     first = [r for r in recs if r.get("first_call_s") is not None]
     tables = [steady]
     if first:
@@ -264,6 +298,12 @@ def training_section(records: list[Record], ctx: Context) -> Section:
         Column("IQR s", lambda r: r.stats.get("iqr"), sig, optional=True),
         Column("img/s (images / median)", lambda r: _per_second(samples(r), r.median), sig),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
+        Column("step p50 ms", lambda r: _ms((r.get("step_timing") or {}).get("p50_s")), sig, optional=True),
+        Column("step p90 ms", lambda r: _ms((r.get("step_timing") or {}).get("p90_s")), sig, optional=True),
+        Column("step p99 ms", lambda r: _ms((r.get("step_timing") or {}).get("p99_s")), sig, optional=True),
+        Column("GFLOP/s (analytic, 3 x forward)", lambda r: r.get("achieved_gflops"), sig, optional=True),
+        Column("% of GEMM peak", lambda r: r.get("pct_of_peak"), sig, optional=True),
+        Column("flag", flag, text, optional=True, left=True),
     ]
     return Section("training", "Training", "Time of one training epoch per backend and batch size.",
                    [Table(cols, recs, note="Each round is one epoch in the shared seeded order, after a few "
@@ -378,9 +418,9 @@ def speed_section(records: list[Record], ctx: Context) -> Section:
     rows = speed_rows(records)
     cols = ([Column("machine", lambda r: r["label"], text, left=True)] if len(ctx.labels) > 1 else []) + [
         Column("target", lambda r: r["target"], text, left=True),
-        Column("ratio", lambda r: r["ratio"], lambda v: f"{v:.2f}"),
+        Column("ratio", lambda r: r["ratio"], lambda v: "-" if v is None else f"{v:.2f}"),
         Column("limit", lambda r: r["limit"], text),
-        Column("result", lambda r: "PASS" if r["passed"] else "FAIL", text),
+        Column("result", lambda r: {True: "PASS", False: "FAIL", None: "⚠ unstable: not judged"}[r["passed"]], text),
     ]
     intro = "The handcrafted backend against torch on the same machine, threads and batch (lenet/speed_targets.py)."
     if not rows:

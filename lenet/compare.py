@@ -1,0 +1,311 @@
+"""Noise-aware comparison of benchmark histories: ``lenet compare BASE NEW`` and ``lenet report --compare``.
+
+Benchmarks present on both sides (matched by fullname and params) are judged from their raw samples
+(pytest-benchmark's ``--benchmark-save-data``).  Each side may be one run or several:
+
+* the figure of a side is the **median of its runs' medians**; the spread across its runs is shown as the
+  range of those medians;
+* the change is the ratio ``new / base`` of those figures with a 95% **hierarchical bootstrap** interval
+  (:func:`lenet.stats.ratio_interval`: runs resampled, then samples within runs);
+* a time change counts only when it is **significant** (the interval excludes 1) **and beyond the threshold**
+  (``ratio > 1 + t`` is a regression, ``ratio < 1 / (1 + t)`` an improvement; ``t`` = 10% unless told);
+* a benchmark flagged ``unstable`` in any run of either side reads "inconclusive (unstable)", never
+  "regression";
+* a history without raw samples compares its medians with the note "no raw samples: medians only, no
+  significance", and is never called a regression;
+* test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the binomial standard
+  error of the difference at the test-set size (:func:`lenet.stats.proportion_change`), not by fixed points.
+
+:func:`exit_status` is what CI reads: 1 when anything regressed significantly beyond its bound, else 0.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .history import HistoryError, Run
+from .noise import PROBE_DRIFT_MAX
+from .stats import (
+    CONFIDENCE,
+    ProportionChange,
+    Ratio,
+    StatsError,
+    proportion_change,
+    ratio_interval,
+    z_critical,
+)
+
+DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
+
+# Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
+# the trained model's accuracy, which would otherwise be judged once per timing).
+ACCURACY_GROUPS = ("accuracy", "compression", "mlp-sweep")
+ACCURACY_FIELDS = ("test_top1", "top1")
+
+REGRESSION = "regression"
+IMPROVEMENT = "improvement"
+NO_SAMPLES = "no raw samples: medians only, no significance"
+UNSTABLE = "inconclusive (unstable)"
+
+
+class CompareError(HistoryError):
+    """Runs that cannot be compared (a side without runs)."""
+
+
+def benchmark_key(b: dict) -> tuple:
+    import json
+
+    return b.get("fullname") or b["name"], json.dumps(b.get("params") or {}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class Side:
+    """One benchmark on one side: its entry in every run of that side."""
+
+    entries: tuple  # pytest-benchmark entries, one per run
+    paths: tuple = ()  # the history file of each entry
+
+    @property
+    def medians(self) -> list[float]:
+        return [float(b["stats"]["median"]) for b in self.entries]
+
+    @property
+    def median(self) -> float:
+        return float(np.median(self.medians))
+
+    @property
+    def spread(self) -> tuple[float, float]:
+        return min(self.medians), max(self.medians)
+
+    @property
+    def samples(self) -> list | None:
+        """Each run's raw samples, or None when any run lacks them."""
+        runs = [b["stats"].get("data") for b in self.entries]
+        return None if any(not r for r in runs) else runs
+
+    @property
+    def unstable_reasons(self) -> list[str]:
+        return [r for b in self.entries for r in ((b.get("extra_info") or {}).get("unstable_reasons") or [])]
+
+    @property
+    def unstable(self) -> bool:
+        return any((b.get("extra_info") or {}).get("unstable") for b in self.entries)
+
+    def top1(self) -> tuple[float, int | None] | None:
+        """(median test top-1 over runs, test-set size) for accuracy groups, else None."""
+        values, sizes = [], []
+        for b in self.entries:
+            e = b.get("extra_info") or {}
+            v = next((e[k] for k in ACCURACY_FIELDS if e.get(k) is not None), None)
+            if v is not None:
+                values.append(float(v))
+                sizes.append(e.get("test_samples"))
+        if not values:
+            return None
+        n = sizes[0] if sizes and all(s == sizes[0] for s in sizes) and isinstance(sizes[0], int) else None
+        return float(np.median(values)), n
+
+
+@dataclass(frozen=True)
+class Verdict:
+    name: str
+    group: str
+    base: Side
+    new: Side
+    ratio: Ratio | None  # None without raw samples on both sides or when unstable
+    time: str  # the time verdict (REGRESSION, IMPROVEMENT, UNSTABLE, NO_SAMPLES, or a neutral phrase)
+    top1: ProportionChange | None
+    accuracy: str | None  # "regression", "improvement", "no significant change", "test-set size unknown"
+
+    @property
+    def median_ratio(self) -> float:
+        return self.new.median / self.base.median if self.base.median > 0 else math.inf
+
+    @property
+    def regressed(self) -> bool:
+        return self.time == REGRESSION or self.accuracy == REGRESSION
+
+    @property
+    def flags(self) -> tuple[str, ...]:
+        """Short words for the flagged outcomes (what a report's flag column shows)."""
+        out = []
+        if self.time == REGRESSION:
+            out.append(f"⚠ slower x{self.ratio.ratio:.2f}")
+        elif self.time == IMPROVEMENT:
+            out.append(f"faster x{self.ratio.ratio:.2f}")
+        elif self.time == UNSTABLE:
+            out.append(UNSTABLE)
+        if self.accuracy == REGRESSION:
+            out.append(f"⚠ top-1 {self.top1.points:+.2f} pts")
+        elif self.accuracy == IMPROVEMENT:
+            out.append(f"top-1 {self.top1.points:+.2f} pts")
+        return tuple(out)
+
+
+def _group_is_accuracy(group: str) -> bool:
+    return any(group.startswith(p) for p in ACCURACY_GROUPS)
+
+
+def _judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
+    if base.unstable or new.unstable:
+        return UNSTABLE, None
+    if base.samples is None or new.samples is None:
+        return NO_SAMPLES, None
+    try:
+        ratio = ratio_interval(base.samples, new.samples, confidence)
+    except StatsError as e:
+        files = ", ".join(str(p) for p in dict.fromkeys(base.paths + new.paths))
+        raise CompareError(f"{files}: benchmark {new.entries[-1]['name']}: stats.data: {e}") from None
+    if not ratio.significant:
+        return "no significant change", ratio
+    if ratio.ratio > 1 + threshold:
+        return REGRESSION, ratio
+    if ratio.ratio < 1 / (1 + threshold):
+        return IMPROVEMENT, ratio
+    return f"significant, within ±{threshold:.0%}", ratio
+
+
+def _judge_top1(base: Side, new: Side, confidence: float) -> tuple[ProportionChange | None, str | None]:
+    a, b = base.top1(), new.top1()
+    if a is None or b is None:
+        return None, None
+    if a[1] is None or b[1] is None:
+        return None, "test-set size unknown: not judged"
+    change = proportion_change(a[0], b[0], a[1], b[1], confidence)
+    if not change.significant:
+        return change, "no significant change"
+    return change, REGRESSION if change.points < 0 else IMPROVEMENT
+
+
+@dataclass(frozen=True)
+class Comparison:
+    base_runs: tuple
+    new_runs: tuple
+    verdicts: list
+    only_base: list
+    only_new: list
+    threshold: float
+    confidence: float
+    notes: list
+
+    @property
+    def regressions(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.regressed]
+
+    @property
+    def flagged(self) -> list[Verdict]:
+        return [v for v in self.verdicts if v.flags]
+
+
+def _index(runs: Sequence[Run]) -> dict:
+    """``{benchmark key: Side}`` over ``runs``."""
+    found: dict = {}
+    for run in runs:
+        for b in run.benchmarks:
+            found.setdefault(benchmark_key(b), []).append((b, run.path))
+    return {k: Side(tuple(b for b, _ in v), tuple(p for _, p in v)) for k, v in found.items()}
+
+
+def _probe(run: Run) -> float | None:
+    value = (run.machine.get("lenet") or {}).get("probe_reference_s")
+    return float(value) if isinstance(value, (int, float)) and value > 0 else None
+
+
+def _machine_notes(base_runs: Sequence[Run], new_runs: Sequence[Run]) -> list[str]:
+    notes = []
+    a = [p for p in map(_probe, base_runs) if p]
+    b = [p for p in map(_probe, new_runs) if p]
+    if a and b:
+        drift = float(np.median(b)) / float(np.median(a)) - 1
+        if abs(drift) > PROBE_DRIFT_MAX:
+            notes.append(f"the machine's reference probe differs by {drift:+.0%} between the sides (bound "
+                         f"±{PROBE_DRIFT_MAX:.0%}): the runs come from machines, or days, of different speed, so "
+                         f"time changes may be the machine's, not the code's")
+    return notes
+
+
+def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: float = DEFAULT_THRESHOLD,
+            confidence: float = CONFIDENCE) -> Comparison:
+    """Judge every benchmark present on both sides; each side is one run or several."""
+    if not base_runs or not new_runs:
+        raise CompareError(f"nothing to compare: base has {len(base_runs)} run(s), new has {len(new_runs)}")
+    if not (threshold >= 0 and math.isfinite(threshold)):
+        raise CompareError(f"threshold must be a finite fraction >= 0, got {threshold!r}")
+    if not (0 < confidence < 1):
+        raise CompareError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
+    old, cur = _index(base_runs), _index(new_runs)
+    verdicts = []
+    for key, new in cur.items():
+        if key not in old:
+            continue
+        base = old[key]
+        group = new.entries[-1].get("group") or ""
+        time_verdict, ratio = _judge_time(base, new, threshold, confidence)
+        top1, accuracy = _judge_top1(base, new, confidence) if _group_is_accuracy(group) else (None, None)
+        verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy))
+    verdicts.sort(key=lambda v: (v.group, v.name))
+    only_base = sorted(side.entries[-1]["name"] for k, side in old.items() if k not in cur)
+    only_new = sorted(side.entries[-1]["name"] for k, side in cur.items() if k not in old)
+    notes = _machine_notes(base_runs, new_runs)
+    if any(v.time == NO_SAMPLES for v in verdicts):
+        notes.append("some histories hold no raw samples (run the bench with --benchmark-save-data): those "
+                     "benchmarks are compared by their medians only, with no significance")
+    return Comparison(tuple(base_runs), tuple(new_runs), verdicts, only_base, only_new, threshold, confidence, notes)
+
+
+def exit_status(comparison: Comparison) -> int:
+    """1 when any benchmark regressed significantly beyond its bound (time or accuracy), else 0."""
+    return 1 if comparison.regressions else 0
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.4g}"
+
+
+def describe_time(v: Verdict) -> str:
+    """``x1.32 [1.28, 1.36]`` (ratio of medians and its interval), or the median ratio alone."""
+    if v.ratio is not None:
+        return f"x{v.ratio.ratio:.3f} [{v.ratio.low:.3f}, {v.ratio.high:.3f}]"
+    return f"x{v.median_ratio:.3f}"
+
+
+def side_text(side: Side) -> str:
+    """``1.234`` (one run) or ``1.234 (1.2-1.3, 3 runs)`` in ms."""
+    if len(side.entries) == 1:
+        return _ms(side.median)
+    low, high = side.spread
+    return f"{_ms(side.median)} ({_ms(low)}-{_ms(high)}, {len(side.entries)} runs)"
+
+
+def format_comparison(c: Comparison) -> str:
+    """The text ``lenet compare`` prints: one line per benchmark, then what was only on one side."""
+    rows = [("benchmark", "base ms", "new ms", f"new/base [{c.confidence:.0%} CI]", "time", "top-1 change")]
+    for v in c.verdicts:
+        acc = "-"
+        if v.top1 is not None:
+            acc = f"{v.top1.points:+.2f} pts (SE {v.top1.stderr_points:.2f}): {v.accuracy}"
+        elif v.accuracy:
+            acc = v.accuracy
+        time_text = v.time + (" ⚠" if v.time == REGRESSION else "")
+        if v.time == UNSTABLE:
+            time_text += ": " + "; ".join(dict.fromkeys(v.base.unstable_reasons + v.new.unstable_reasons))
+        rows.append((v.name, side_text(v.base), side_text(v.new), describe_time(v), time_text, acc))
+    widths = [max(len(r[i]) for r in rows) for i in range(5)]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
+    head = [f"base: {len(c.base_runs)} run(s) ({', '.join(r.path.name for r in c.base_runs)})",
+            f"new:  {len(c.new_runs)} run(s) ({', '.join(r.path.name for r in c.new_runs)})",
+            f"rule: a time change counts when the {c.confidence:.0%} interval of new/base excludes 1 and the ratio "
+            f"is beyond ±{c.threshold:.0%}; top-1 when the change exceeds {z_critical(c.confidence):.2f} binomial "
+            f"standard errors", ""]
+    tail = [""]
+    for what, names in (("only in base", c.only_base), ("only in new", c.only_new)):
+        if names:
+            tail.append(f"{what}: {', '.join(names)}")
+    tail += [f"note: {n}" for n in c.notes]
+    regressions = c.regressions
+    tail.append(f"{len(c.verdicts)} compared, {len(regressions)} regression(s)"
+                + (": " + ", ".join(v.name for v in regressions) if regressions else ""))
+    return "\n".join(head + lines + tail)

@@ -1,0 +1,87 @@
+"""Watching every benchmark of a session: the machine's state around its timed region, its statistics, its flag.
+
+``bench/conftest.py`` reads the machine (:mod:`lenet.noise`) right before and right after the body of every
+test that uses pytest-benchmark's ``benchmark`` fixture (its ``pytest_runtest_call`` hook: fixtures, and so
+model training, are outside that window; the body is the warm-up and the timed call), then
+:meth:`SessionMonitor.judge` writes into ``extra_info``:
+
+* ``timing``: p50/p90/p99 per call, the median's 95% interval and the tail bound (:func:`lenet.stats.summarize`);
+* ``noise``: load, steal, other processes' CPU and the reference probe before and after;
+* ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke).
+
+:class:`SessionMonitor` keeps what is shared by the session: the reference probe's first reading, the measured
+ceiling (:mod:`lenet.ceiling`) and the flagged benchmarks for the end-of-session warning.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import noise
+from .stats import summarize
+
+PROBE_REFERENCE_READINGS = 3
+
+
+@dataclass
+class SessionMonitor:
+    threads: int
+    probe_ref_s: float | None = None
+    ceiling: dict | None = None
+    flagged: list = field(default_factory=list)  # (benchmark name, [reasons], (backend, arch, device))
+    judged: int = 0
+
+    def start(self) -> None:
+        """First readings of the session (before the first timed region): the probe reference and the ceiling."""
+        if self.ceiling is None:  # first: it also wakes BLAS's threads and the CPU's clock for the probe
+            from .ceiling import measure_ceiling
+
+            self.ceiling = measure_ceiling()
+        if self.probe_ref_s is None:
+            self.probe_ref_s = float(np.median([noise.reference_probe() for _ in range(PROBE_REFERENCE_READINGS)]))
+
+    def read(self) -> noise.State:
+        """A reading of the machine, taken after the session's first readings."""
+        self.start()
+        return noise.read_state()
+
+    def judge(self, fixture, before: noise.State, after: noise.State) -> list[str]:
+        """Write ``timing``, ``noise`` and the flag into a pytest-benchmark fixture's ``extra_info``.
+
+        Returns the reasons (empty when trusted); a fixture that timed nothing is left alone.
+        """
+        meta = fixture.stats
+        if meta is None or not meta.stats.data:
+            return []
+        summary = summarize(meta.stats.data, what=fixture.name)
+        cond = noise.conditions(before, after, self.probe_ref_s, self.threads)
+        reasons = noise.judge(cond, summary)
+        e = fixture.extra_info
+        e.update({"timing": summary.as_dict(), "noise": cond.as_dict(), "unstable": bool(reasons),
+                  "unstable_reasons": reasons})
+        self.judged += 1
+        if reasons:
+            self.flagged.append((fixture.name, reasons, (e.get("backend"), e.get("arch"), e.get("device"))))
+        return reasons
+
+    def machine_info(self) -> dict:
+        self.start()
+        return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s, "noise_bounds": noise.BOUNDS,
+                "usable_cores": noise.usable_cores()}
+
+    def unstable_counts(self) -> dict:
+        """``{(backend, arch, device): number of flagged benchmarks}`` for the overall table."""
+        out: dict = {}
+        for _, _, ident in self.flagged:
+            out[ident] = out.get(ident, 0) + 1
+        return out
+
+    def warning_lines(self) -> list[str]:
+        if not self.flagged:
+            return []
+        lines = [f"WARNING: {len(self.flagged)} of {self.judged} benchmark(s) were measured on a disturbed machine "
+                 f"or are too noisy to trust (extra_info 'unstable'):"]
+        lines += [f"  {name}: {'; '.join(reasons)}" for name, reasons, _ in self.flagged]
+        lines.append(f"Do not quote these figures: {noise.ADVICE}.")
+        return lines
