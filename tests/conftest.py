@@ -23,7 +23,7 @@ def run_bench(tmp_path: Path, *args) -> subprocess.CompletedProcess:
     """``pytest bench/`` in a subprocess, as a user runs it: digits[:300], 4 epochs, storage under ``tmp_path``."""
     cmd = [sys.executable, "-m", "pytest", "bench/", "-p", "no:cacheprovider", "--dataset", "digits",
            "--limit", "300", "--epochs", "4", "--model-cache", str(tmp_path / "models"),
-           f"--benchmark-storage=file://{tmp_path / 'storage'}", "-q", *args]
+           f"--benchmark-storage=file://{tmp_path / 'storage'}", "--benchmark-save-data", "-q", *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
 
 

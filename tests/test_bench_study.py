@@ -52,6 +52,40 @@ def test_quick_profile_saves_valid_storage(quick_run):
     lenet_info = run.machine["lenet"]
     assert "threads" in lenet_info and "handcrafted_versions" in lenet_info
     assert "overall performance" in proc.stdout and "infer b=1 ms" in proc.stdout
+    # the machine's ceiling, measured once in the session
+    assert lenet_info["ceiling"]["gemm_gflops"] > 0 and lenet_info["ceiling"]["bandwidth_gbs"] > 0
+    assert lenet_info["probe_reference_s"] > 0 and lenet_info["noise_bounds"]["probe_drift_max"] > 0
+
+
+def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
+    tmp, proc = quick_run
+    run = load_run(next((tmp / "storage").rglob("*.json")))
+    groups = {b["group"] for b in run.benchmarks}
+    assert {"scenario single-stream", "scenario offline"} <= groups
+    flagged = []
+    for b in run.benchmarks:
+        e, data = b["extra_info"], b["stats"]["data"]
+        assert len(data) == b["stats"]["rounds"] and all(v > 0 for v in data), b["name"]
+        t = e["timing"]
+        assert t["n"] == len(data) and t["p50_s"] <= t["p90_s"] <= t["p99_s"], b["name"]
+        assert t["p50_s"] == pytest.approx(float(np.percentile(data, 50)))
+        if len(data) >= 6:
+            lo, hi = t["median_ci95_s"]
+            assert lo <= b["stats"]["median"] <= hi, b["name"]
+        assert {"load1_before", "probe_drift", "others_cpu_cores"} <= set(e["noise"])
+        assert isinstance(e["unstable"], bool) and e["unstable"] == bool(e["unstable_reasons"])
+        if e["unstable"]:
+            flagged.append(b["name"])
+        if b["group"].startswith(("inference", "train-epoch", "scenario offline")):
+            assert e["achieved_gflops"] > 0 and e["pct_of_peak"] > 0, b["name"]
+        if b["group"].startswith("train-epoch"):
+            assert e["step_timing"]["p50_s"] > 0 and e["step_timer_overhead_fraction"] < 0.05
+        if b["group"] == "scenario single-stream":
+            assert e["queries"] >= 1024 and e["latency_p50_ms"] <= e["latency_p90_ms"] <= e["latency_p99_ms"]
+    # the end-of-session warning names exactly the flagged rows (whichever this machine produced)
+    for name in flagged:
+        assert name in proc.stdout
+    assert ("WARNING:" in proc.stdout) == bool(flagged)
 
 
 def test_pytest_benchmark_compare_reads_it(quick_run):

@@ -67,3 +67,31 @@ def test_summary_table_marks_missing_figures():
     text = format_summary({("torch", "lenet5", "cpu"): {"test_top1": 0.98, "params": 61706, "infer_b1_ms": 0.1}})
     assert "0.9800" in text and "61,706" in text and "0.100" in text
     assert " - " in text  # figures not run in the session are dashes, not zeros
+
+
+def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
+    from lenet.cli import main
+
+    shaky = _bench("inference batch=1", "handcrafted", 1, 1e-4)
+    shaky["extra_info"].update(unstable=True, unstable_reasons=["load average 6.00 above the 2 usable cores"])
+    zero = _bench("train-epoch batch=64", "torch", 64, 0.0)
+    path = _history(tmp_path, [shaky, _bench("inference batch=1", "torch", 1, 2e-4),
+                               _bench("train-epoch batch=64", "handcrafted", 64, 1.0), zero])
+    rows = {r["target"].split(":")[0]: r for r in check(load_run(path))}
+    assert rows["inference lenet5 batch 1"]["passed"] is None
+    assert "load average" in rows["inference lenet5 batch 1"]["reasons"][0]
+    assert rows["train epoch lenet5 batch 64"]["passed"] is None
+    assert "not a positive finite number" in rows["train epoch lenet5 batch 64"]["reasons"][0]
+    text = format_rows(list(rows.values()))
+    assert "PASS" not in text and text.count("UNSTABLE, not judged") == 2 and "--threads 1" in text
+    assert main(["check-speed", str(path)]) == 1
+    assert "UNSTABLE" in capsys.readouterr().out
+
+
+def test_summary_counts_unstable_benchmarks():
+    rows = {("torch", "lenet5", "cpu"): {"infer_b1_ms": 0.5}, ("keras", "lenet5", "cpu"): {"infer_b1_ms": 0.6}}
+    text = format_summary(rows, {("torch", "lenet5", "cpu"): 2})
+    torch_line = next(line for line in text.splitlines() if line.startswith("torch"))
+    keras_line = next(line for line in text.splitlines() if line.startswith("keras"))
+    assert torch_line.endswith("2 flagged") and keras_line.endswith("-")
+    assert "unstable" not in format_summary(rows)

@@ -348,8 +348,12 @@ def test_speed_targets_match_the_checker(report, history):
     t = table(report.markdown, "Speed targets")
     assert [r["target"] for r in t["rows"]] == [r["target"] for r in rows]
     for got, want in zip(t["rows"], rows):
+        assert got["limit"] == want["limit"]
+        if want["passed"] is None:  # this machine flagged one of the figures: not judged, in both
+            assert got["ratio"] == "-" and got["result"] == "⚠ unstable: not judged"
+            continue
         assert abs(num(got["ratio"]) - want["ratio"]) <= 0.005
-        assert got["result"] == ("PASS" if want["passed"] else "FAIL") and got["limit"] == want["limit"]
+        assert got["result"] == ("PASS" if want["passed"] else "FAIL")
 
 
 @pytest.mark.slow
@@ -434,16 +438,24 @@ def test_two_machines_merge_with_labels(doc, tmp_path):
 
 
 def _doctored(doc: dict, folder: Path) -> tuple[Path, Path, str, str]:
-    """(base, new) histories: in ``new`` one inference benchmark is 32% slower and the accuracy 2 points lower."""
+    """(base, new) histories: in ``new`` one inference benchmark is 32% slower and the accuracy 20 points lower.
+
+    Every benchmark is marked stable on both sides (this machine's own flags are not what is tested here), and
+    20 points on the small test split is well beyond its binomial standard error.
+    """
     folder.mkdir()
+    doc = copy.deepcopy(doc)
+    for b in doc["benchmarks"]:
+        b["extra_info"].update(unstable=False, unstable_reasons=[])
     base = folder / "0001_base.json"
     base.write_text(json.dumps(doc))
     new_doc = copy.deepcopy(doc)
     new_doc["datetime"] = "2099-01-01T00:00:00"
     slow = benchmarks(new_doc, "inference")[0]
     slow["stats"]["median"] *= 1.32
+    slow["stats"]["data"] = [v * 1.32 for v in slow["stats"]["data"]]
     worse = benchmarks(new_doc, "accuracy")[0]
-    worse["extra_info"]["test_top1"] -= 0.02
+    worse["extra_info"]["test_top1"] -= 0.20
     new = folder / "0002_new.json"
     new.write_text(json.dumps(new_doc))
     return base, new, slow["name"], worse["name"]
@@ -454,24 +466,25 @@ def test_compare_flags_the_doctored_run(doc, tmp_path, capsys):
     base, new, slow, worse = _doctored(doc, tmp_path / "runs")
     assert main(["report", str(base), str(new), "--out", str(tmp_path / "out"), "--compare"]) == 0
     printed = capsys.readouterr().out
-    assert f"{slow}: ⚠ slower +32.0%" in printed and f"{worse}: ⚠ top-1 -2.00 pts" in printed
+    assert f"{slow}: ⚠ slower x1.32" in printed and f"{worse}: ⚠ top-1 -20.00 pts" in printed
     md = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
     t = table(md, "Comparison")
     assert len(t["rows"]) == len(doc["benchmarks"])
     for row in t["rows"]:
         name = row["benchmark"].strip("`")
         if name == slow:
-            assert num(row["time change %"]) == pytest.approx(32.0, abs=0.05)
-            assert row["flag"] == "⚠ slower +32.0%"
+            ratio, low, high = (float(v) for v in re.findall(r"[\d.]+", row["new/base [95% CI]"]))
+            assert ratio == pytest.approx(1.32, abs=1e-3) and low <= 1.32 <= high
+            assert row["time verdict"] == "regression" and row["flag"] == "⚠ slower x1.32"
         elif name == worse:
-            assert num(row["top-1 change (points)"]) == pytest.approx(-2.0, abs=0.005)
-            assert row["flag"] == "⚠ top-1 -2.00 pts"
-        else:
-            assert num(row["time change %"]) == 0.0 and row["flag"] == "-", row
-    # a change under the threshold is not flagged
+            assert row["top-1 change (points ± SE)"].startswith("-20.00 ± ")
+            assert row["flag"] == "⚠ top-1 -20.00 pts"
+        else:  # the same samples on both sides
+            assert row["time verdict"] == "no significant change" and row["flag"] == "-", row
+    # a time change under the threshold is not flagged; the accuracy drop still is (it has no fixed threshold)
     assert main(["report", str(base), str(new), "--out", str(tmp_path / "out2"), "--compare",
-                 "--threshold-time", "40", "--threshold-acc", "3"]) == 0
-    assert "0 flagged" in capsys.readouterr().out
+                 "--threshold-time", "40"]) == 0
+    assert "1 flagged, 1 regression(s)" in capsys.readouterr().out
 
 
 @pytest.mark.slow
@@ -481,9 +494,9 @@ def test_compare_takes_a_folders_two_newest_runs(doc, tmp_path):
     older["datetime"] = "2000-01-01T00:00:00"
     (tmp_path / "runs" / "0000_older.json").write_text(json.dumps(older))
     rep = build_report([tmp_path / "runs"], tmp_path / "out", compare=True)
-    base_run, new_run, rows, only_base, only_new = rep.comparison
-    assert (base_run.path, new_run.path) == (base, new) and not only_base and not only_new
-    assert [d.name for d in rep.flagged if any("slower" in f for f in d.flags)] == [slow]
+    c = rep.comparison
+    assert (c.base_runs[0].path, c.new_runs[0].path) == (base, new) and not c.only_base and not c.only_new
+    assert [v.name for v in rep.flagged if any("slower" in f for f in v.flags)] == [slow]
     # merged per machine label, the newest run's figures are the ones tabled
     inf = table(rep.markdown, "Inference", "Steady state (after warm-up)")
     b = next(b for b in json.loads(new.read_text())["benchmarks"] if b["name"] == slow)

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lenet.training import STUDY_E_SCHEDULE, ConfigError, TrainConfig, batch_indices
+from lenet.training import STUDY_E_SCHEDULE, ConfigError, TrainConfig, batch_indices, run_epoch, timer_overhead_s
 
 
 def test_study_e_schedule_by_epoch():
@@ -30,3 +30,18 @@ def test_batches_cover_every_sample_once_and_depend_on_seed_and_epoch():
 def test_bad_config_is_rejected(kwargs, match):
     with pytest.raises(ConfigError, match=match):
         TrainConfig(**kwargs)
+
+
+def test_run_epoch_times_every_step_and_the_timer_is_cheap():
+    class Sleepy:  # a trainer whose steps take a known minimum time
+        def step(self, idx, lr):
+            import time
+
+            time.sleep(2e-3)
+            return 0.5, np.zeros((len(idx), 10), np.float32)
+
+    y = np.arange(100) % 10
+    times: list = []
+    run_epoch(Sleepy(), y, TrainConfig(epochs=1, batch_size=32), 0, step_times=times)
+    assert len(times) == 4 and min(times) >= 2e-3  # ceil(100 / 32) steps, each at least its sleep
+    assert 0 < timer_overhead_s(10_000) < 1e-4  # a perf_counter pair costs well under 0.1 ms

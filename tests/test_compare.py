@@ -1,0 +1,147 @@
+"""``lenet compare`` on doctored histories: the same, 30% slower, noisier, unstable, several runs, no samples."""
+import copy
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet.cli import main
+from lenet.compare import NO_SAMPLES, REGRESSION, UNSTABLE, compare_runs, exit_status
+from lenet.history import load_run
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def bench(name, samples, group="inference batch=1", **extra):
+    samples = [float(v) for v in samples]
+    return {"name": name, "fullname": f"bench/test_x.py::{name}", "group": group, "params": {},
+            "stats": {"median": float(np.median(samples)), "data": samples},
+            "extra_info": {"unstable": False, "unstable_reasons": [], **extra}}
+
+
+def history(path: Path, benchmarks, when="2026-12-01T00:00:00", probe=1e-3) -> Path:
+    path.write_text(json.dumps({"machine_info": {"node": "box", "lenet": {"probe_reference_s": probe}},
+                                "commit_info": {}, "datetime": when, "benchmarks": benchmarks}))
+    return path
+
+
+def samples(seed, scale=1.0, spread=0.05, n=400):
+    return np.random.default_rng(seed).lognormal(np.log(1e-3 * scale), spread, n)
+
+
+@pytest.fixture
+def pair(tmp_path):
+    def make(new_scale=1.0, new_spread=0.05, strip=False):
+        base = [bench("test_a", samples(0)), bench("test_b", samples(1, 2.0))]
+        new = [bench("test_a", samples(2, new_scale, new_spread)), bench("test_b", samples(3, 2.0))]
+        if strip:
+            for b in base + new:
+                del b["stats"]["data"]
+        return (history(tmp_path / "base.json", base), history(tmp_path / "new.json", new, "2026-12-02T00:00:00"))
+    return make
+
+
+def judged(base, new, **kw):
+    c = compare_runs([load_run(base)], [load_run(new)], **kw)
+    return c, {v.name: v for v in c.verdicts}
+
+
+def test_same_code_twice_flags_nothing(pair):
+    c, v = judged(*pair())
+    assert exit_status(c) == 0 and not c.regressions
+    assert all(x.time in ("no significant change", "significant, within ±10%") for x in v.values())
+
+
+def test_thirty_percent_slower_is_a_regression_with_its_interval(pair, capsys):
+    base, new = pair(new_scale=1.3)
+    c, v = judged(base, new)
+    a = v["test_a"]
+    assert a.time == REGRESSION and a.ratio.low < 1.3 < a.ratio.high and a.ratio.low > 1.1
+    assert v["test_b"].time != REGRESSION
+    assert main(["compare", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "test_a" in out and "regression ⚠" in out and "1 regression(s): test_a" in out
+
+
+def test_noisier_but_not_slower_is_no_regression(pair):
+    c, v = judged(*pair(new_spread=0.4))
+    assert v["test_a"].time != REGRESSION and exit_status(c) == 0
+
+
+def test_a_change_under_the_threshold_is_not_a_regression(pair):
+    c, v = judged(*pair(new_scale=1.05))
+    assert v["test_a"].time == "significant, within ±10%" and exit_status(c) == 0
+
+
+def test_histories_without_samples_compare_medians_only(pair, capsys):
+    base, new = pair(new_scale=1.3, strip=True)
+    c, v = judged(base, new)
+    assert v["test_a"].time == NO_SAMPLES and v["test_a"].ratio is None and exit_status(c) == 0
+    assert any("--benchmark-save-data" in n for n in c.notes)
+    assert main(["compare", str(base), str(new)]) == 0
+    assert "no raw samples: medians only, no significance" in capsys.readouterr().out
+
+
+def test_an_unstable_side_is_inconclusive(tmp_path):
+    base = history(tmp_path / "b.json", [bench("test_a", samples(0))])
+    shaky = bench("test_a", samples(1, 1.5), unstable=True, unstable_reasons=["load average 6.10 above the 2 usable"
+                                                                              " cores"])
+    new = history(tmp_path / "n.json", [shaky])
+    c, v = judged(base, new)
+    assert v["test_a"].time == UNSTABLE and exit_status(c) == 0
+
+
+def test_several_runs_per_side_use_the_median_of_runs(tmp_path):
+    (tmp_path / "base").mkdir()
+    (tmp_path / "new").mkdir()
+    for i, m in enumerate((0.95, 1.0, 1.05)):
+        history(tmp_path / "base" / f"{i}.json", [bench("test_a", samples(i, m))], f"2026-12-01T0{i}:00:00")
+        history(tmp_path / "new" / f"{i}.json", [bench("test_a", samples(10 + i, 1.3 * m))], f"2026-12-02T0{i}:00:00")
+    from lenet.history import load_runs
+
+    c = compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]))
+    v = c.verdicts[0]
+    assert len(v.base.entries) == 3 and v.base.spread[0] < v.base.median < v.base.spread[1]
+    assert v.time == REGRESSION
+    one = compare_runs(load_runs([tmp_path / "base"])[:1], load_runs([tmp_path / "new"])[:1]).verdicts[0]
+    assert (v.ratio.high - v.ratio.low) > (one.ratio.high - one.ratio.low)  # drift between runs widens it
+    assert main(["compare", str(tmp_path / "base"), str(tmp_path / "new"), "--last", "2"]) == 1
+
+
+def test_top1_is_judged_against_its_standard_error(tmp_path):
+    def acc(top1, n):
+        return bench("test_accuracy[torch]", samples(0), group="accuracy", test_top1=top1, test_samples=n)
+    for n, expected in ((10_000, REGRESSION), (75, "no significant change")):
+        base = history(tmp_path / f"b{n}.json", [acc(0.90, n)])
+        new = history(tmp_path / f"n{n}.json", [acc(0.88, n)])
+        c, v = judged(base, new)
+        assert v["test_accuracy[torch]"].accuracy == expected, n
+        assert exit_status(c) == (1 if expected == REGRESSION else 0)
+
+
+def test_machines_of_different_speed_are_noted(tmp_path):
+    base = history(tmp_path / "b.json", [bench("test_a", samples(0))], probe=1e-3)
+    new = history(tmp_path / "n.json", [bench("test_a", samples(1))], probe=2e-3)
+    c, _ = judged(base, new)
+    assert any("reference probe differs by +100%" in n for n in c.notes)
+
+
+def test_usage_errors_exit_2(pair, tmp_path):
+    base, new = pair()
+    for args in (["--threshold", "-5"], ["--confidence", "1.5"], ["--last", "0"]):
+        proc = subprocess.run([sys.executable, "-m", "lenet", "compare", str(base), str(new), *args], cwd=ROOT,
+                              capture_output=True, text=True, timeout=120)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, (args, proc.stderr)
+    assert main(["compare", str(tmp_path / "missing.json"), str(new)]) == 2
+
+
+def test_doctored_samples_that_are_not_times_are_refused(tmp_path, pair):
+    base, new = pair()
+    doc = json.loads(new.read_text())
+    bad = copy.deepcopy(doc)
+    bad["benchmarks"][0]["stats"]["data"][3] = -1.0
+    new.write_text(json.dumps(bad))
+    assert main(["compare", str(base), str(new)]) == 2
