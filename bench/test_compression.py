@@ -24,9 +24,10 @@ everything else running: they are noisy.
 import pytest
 
 from lenet.backends import available_backends, get_backend
-from lenet.compress.measure import batch_of, latency_ms
+from lenet.compress.measure import batch_of
 from lenet.compress.runner import FINETUNE_EPOCHS, Runner, cases
 from lenet.counting import count
+from lenet.measure import plan_rounds
 from lenet.threads import requested
 
 _RUNNERS: dict = {}
@@ -39,12 +40,6 @@ def pytest_generate_tests(metafunc):
         backends = [b.strip() for b in chosen.split(",")] if chosen else available_backends()
         pairs = cases(opt("--profile"), backends)
         metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
-
-
-def _rounds(seconds_per_call: float, budget: float) -> tuple[int, int]:
-    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9)))
-    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
-    return min(max(rounds, 5), 200), iterations
 
 
 def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
@@ -67,8 +62,9 @@ def test_compression(benchmark, study, compression_case, arch_name, device, tmp_
     comp = runner.compress(case)
 
     forward = comp.make_forward(batch_of(study.dataset.x_test, 1))
-    per_call = latency_ms(forward, budget_s=0.05) / 1e3
-    rounds, iterations = _rounds(per_call, study.profile.time_budget_s / 2)
+    for _ in range(3):
+        forward()
+    rounds, iterations = plan_rounds(forward, study.profile.time_budget_s / 2)
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
     rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
     # the common fields describe the base model (arch_name's spec); the compressed spec is named beside them

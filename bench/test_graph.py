@@ -47,7 +47,7 @@ import pytest
 
 from lenet.backends import BACKENDS, get_backend, is_available
 from lenet.ceiling import roofline
-from lenet.measure import first_call, median_seconds
+from lenet.measure import first_call, median_seconds, plan_rounds
 from lenet.study import PROFILES
 from lenet.testing import require_backend
 
@@ -87,13 +87,6 @@ def break_even_calls(first: float, steady: float, first_eager: float, steady_eag
     if not steady < steady_eager:
         return None
     return max(0, math.ceil((first - first_eager) / (steady_eager - steady)))
-
-
-def _rounds(seconds_per_call: float, budget: float, repeatable: bool) -> tuple[int, int]:
-    """(rounds, iterations) spreading ``budget`` seconds; iterations > 1 only for sub-millisecond inference."""
-    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9))) if repeatable else 1
-    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
-    return min(max(rounds, 5), 1000), iterations
 
 
 class Case:
@@ -167,8 +160,9 @@ def test_graph(benchmark, study, graph_state, graph_arch, device, graph_backend,
         graph_state["warmed"].add(graph_backend)
 
     fn, first = case.first_call(mode)
-    per_call = sorted(first_call(fn) for _ in range(WARMUP_CALLS))[WARMUP_CALLS // 2]
-    rounds, iterations = _rounds(per_call, study.profile.graph_budget_s, repeatable=phase == "infer")
+    for _ in range(WARMUP_CALLS):
+        fn()
+    rounds, iterations = plan_rounds(fn, study.profile.graph_budget_s, repeatable=phase == "infer")
     benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
     steady = benchmark.stats.stats.median
 

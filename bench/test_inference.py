@@ -10,14 +10,7 @@ import numpy as np
 import pytest
 
 from lenet.ceiling import roofline
-from lenet.measure import first_call
-
-
-def _rounds(seconds_per_call: float, budget: float) -> tuple[int, int]:
-    """(rounds, iterations) spreading ``budget`` seconds; iterations > 1 only for sub-millisecond calls."""
-    iterations = max(1, int(1e-3 / max(seconds_per_call, 1e-9)))
-    rounds = int(budget / max(seconds_per_call * iterations, 1e-9))
-    return min(max(rounds, 5), 1000), iterations
+from lenet.measure import first_call, plan_rounds
 
 
 @pytest.mark.benchmark(group="inference")
@@ -28,8 +21,7 @@ def test_inference(benchmark, study, backend, backend_name, arch_name, device, t
     first = first_call(forward)
     for _ in range(3):
         forward()
-    per_call = first_call(forward)
-    rounds, iterations = _rounds(per_call, study.profile.time_budget_s)
+    rounds, iterations = plan_rounds(forward, study.profile.time_budget_s)
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
     median = benchmark.stats.stats.median
     study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,

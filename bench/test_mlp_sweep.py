@@ -11,7 +11,7 @@ study used PyTorch); the full profile runs all 30 on every selected backend.
 import pytest
 
 from lenet.counting import count
-from lenet.measure import median_seconds, peak_rss_fresh_process
+from lenet.measure import median_seconds, peak_rss_fresh_process, plan_rounds
 from lenet.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
 from lenet.threads import requested
 
@@ -46,7 +46,8 @@ def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model,
     forward1 = backend.make_forward(tm.model, x1)
     for _ in range(5):
         forward1()
-    benchmark.pedantic(forward1, rounds=50, iterations=5, warmup_rounds=2)
+    rounds, iterations = plan_rounds(forward1, study.profile.time_budget_s / 2)
+    benchmark.pedantic(forward1, rounds=rounds, iterations=iterations, warmup_rounds=2)
     c = count(arch)
     hidden = [layer.units for layer in arch.layers[:-1] if layer.kind == "dense"]
     study.record(benchmark, backend_name, sweep_model, device, model_arch=arch, in_summary=False,

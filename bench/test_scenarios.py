@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from lenet.ceiling import roofline
-from lenet.measure import first_call, median_seconds
+from lenet.measure import first_call, median_seconds, plan_rounds
 from lenet.stats import summarize
 
 
@@ -53,7 +53,7 @@ def test_offline(benchmark, study, backend, backend_name, arch_name, device, tra
         sweep.append({"batch_size": batch, "median_s": per_call, "throughput_img_s": batch / per_call})
     best = max(sweep, key=lambda r: r["throughput_img_s"])
     forward = backend.make_forward(trained.model, _input(study.dataset, best["batch_size"]))
-    rounds = max(5, min(1000, int(profile.scenario_min_duration_s / best["median_s"])))
+    rounds, _ = plan_rounds(forward, profile.scenario_min_duration_s, repeatable=False)
     benchmark.pedantic(forward, rounds=rounds, iterations=1, warmup_rounds=2)
     median = benchmark.stats.stats.median
     study.record(benchmark, backend_name, arch_name, device, in_summary=False, scenario="offline",

@@ -4,6 +4,11 @@ Timing itself belongs to pytest-benchmark; what is here is what it does not do.
 
 * :func:`first_call` times the very first call of a callable (tracing, compile,
   allocator warm-up), reported apart from steady-state time.
+* :func:`plan_rounds` chooses pytest-benchmark's rounds and iterations from a
+  short pilot: enough rounds to fill the time budget, and more (up to a cap)
+  when the pilot's spread says the median's interval would otherwise be wider
+  than :data:`lenet.noise.CI_REL_WIDTH_MAX`, so that precision, not a fixed
+  count, decides how long a figure is timed.
 * :func:`peak_rss_fresh_process` runs :mod:`lenet.probe` in a new interpreter
   and reads its peak resident set with memory-profiler, because torch and TF
   in one process pollute each other's RSS (DESIGN section 4).
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import math
 import os
 import subprocess
 import sys
@@ -38,6 +44,36 @@ def median_seconds(fn, repeats: int = 20, warmup: int = 3) -> float:
         fn()
         times.append(time.perf_counter() - start)
     return sorted(times)[len(times) // 2]
+
+
+PILOT_CALLS = 11
+MIN_ROUNDS = 7  # the fewest samples with a 95% order-statistic interval of the median is 6
+ROUND_SECONDS = 1e-3  # calls under a millisecond are repeated within a round (the round's mean is the sample)
+
+
+def plan_rounds(fn, budget_s: float, *, repeatable: bool = True, max_budget_s: float | None = None,
+                max_rounds: int = 1000) -> tuple[int, int]:
+    """``(rounds, iterations)`` for ``benchmark.pedantic(fn, ...)`` from a pilot of :data:`PILOT_CALLS` calls.
+
+    ``iterations`` makes a round last about :data:`ROUND_SECONDS` (1 unless ``repeatable``: a training step
+    changes the model, so each of its rounds is one step); ``rounds`` fills ``budget_s``, then grows up to
+    ``max_budget_s`` (default 4 x the budget) while the pilot's spread predicts a median interval wider than
+    the bound.  The prediction uses the median's asymptotic standard error, ``1.2533 sigma / sqrt(n)`` with
+    ``sigma = IQR / 1.349``.
+    """
+    from .noise import CI_REL_WIDTH_MAX
+
+    pilot = sorted(first_call(fn) for _ in range(PILOT_CALLS))
+    per_call = max(pilot[PILOT_CALLS // 2], 1e-9)
+    q1, q3 = pilot[PILOT_CALLS // 4], pilot[(3 * PILOT_CALLS) // 4]
+    iterations = max(1, int(ROUND_SECONDS / per_call)) if repeatable else 1
+    per_round = per_call * iterations
+    rounds = int(budget_s / per_round)
+    sigma_rel = (q3 - q1) / 1.349 / per_call
+    needed = math.ceil((2 * 1.96 * 1.2533 * sigma_rel / (0.8 * CI_REL_WIDTH_MAX)) ** 2)  # 20% margin
+    cap = int((max_budget_s if max_budget_s is not None else 4 * budget_s) / per_round)
+    rounds = max(rounds, min(needed, cap))
+    return min(max(rounds, MIN_ROUNDS), max_rounds), iterations
 
 
 def serialized_sizes(path: str | os.PathLike) -> dict:
