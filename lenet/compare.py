@@ -11,6 +11,12 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
   (``ratio > 1 + t`` is a regression, ``ratio < 1 / (1 + t)`` an improvement; ``t`` = 10% unless told);
 * a benchmark flagged ``unstable`` in any run of either side reads "inconclusive (unstable)", never
   "regression";
+* a benchmark whose machine state differs between the sides reads "inconclusive (machine state differs)":
+  its reference probe (:mod:`lenet.noise`, read around the benchmark; geometric mean of before and after, median
+  over a side's runs) differs by more than :data:`PROBE_MATCH_MAX`.  On a shared host the same code measured
+  minutes apart runs on a machine whose 2-thread GEMM speed moved by 20-90% (vCPUs placed on other cores);
+  the probe sees that, so such a pair is not called a change of the code.  The gate needs both sides at the same
+  thread count (the probe runs at the count in force); with different counts it is skipped, and said so;
 * a history without raw samples compares its medians with the note "no raw samples: medians only, no
   significance", and is never called a regression;
 * test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the binomial standard
@@ -22,7 +28,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -39,6 +45,7 @@ from .stats import (
 )
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
+PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much
 
 # Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
 # the trained model's accuracy, which would otherwise be judged once per timing).
@@ -49,6 +56,7 @@ REGRESSION = "regression"
 IMPROVEMENT = "improvement"
 NO_SAMPLES = "no raw samples: medians only, no significance"
 UNSTABLE = "inconclusive (unstable)"
+MACHINE_DIFFERS = "inconclusive (machine state differs)"
 
 
 class CompareError(HistoryError):
@@ -68,9 +76,15 @@ class Side:
     entries: tuple  # pytest-benchmark entries, one per run
     paths: tuple = ()  # the history file of each entry
 
+    per_sample: bool = False  # times divided by each entry's batch size (sides that ran different batches)
+
+    def _scale(self, b: dict) -> float:
+        batch = (b.get("extra_info") or {}).get("batch_size")
+        return 1.0 / batch if self.per_sample and isinstance(batch, int) and batch > 0 else 1.0
+
     @property
     def medians(self) -> list[float]:
-        return [float(b["stats"]["median"]) for b in self.entries]
+        return [float(b["stats"]["median"]) * self._scale(b) for b in self.entries]
 
     @property
     def median(self) -> float:
@@ -84,7 +98,9 @@ class Side:
     def samples(self) -> list | None:
         """Each run's raw samples, or None when any run lacks them."""
         runs = [b["stats"].get("data") for b in self.entries]
-        return None if any(not r for r in runs) else runs
+        if any(not r for r in runs):
+            return None
+        return [np.asarray(r, dtype=np.float64) * self._scale(b) for r, b in zip(runs, self.entries)]
 
     @property
     def unstable_reasons(self) -> list[str]:
@@ -93,6 +109,25 @@ class Side:
     @property
     def unstable(self) -> bool:
         return any((b.get("extra_info") or {}).get("unstable") for b in self.entries)
+
+    @property
+    def probe_s(self) -> float | None:
+        """The reference probe around this benchmark: geometric mean of before/after, median over runs."""
+        values = []
+        for b in self.entries:
+            n = (b.get("extra_info") or {}).get("noise") or {}
+            before, after = n.get("probe_before_s"), n.get("probe_after_s")
+            if isinstance(before, int | float) and isinstance(after, int | float) and before > 0 and after > 0:
+                values.append(math.sqrt(before * after))
+        return float(np.median(values)) if len(values) == len(self.entries) and values else None
+
+    @property
+    def threads(self) -> set:
+        return {(b.get("extra_info") or {}).get("noise", {}).get("threads") for b in self.entries}
+
+    @property
+    def batch_sizes(self) -> set:
+        return {(b.get("extra_info") or {}).get("batch_size") for b in self.entries}
 
     def top1(self) -> tuple[float, int | None] | None:
         """(median test top-1 over runs, test-set size) for accuracy groups, else None."""
@@ -136,8 +171,8 @@ class Verdict:
             out.append(f"⚠ slower x{self.ratio.ratio:.2f}")
         elif self.time == IMPROVEMENT:
             out.append(f"faster x{self.ratio.ratio:.2f}")
-        elif self.time == UNSTABLE:
-            out.append(UNSTABLE)
+        elif self.time in (UNSTABLE, MACHINE_DIFFERS):
+            out.append(self.time)
         if self.accuracy == REGRESSION:
             out.append(f"⚠ top-1 {self.top1.points:+.2f} pts")
         elif self.accuracy == IMPROVEMENT:
@@ -154,6 +189,9 @@ def _judge_time(base: Side, new: Side, threshold: float, confidence: float) -> t
         return UNSTABLE, None
     if base.samples is None or new.samples is None:
         return NO_SAMPLES, None
+    if base.probe_s and new.probe_s and base.threads == new.threads and len(base.threads) == 1:
+        if abs(new.probe_s / base.probe_s - 1) > PROBE_MATCH_MAX:
+            return MACHINE_DIFFERS, None
     try:
         ratio = ratio_interval(base.samples, new.samples, confidence)
     except StatsError as e:
@@ -238,10 +276,15 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
         raise CompareError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     old, cur = _index(base_runs), _index(new_runs)
     verdicts = []
+    per_sample_names = []
     for key, new in cur.items():
         if key not in old:
             continue
         base = old[key]
+        if base.batch_sizes != new.batch_sizes or len(base.batch_sizes | new.batch_sizes) > 1:
+            # the offline scenario picks its batch by a sweep: different batches compare per sample
+            base, new = replace(base, per_sample=True), replace(new, per_sample=True)
+            per_sample_names.append(new.entries[-1]["name"])
         group = new.entries[-1].get("group") or ""
         time_verdict, ratio = _judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if _group_is_accuracy(group) else (None, None)
@@ -250,6 +293,15 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     only_base = sorted(side.entries[-1]["name"] for k, side in old.items() if k not in cur)
     only_new = sorted(side.entries[-1]["name"] for k, side in cur.items() if k not in old)
     notes = _machine_notes(base_runs, new_runs)
+    if per_sample_names:
+        notes.append("compared per sample (time / batch size), their runs having used different batch sizes: "
+                     + ", ".join(per_sample_names))
+    if any(v.base.threads != v.new.threads for v in verdicts):
+        notes.append("the sides ran at different thread counts: the machine-state gate (reference probe) is skipped "
+                     "for those benchmarks, whose verdicts rest on their samples alone")
+    if len(base_runs) == 1 or len(new_runs) == 1:
+        notes.append("one run on a side: its interval holds the noise within that run only, not the drift between "
+                     "runs; give each side several runs (a folder) for verdicts that hold across runs")
     if any(v.time == NO_SAMPLES for v in verdicts):
         notes.append("some histories hold no raw samples (run the bench with --benchmark-save-data): those "
                      "benchmarks are compared by their medians only, with no significance")
@@ -292,6 +344,8 @@ def format_comparison(c: Comparison) -> str:
         time_text = v.time + (" ⚠" if v.time == REGRESSION else "")
         if v.time == UNSTABLE:
             time_text += ": " + "; ".join(dict.fromkeys(v.base.unstable_reasons + v.new.unstable_reasons))
+        elif v.time == MACHINE_DIFFERS:
+            time_text += f": probe {v.base.probe_s * 1e3:.3g} -> {v.new.probe_s * 1e3:.3g} ms"
         rows.append((v.name, side_text(v.base), side_text(v.new), describe_time(v), time_text, acc))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]

@@ -28,6 +28,7 @@ PROBE_REFERENCE_READINGS = 3
 class SessionMonitor:
     threads: int
     probe_ref_s: float | None = None
+    probe_ref_readings: tuple = ()
     ceiling: dict | None = None
     flagged: list = field(default_factory=list)  # (benchmark name, [reasons], (backend, arch, device))
     judged: int = 0
@@ -39,7 +40,14 @@ class SessionMonitor:
 
             self.ceiling = measure_ceiling()
         if self.probe_ref_s is None:
-            self.probe_ref_s = float(np.median([noise.reference_probe() for _ in range(PROBE_REFERENCE_READINGS)]))
+            self.probe_ref_readings = tuple(noise.reference_probe() for _ in range(PROBE_REFERENCE_READINGS))
+            self.probe_ref_s = float(np.median(self.probe_ref_readings))
+
+    @property
+    def reference_disturbed(self) -> bool:
+        """The session's first probe readings disagree beyond the drift bound: its reference is itself suspect."""
+        r = self.probe_ref_readings
+        return bool(r) and max(r) / min(r) - 1 > noise.PROBE_DRIFT_MAX
 
     def read(self) -> noise.State:
         """A reading of the machine, taken after the session's first readings."""
@@ -67,7 +75,8 @@ class SessionMonitor:
 
     def machine_info(self) -> dict:
         self.start()
-        return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s, "noise_bounds": noise.BOUNDS,
+        return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s,
+                "probe_reference_readings_s": list(self.probe_ref_readings), "noise_bounds": noise.BOUNDS,
                 "usable_cores": noise.usable_cores()}
 
     def unstable_counts(self) -> dict:
@@ -78,9 +87,15 @@ class SessionMonitor:
         return out
 
     def warning_lines(self) -> list[str]:
+        lines = []
+        if self.reference_disturbed:
+            lines.append("WARNING: the session's first reference-probe readings disagree ("
+                         + ", ".join(f"{v * 1e3:.2f}" for v in self.probe_ref_readings)
+                         + " ms): the machine was already disturbed when the session started, so probe drifts are "
+                           "measured from an unreliable reference.")
         if not self.flagged:
-            return []
-        lines = [f"WARNING: {len(self.flagged)} of {self.judged} benchmark(s) were measured on a disturbed machine "
+            return lines
+        lines += [f"WARNING: {len(self.flagged)} of {self.judged} benchmark(s) were measured on a disturbed machine "
                  f"or are too noisy to trust (extra_info 'unstable'):"]
         lines += [f"  {name}: {'; '.join(reasons)}" for name, reasons, _ in self.flagged]
         lines.append(f"Do not quote these figures: {noise.ADVICE}.")

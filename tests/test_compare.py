@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet.cli import main
-from lenet.compare import NO_SAMPLES, REGRESSION, UNSTABLE, compare_runs, exit_status
+from lenet.compare import MACHINE_DIFFERS, NO_SAMPLES, REGRESSION, UNSTABLE, compare_runs, exit_status
 from lenet.history import load_run
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -145,3 +145,36 @@ def test_doctored_samples_that_are_not_times_are_refused(tmp_path, pair):
     bad["benchmarks"][0]["stats"]["data"][3] = -1.0
     new.write_text(json.dumps(bad))
     assert main(["compare", str(base), str(new)]) == 2
+
+
+def _with_probe(b, probe_s, threads=2, batch=None):
+    b["extra_info"]["noise"] = {"probe_before_s": probe_s, "probe_after_s": probe_s, "threads": threads}
+    if batch:
+        b["extra_info"]["batch_size"] = batch
+    return b
+
+
+def test_a_machine_in_another_state_is_inconclusive(tmp_path):
+    base = history(tmp_path / "b.json", [_with_probe(bench("test_a", samples(0)), 0.64e-3)])
+    new = history(tmp_path / "n.json", [_with_probe(bench("test_a", samples(1, 1.4)), 1.22e-3)])
+    c, v = judged(base, new)
+    assert v["test_a"].time == MACHINE_DIFFERS and exit_status(c) == 0
+    # the same probe on both sides: the slowdown is the code's
+    new = history(tmp_path / "n2.json", [_with_probe(bench("test_a", samples(1, 1.4)), 0.66e-3)])
+    assert judged(base, new)[1]["test_a"].time == REGRESSION
+
+
+def test_different_thread_counts_skip_the_machine_gate(tmp_path):
+    base = history(tmp_path / "b.json", [_with_probe(bench("test_a", samples(0)), 0.64e-3, threads=2)])
+    new = history(tmp_path / "n.json", [_with_probe(bench("test_a", samples(1, 1.8)), 1.25e-3, threads=1)])
+    c, v = judged(base, new)
+    assert v["test_a"].time == REGRESSION and any("different thread counts" in n for n in c.notes)
+
+
+def test_different_batch_sizes_compare_per_sample(tmp_path):
+    base = history(tmp_path / "b.json", [_with_probe(bench("test_offline", samples(0)), 1e-3, batch=64)])
+    # 16x the batch in 8x the time: twice the throughput
+    new = history(tmp_path / "n.json", [_with_probe(bench("test_offline", samples(1, 8.0)), 1e-3, batch=1024)])
+    c, v = judged(base, new)
+    assert v["test_offline"].ratio.ratio == pytest.approx(0.5, rel=0.05) and v["test_offline"].time == "improvement"
+    assert any("per sample" in n for n in c.notes)

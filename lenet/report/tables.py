@@ -156,6 +156,8 @@ def overall_rows(records: list[Record]) -> list[dict]:
         for k in ("params", "param_bytes", "macs_per_sample"):
             if r.get(k) is not None:
                 row.setdefault(k, r.get(k))
+        if r.get("unstable"):
+            row["unstable"] = row.get("unstable", 0) + 1
         if r.section == "accuracy" or "test_top1" not in row:  # the accuracy benchmark's figures win
             for k in ("test_top1", "test_top5"):
                 if r.get(k) is not None:
@@ -214,10 +216,12 @@ def overall_section(records: list[Record], ctx: Context) -> Section:
     ]
     cols += [Column(f"{name}/sample ({conv})", lambda r, n=name: r.get(f"counter:{n}"), integer)
              for name, conv in _counter_headers(records).items()]
+    cols.append(Column("⚠ unstable benchmarks", lambda r: r.get("unstable"), integer, optional=True))
     note = ("Timings: pytest-benchmark medians after warm-up. MACs: analytic, per sample, bias excluded "
             "(what thop reports). FLOP counters: each framework's own counter divided to per sample, under its "
             "convention (`macs` = MACs; `flops` = 2 x MACs, no bias; `flops_tf` = 2 x MACs + bias adds + pool "
-            "reads). Peak RSS: memory-profiler in a fresh process. A dash: not run in these histories.")
+            "reads). Peak RSS: memory-profiler in a fresh process. A dash: not run in these histories. '⚠ unstable "
+            "benchmarks': how many of the row's figures were measured on a disturbed machine (see each section).")
     return Section("overall", "Overall performance",
                    "The reference studies' headline table, one row per machine, backend, architecture and device.",
                    [Table(cols, rows, note=note)])
