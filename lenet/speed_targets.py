@@ -16,10 +16,14 @@ INFER_MIN_RATIO = {1: 1.0, 1024: 0.5}
 
 
 def _index(run: Run, group_prefix: str) -> dict:
+    """``(backend, arch, batch_size) -> median`` of the run's CPU benchmarks in the group; entries that do not
+    say their backend and arch cannot be paired and are left out.  (Medians are positive: lenet.history checks.)
+    """
     out = {}
     for b in run.benchmarks:
         e = b["extra_info"]
-        if (b.get("group") or "").startswith(group_prefix) and e.get("device", "cpu") == "cpu":
+        if ((b.get("group") or "").startswith(group_prefix) and (e.get("device") or "cpu") == "cpu"
+                and e.get("backend") and e.get("arch")):
             out[(e["backend"], e["arch"], e.get("batch_size"))] = b["stats"]["median"]
     return out
 
