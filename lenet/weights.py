@@ -73,10 +73,11 @@ def check_weights(arch: Arch, weights: dict, source: str = "weights") -> dict[st
         _check_float_dtype(w.dtype, name, source)
         if not np.isfinite(w).all():
             raise WeightsError(f"{source}: '{name}' holds NaN or infinite values")
-        out[name] = np.ascontiguousarray(w, dtype=np.float32)
-        if not np.isfinite(out[name]).all():
+        largest = np.abs(w).max(initial=0)
+        if largest > np.finfo(np.float32).max:
             raise WeightsError(f"{source}: '{name}' holds values beyond float32's range (largest magnitude "
-                               f"{np.abs(w).max():.3g}); weights are stored as float32")
+                               f"{largest:.3g}); weights are stored as float32")
+        out[name] = np.ascontiguousarray(w, dtype=np.float32)
     return out
 
 
