@@ -34,9 +34,11 @@ def write(folder: Path, doc, name: str = "h.json") -> Path:
 
 
 def with_field(dotted: str, value) -> dict:
-    """GOOD with one field of the handcrafted benchmark ("b.") or of the document replaced (None: removed)."""
+    """GOOD with one field of the handcrafted benchmark ("b.") or of the document set to ``value``."""
     doc = copy.deepcopy(GOOD)
-    target, keys = (doc["benchmarks"][1], dotted[2:].split(".")) if dotted.startswith("b.") else (doc, dotted.split("."))
+    target, keys = doc, dotted.split(".")
+    if dotted.startswith("b."):
+        target, keys = doc["benchmarks"][1], keys[1:]
     for key in keys[:-1]:
         target = target[key]
     target[keys[-1]] = value
