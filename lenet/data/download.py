@@ -88,20 +88,20 @@ class _Watchdog:
         """An opener whose HTTP(S) connections are tracked, with urllib's usual proxies and redirects."""
         watchdog = self
 
-        def tracked(connection_class):
-            def make(*args, **kwargs):
-                conn = connection_class(*args, **kwargs)
-                watchdog.connections.append(conn)
-                return conn
-            return make
+        class Tracking:
+            def do_open(self, http_class, req, **kwargs):
+                def make(*args, **kw):
+                    conn = http_class(*args, **kw)
+                    watchdog.connections.append(conn)
+                    return conn
 
-        class HTTP(urllib.request.HTTPHandler):
-            def http_open(self, req):
-                return self.do_open(tracked(http.client.HTTPConnection), req)
+                return super().do_open(make, req, **kwargs)
 
-        class HTTPS(urllib.request.HTTPSHandler):
-            def https_open(self, req):
-                return self.do_open(tracked(http.client.HTTPSConnection), req, context=self._context)
+        class HTTP(Tracking, urllib.request.HTTPHandler):
+            pass
+
+        class HTTPS(Tracking, urllib.request.HTTPSHandler):
+            pass
 
         return urllib.request.build_opener(HTTP, HTTPS)
 
