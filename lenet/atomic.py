@@ -1,4 +1,19 @@
-"""Atomic file writes: a crash leaves either the old file or the new one, never half of one."""
+"""Atomic file writes: a crash leaves either the old file or the new one, never half of one.
+
+Temporary files.  A write goes to ``.<name>.<random>.part`` beside the target,
+and the writer holds an exclusive ``flock`` on it from creation to the final
+rename.  A writer killed with ``kill -9`` cannot remove its temporary file, but
+the kernel drops its lock.  So every write first sweeps the temporary files of
+the same target: one whose lock can be taken belongs to no living writer and
+is deleted; one still locked belongs to a concurrent writer and is left alone.
+Nothing depends on clocks or process ids, so concurrent writers (threads or
+processes, on one machine) never remove each other's files.  The one race --
+a sweeper deleting a file in the instant between its creator's ``mkstemp``
+and ``flock`` -- is closed by the creator: once it holds the lock it checks
+that its file still has a name (``st_nlink``), and starts again if not.
+After the next completed write of a target, no stale temporary file of it
+remains.  (On a platform without ``fcntl`` there is no sweep.)
+"""
 from __future__ import annotations
 
 import contextlib
@@ -6,18 +21,72 @@ import os
 import tempfile
 from pathlib import Path
 
+try:
+    import fcntl
+except ImportError:  # not POSIX: no locks, hence no sweep
+    fcntl = None
+
+
+def _prefix(path: Path) -> str:
+    return f".{path.name}."
+
+
+def _lock(fd: int, blocking: bool = True) -> bool:
+    """Take the exclusive lock on ``fd``; False if ``blocking`` is off and another holds it."""
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if blocking else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    return True
+
+
+def sweep_stale(path: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files of ``path`` that no living writer holds; return those deleted."""
+    path = Path(path)
+    removed = []
+    if fcntl is None or not path.parent.is_dir():
+        return removed
+    for tmp in path.parent.glob(f"{_prefix(path)}*.part"):
+        try:
+            fd = os.open(tmp, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        except OSError:  # gone already, or not ours to open (a symlink, no permission)
+            continue
+        try:
+            if _lock(fd, blocking=False) and os.fstat(fd).st_nlink:
+                os.unlink(tmp)  # still holding the lock: its creator cannot be mid-check
+                removed.append(tmp)
+        except OSError:
+            pass
+        finally:
+            os.close(fd)
+    return removed
+
+
+def _locked_temp(path: Path) -> tuple[int, str]:
+    """A new temporary file beside ``path``, open and locked by this writer."""
+    while True:
+        fd, tmp = tempfile.mkstemp(prefix=_prefix(path), suffix=".part", dir=path.parent)
+        _lock(fd)
+        if os.fstat(fd).st_nlink:
+            return fd, tmp
+        os.close(fd)  # a sweeper removed it before we locked it: make another
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
     The temporary file lives in the destination folder so that ``os.replace``
-    is a same-filesystem rename.  On any exception it is removed.
+    is a same-filesystem rename.  On any exception it is removed.  Stale
+    temporary files of ``path`` left by killed writers are swept first (see the
+    module docstring).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
-    os.close(fd)
+    sweep_stale(path)
+    fd, tmp = _locked_temp(path)
     try:
         yield Path(tmp)
         with open(tmp, "rb+") as f:
@@ -28,6 +97,8 @@ def atomic_path(path: str | os.PathLike):
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
         raise
+    finally:
+        os.close(fd)  # releases the lock, after the rename
 
 
 def _read_umask() -> int:

@@ -7,6 +7,11 @@
     lenet compare base-runs/ new-runs/          # exit 1 on a significant regression
 
 The comparison study itself is ``pytest bench/`` (see the README).
+
+Every error a user can cause -- a bad argument or environment variable, an
+unreadable file, a device that is not there, an output path that cannot be
+written (checked before training, so that no trained model is lost to it) --
+is one line, ``lenet: error: ...``, and exit status 2; never a traceback.
 """
 from __future__ import annotations
 
@@ -14,13 +19,42 @@ import argparse
 import json
 import math
 import sys
+import tempfile
+import warnings
+from pathlib import Path
 
 from . import threads
 from .backends import BACKENDS, get_backend
 from .counting import summary_table
+from .memory_budget import require_fits
 from .metrics import evaluate
-from .spec import ARCHITECTURES, build_arch
-from .training import OPTIMIZERS, STUDY_E_SCHEDULE, TrainConfig
+from .spec import ARCHITECTURES, SpecError, build_arch
+from .training import OPTIMIZERS, STUDY_E_SCHEDULE, ConfigError, TrainConfig
+from .weights import WeightsError
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse with its errors on one line (usage is one ``--help`` away), exit status 2 as usual."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text: str) -> int:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(digits)
+
+
+def _finite_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not math.isfinite(value):
+        raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+    return value
 
 
 def _parse_schedule(text: str) -> tuple:
@@ -31,37 +65,21 @@ def _parse_schedule(text: str) -> tuple:
     for part in filter(None, text.split(",")):
         try:
             epoch, lr = part.split(":")
-            pairs.append((int(epoch), float(lr)))
-        except ValueError:
+            pairs.append((int(epoch), _finite_float(lr)))
+        except (ValueError, argparse.ArgumentTypeError):
             raise argparse.ArgumentTypeError(f"schedule entry {part!r}: expected EPOCH:LR, e.g. 2:2e-4") from None
     return tuple(pairs)
 
 
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
-
-
 def _percent(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a percentage >= 0, got {text!r}") from None
-    if not (value >= 0 and math.isfinite(value)):
-        raise argparse.ArgumentTypeError(f"expected a finite percentage >= 0, got {text!r}")
+    value = _finite_float(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"expected a percentage >= 0, got {text!r}")
     return value
 
 
 def _confidence(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
+    value = _finite_float(text)
     if not 0 < value < 1:
         raise argparse.ArgumentTypeError(f"expected a level strictly between 0 and 1 (e.g. 0.95), got {text!r}")
     return value
@@ -73,14 +91,18 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
                    "(64-bin colour histograms); PATH holds train.txt, val.txt, test.txt")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: LENET_DATA, then known "
                    "locations, then download)")
-    p.add_argument("--input-size", type=int, default=32, help="image side fed to the network (32; 28 for MLPs)")
+    p.add_argument("--allow-outside-root", action="store_true", help="let image lists name relative paths that "
+                   "leave their folder through '..'")
+    p.add_argument("--input-size", type=_positive_int, default=32,
+                   help="image side fed to the network (32; 28 for MLPs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda (torch) or gpu (keras)")
-    p.add_argument("--threads", type=int, default=None, help="threads for BLAS, torch and TF (default: all cores)")
-    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--threads", type=_positive_int, default=None,
+                   help="threads for BLAS, torch and TF (default: LENET_THREADS, else all cores)")
+    p.add_argument("--batch-size", type=_positive_int, default=64)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="lenet", description=__doc__.split("\n\n")[0])
+    parser = _Parser(prog="lenet", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     info = sub.add_parser("info", help="per-layer shapes, parameters and MACs of an architecture")
@@ -92,11 +114,11 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--backend", default="handcrafted", choices=BACKENDS)
     train.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
     _add_data_args(train)
-    train.add_argument("--epochs", type=int, default=10)
+    train.add_argument("--epochs", type=_positive_int, default=10, help="(--dry-run runs 1)")
     train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=float, default=1e-3)
-    train.add_argument("--momentum", type=float, default=0.9)
-    train.add_argument("--weight-decay", type=float, default=0.0)
+    train.add_argument("--lr", type=_finite_float, default=1e-3)
+    train.add_argument("--momentum", type=_finite_float, default=0.9, help="SGD momentum in [0, 1)")
+    train.add_argument("--weight-decay", type=_finite_float, default=0.0, help="L2 weight decay, >= 0")
     train.add_argument("--schedule", type=_parse_schedule, default=(),
                        help="step schedule EPOCH:LR,... (0-based epochs) or 'study-e'")
     train.add_argument("--seed", type=int, default=0)
@@ -139,7 +161,34 @@ def build_parser() -> argparse.ArgumentParser:
 def _load_data(args):
     from .data import load_dataset
 
-    return load_dataset(args.dataset, input_size=args.input_size, data_dir=args.data_dir)
+    return load_dataset(args.dataset, input_size=args.input_size, data_dir=args.data_dir,
+                        allow_outside_root=args.allow_outside_root)
+
+
+def _check_writable(path: str | None, flag: str) -> None:
+    """Refuse an output path that cannot be written, before any work is done for it."""
+    if path is None:
+        return
+    target = Path(path)
+    if target.is_dir():
+        raise ConfigError(f"{flag} {path}: is a folder; give a file name")
+    folder = target.parent
+    while not folder.exists():  # missing folders are created when writing
+        folder = folder.parent
+    if not folder.is_dir():
+        raise ConfigError(f"{flag} {path}: {folder} is not a folder")
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as e:
+        raise ConfigError(f"{flag} {path}: cannot write in {folder} ({e.strerror or e})") from None
+
+
+def _require_model_fits(arch) -> None:
+    """Weights, gradients and two optimizer moments, float32: refused up front when they cannot fit."""
+    params = sum(math.prod(shape) for shape in arch.weight_shapes().values())
+    require_fits(params * 4 * 4, f"{arch.name} with input {arch.input_shape} ({params:,} parameters)", ConfigError,
+                 "choose a smaller --input-size")
 
 
 def _test_metrics(backend, model, data, batch_size: int) -> dict:
@@ -150,22 +199,24 @@ def cmd_info(args) -> int:
     try:
         shape = tuple(int(d) for d in args.input.lower().split("x"))
     except ValueError:
-        raise SystemExit(f"--input {args.input!r}: expected CxHxW, e.g. 1x32x32") from None
+        raise SpecError(f"--input {args.input!r}: expected CxHxW, e.g. 1x32x32") from None
     print(summary_table(build_arch(args.arch, args.classes, shape)))
     return 0
 
 
 def cmd_train(args) -> int:
     threads.set_threads(args.threads)
+    config = TrainConfig(epochs=1 if args.dry_run else args.epochs, batch_size=args.batch_size,
+                         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
+                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed)
+    _check_writable(args.save, "--save")
+    _check_writable(args.json, "--json")
     backend = get_backend(args.backend)
     data = _load_data(args)
-    epochs = args.epochs
     if args.dry_run:
-        data, epochs = data.subset(train=256, val=128, test=128), 1
+        data = data.subset(train=256, val=128, test=128)
     arch = build_arch(args.arch, data.num_classes, data.input_shape)
-    config = TrainConfig(epochs=epochs, batch_size=args.batch_size, optimizer=args.optimizer, lr=args.lr,
-                         momentum=args.momentum, weight_decay=args.weight_decay, schedule=args.schedule,
-                         seed=args.seed)
+    _require_model_fits(arch)
     model = backend.build(arch, seed=args.seed, device=args.device)
     print(f"{args.backend} {arch.name} on {data.name} {data.sizes()}, threads {threads.report()}", flush=True)
     history = backend.train(model, data, config, progress=sys.stderr.isatty())
@@ -190,7 +241,7 @@ def cmd_eval(args) -> int:
     model = backend.load(args.weights, device=args.device)
     data = _load_data(args)
     if data.input_shape != model.arch.input_shape or data.num_classes != model.arch.num_classes:
-        raise SystemExit(f"{args.weights}: model {model.arch.name} takes input {model.arch.input_shape} with "
+        raise WeightsError(f"{args.weights}: model {model.arch.name} takes input {model.arch.input_shape} with "
                          f"{model.arch.num_classes} classes, but {data.name} has {data.input_shape} and "
                          f"{data.num_classes} classes")
     test = _test_metrics(backend, model, data, args.batch_size)
@@ -232,22 +283,32 @@ def cmd_report(args) -> int:
     return 0
 
 
+def _one_line_warning(message, category, filename, lineno, line=None) -> str:
+    return f"lenet: warning: {message}\n"
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from .backends import BackendUnavailable
+    from .backends import BackendUnavailable, DeviceError
     from .data.base import DatasetError
     from .history import HistoryError
-    from .spec import SpecError
-    from .training import ConfigError
-    from .weights import WeightsError
 
+    # Notes (a skipped file, a rebuilt cache) on one line, like errors; restored for callers in-process.
+    saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
                     "report": cmd_report, "compare": cmd_compare}
         return commands[args.command](args)
-    except (BackendUnavailable, DatasetError, HistoryError, SpecError, ConfigError, WeightsError) as e:
+    except (BackendUnavailable, DeviceError, DatasetError, HistoryError, SpecError, ConfigError, WeightsError,
+            FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate the user chose
         print(f"lenet: error: {e}", file=sys.stderr)
         return 2
+    except OSError as e:  # the machine refused: a full disk, a permission, a file that vanished
+        where = f"{e.filename}: " if e.filename else ""
+        print(f"lenet: error: {where}{e.strerror or e}", file=sys.stderr)
+        return 2
+    finally:
+        warnings.formatwarning = saved_format
 
 
 if __name__ == "__main__":

@@ -1,19 +1,32 @@
 """Reading pytest-benchmark histories (the JSON files ``--benchmark-autosave`` writes).
 
 Accepts a file or a storage folder (every ``*.json`` below it, newest last).
-Anything that is not a pytest-benchmark history gets a clear error naming
-the file.
+Only regular files are read: in a folder, a FIFO, a folder or a broken or
+looping symlink named ``*.json`` is skipped with a :class:`HistoryNote`; named
+directly, it is refused.  Nothing waits on a FIFO.  Anything that is not a
+pytest-benchmark history, or holds a field of the wrong type or range (see
+:mod:`lenet.history_checks`), gets a clear error naming the file, the
+benchmark and the field.
 """
 from __future__ import annotations
 
 import json
 import os
+import stat
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
+
+from .history_checks import check_document
+from .regular_file import kind_of, read_regular
 
 
 class HistoryError(ValueError):
     """A file that is not a readable pytest-benchmark history."""
+
+
+class HistoryNote(UserWarning):
+    """Something in a storage folder that is not a history file and was skipped."""
 
 
 @dataclass(frozen=True)
@@ -34,22 +47,40 @@ class Run:
 
 
 def load_run(path: str | os.PathLike) -> Run:
+    """The history in the file ``path``, every field the readers use checked."""
     path = Path(path)
     try:
-        doc = json.loads(path.read_text(encoding="utf-8"))
+        data = read_regular(path)
     except FileNotFoundError:
         raise HistoryError(f"{path}: no such file") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise HistoryError(f"{path}: not valid JSON ({e})") from e
-    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
-        raise HistoryError(f"{path}: not a pytest-benchmark history (expected keys 'machine_info' and "
-                           f"'benchmarks')")
-    for i, b in enumerate(doc["benchmarks"]):
-        if not isinstance(b, dict) or not {"name", "stats", "extra_info"} <= set(b):
-            raise HistoryError(f"{path}: benchmarks[{i}] lacks 'name', 'stats' or 'extra_info'")
-        if not isinstance(b["stats"], dict) or "median" not in b["stats"]:
-            raise HistoryError(f"{path}: benchmarks[{i}] ({b.get('name')}): stats has no 'median'")
-    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime", ""), doc["benchmarks"])
+    except OSError as e:
+        raise HistoryError(f"{path}: cannot read it: {e.strerror or e}") from None
+    try:
+        doc = json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as e:
+        raise HistoryError(f"{path}: not UTF-8 text, so not a JSON history ({e.reason} at byte {e.start})") from None
+    except ValueError as e:  # JSONDecodeError, and integers too long to convert
+        raise HistoryError(f"{path}: not valid JSON ({e})") from None
+    except RecursionError:
+        raise HistoryError(f"{path}: not a pytest-benchmark history (JSON nested too deeply to read)") from None
+    check_document(doc, path, HistoryError)
+    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"])
+
+
+def _history_files(folder: Path) -> list[Path]:
+    """The regular ``*.json`` files below ``folder``, sorted; anything else so named is skipped with a note."""
+    files = []
+    for p in sorted(folder.rglob("*.json")):
+        try:
+            mode = p.stat().st_mode
+        except OSError as e:  # a broken or looping symlink
+            warnings.warn(f"skipping {p}: {e.strerror or e}", HistoryNote, stacklevel=3)
+            continue
+        if stat.S_ISREG(mode):
+            files.append(p)
+        else:
+            warnings.warn(f"skipping {p}: {kind_of(mode)}, not a history file", HistoryNote, stacklevel=3)
+    return files
 
 
 def load_runs(paths) -> list[Run]:
@@ -57,7 +88,7 @@ def load_runs(paths) -> list[Run]:
     runs = []
     for p in map(Path, paths):
         if p.is_dir():
-            files = sorted(p.rglob("*.json"))
+            files = _history_files(p)
             if not files:
                 raise HistoryError(f"{p}: folder holds no pytest-benchmark .json files")
             runs += [load_run(f) for f in files]

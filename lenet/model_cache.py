@@ -24,6 +24,7 @@ import numpy as np
 from . import __version__
 from . import weights as wio
 from .backends import Model
+from .history_checks import FieldError, history_rows, non_negative_number
 from .spec import Arch
 from .training import TrainConfig
 
@@ -54,6 +55,19 @@ def cache_key(arch: Arch, data, config: TrainConfig, backend: str, device: str) 
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:24]
 
 
+def _check_meta(meta: dict, key: str, path: Path) -> None:
+    """Raise WeightsError unless ``meta`` is what :func:`train_or_load` wrote for ``key``."""
+    if meta.get("key") != key:
+        raise wio.WeightsError(f"{path}: metadata key {meta.get('key')!r} does not match {key!r}")
+    for field, check in (("history", history_rows), ("train_seconds", non_negative_number)):
+        if field not in meta:
+            raise wio.WeightsError(f"{path}: metadata lacks '{field}'")
+        try:
+            check(meta[field])
+        except FieldError as e:
+            raise wio.WeightsError(f"{path}: metadata '{field}' is {str(meta[field])[:60]!r}; expected {e}") from None
+
+
 @dataclass
 class TrainedModel:
     model: Model
@@ -74,13 +88,12 @@ def train_or_load(backend, arch: Arch, data, config: TrainConfig, device: str = 
     if path.exists():
         try:
             found, weights, meta = wio.load(path)
-            if meta.get("key") != key:
-                raise wio.WeightsError(f"{path}: metadata key {meta.get('key')!r} does not match {key!r}")
+            _check_meta(meta, key, path)
             wio.require_same_arch(arch, found, str(path))
             model = backend.build(arch, seed=config.seed, device=device)
             backend.set_weights(model, weights)
             return TrainedModel(model, meta["history"], meta["train_seconds"], True, key)
-        except (wio.WeightsError, KeyError, TypeError) as e:
+        except wio.WeightsError as e:  # load and _check_meta report every fault of an entry as one
             warnings.warn(f"ignoring unusable cache entry, retraining: {e}", CacheWarning, stacklevel=2)
     model = backend.build(arch, seed=config.seed, device=device)
     start = time.perf_counter()

@@ -12,7 +12,7 @@ ever sees it.
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 ACTIVATIONS = ("tanh", "relu", "sigmoid", "swish")
 POOLS = ("max", "avg")
@@ -188,17 +188,26 @@ class Arch:
 
     @classmethod
     def from_dict(cls, d: dict) -> Arch:
-        try:
-            layers = []
-            for i, ld in enumerate(d["layers"]):
-                ld = dict(ld)
-                kind = ld.pop("kind")
-                if kind not in _KINDS:
-                    raise SpecError(f"layer {i}: unknown kind {kind!r}, expected one of {sorted(_KINDS)}")
-                layers.append(_KINDS[kind](**ld))
-            return cls(d["name"], tuple(d["input_shape"]), int(d["num_classes"]), tuple(layers))
-        except (KeyError, TypeError) as e:
-            raise SpecError(f"malformed architecture description: {e!r}") from e
+        """The Arch that :meth:`to_dict` described, every field type-checked.
+
+        Counts must be JSON integers (``10.7``, ``"10"`` and ``true`` are
+        refused, never rounded or coerced), names strings, and each layer an
+        object with its kind's fields only.
+        """
+        if not isinstance(d, dict):
+            raise SpecError(f"architecture description must be an object, got {_json_type(d)}")
+        missing = [k for k in ("name", "input_shape", "num_classes", "layers") if k not in d]
+        if missing:
+            raise SpecError(f"architecture description lacks {missing}")
+        _check_type(d["name"], "str", "name")
+        shape = d["input_shape"]
+        if not isinstance(shape, list) or len(shape) != 3 or not all(_is_int(v) for v in shape):
+            raise SpecError(f"input_shape must be a list of 3 integers (C, H, W), got {shape!r}")
+        _check_type(d["num_classes"], "int", "num_classes")
+        if not isinstance(d["layers"], list):
+            raise SpecError(f"layers must be a list, got {_json_type(d['layers'])}")
+        return cls(d["name"], tuple(shape), d["num_classes"],
+                   tuple(_layer_from_dict(i, ld) for i, ld in enumerate(d["layers"])))
 
     def param_layers(self) -> list[int]:
         """Indices of layers with weights (Conv, Dense)."""
@@ -219,6 +228,47 @@ class Arch:
                 out[f"{i}.weight"] = (in_shape[0], layer.units)
                 out[f"{i}.bias"] = (layer.units,)
         return out
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+_FIELD_TYPES = {"int": (_is_int, "an integer"), "str": (lambda v: isinstance(v, str), "a string"),
+                "int | None": (lambda v: v is None or _is_int(v), "an integer or null")}
+
+
+def _json_type(value) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), f"the number {value!r}" if isinstance(value, (int, float)) else type(value).__name__)
+
+
+def _check_type(value, annotation: str, what: str) -> None:
+    ok, expected = _FIELD_TYPES[annotation]
+    if not ok(value):
+        raise SpecError(f"{what} must be {expected}, got {value!r}")
+
+
+def _layer_from_dict(index: int, ld) -> Layer:
+    if not isinstance(ld, dict):
+        raise SpecError(f"layer {index}: must be an object, got {_json_type(ld)}")
+    kind = ld.get("kind")
+    if kind not in _KINDS:
+        raise SpecError(f"layer {index}: unknown kind {kind!r}, expected one of {sorted(_KINDS)}")
+    layer_cls = _KINDS[kind]
+    known = {f.name: f.type for f in fields(layer_cls) if f.init}
+    unknown = sorted(set(ld) - set(known) - {"kind"})
+    if unknown:
+        raise SpecError(f"layer {index} ({kind}): unknown field(s) {unknown}; expected {sorted(known)}")
+    args = {}
+    for name, annotation in known.items():
+        if name in ld:
+            _check_type(ld[name], annotation, f"layer {index} ({kind}) {name}")
+            args[name] = ld[name]
+    try:
+        return layer_cls(**args)
+    except TypeError as e:  # a required field left out
+        raise SpecError(f"layer {index} ({kind}): {e}") from None
 
 
 def _check_choice(value: str, choices: tuple, what: str) -> str:

@@ -10,6 +10,8 @@ from __future__ import annotations
 import os
 import sys
 
+from .training import ConfigError
+
 _requested: int | None = None
 _limiter = None  # keeps the threadpoolctl limit alive
 
@@ -17,13 +19,9 @@ _limiter = None  # keeps the threadpoolctl limit alive
 def default_threads() -> int:
     env = os.environ.get("LENET_THREADS")
     if env:
-        try:
-            value = int(env)
-        except ValueError:
-            raise ValueError(f"LENET_THREADS must be a positive integer, got {env!r}") from None
-        if value < 1:
-            raise ValueError(f"LENET_THREADS must be a positive integer, got {env!r}")
-        return value
+        if not env.strip().isascii() or not env.strip().isdigit() or int(env) < 1:
+            raise ConfigError(f"LENET_THREADS must be a positive integer, got {env!r}")
+        return int(env)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
@@ -37,9 +35,9 @@ def set_threads(n: int | None = None) -> dict:
     global _requested, _limiter
     from threadpoolctl import threadpool_limits
 
-    n = requested() if n is None else int(n)
-    if n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
+    n = requested() if n is None else n
+    if isinstance(n, bool) or not isinstance(n, int) or n < 1:
+        raise ConfigError(f"thread count must be a positive integer, got {n!r}")
     _requested = n
     _limiter = threadpool_limits(limits=n, user_api="blas")
     from .backends import loaded_backends

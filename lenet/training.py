@@ -53,12 +53,20 @@ class TrainConfig:
         object.__setattr__(self, "schedule", tuple(tuple(p) for p in self.schedule))
         if self.optimizer not in OPTIMIZERS:
             raise ConfigError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
-        if self.epochs < 1 or self.batch_size < 1:
-            raise ConfigError(f"epochs and batch_size must be >= 1, got {self.epochs} and {self.batch_size}")
-        if not (self.lr > 0 and math.isfinite(self.lr)):
-            raise ConfigError(f"lr must be a positive number, got {self.lr}")
+        for name in ("epochs", "batch_size"):
+            _require(_is_int(getattr(self, name)) and getattr(self, name) >= 1, name, "an integer >= 1",
+                     getattr(self, name))
+        _require(_is_int(self.seed) and self.seed >= 0, "seed", "an integer >= 0", self.seed)
+        _require(_is_number(self.lr) and self.lr > 0, "lr", "a finite number > 0", self.lr)
+        _require(_is_number(self.momentum) and 0 <= self.momentum < 1, "momentum", "a number in [0, 1)",
+                 self.momentum)
+        _require(_is_number(self.weight_decay) and self.weight_decay >= 0, "weight_decay", "a finite number >= 0",
+                 self.weight_decay)
+        for pair in self.schedule:
+            _require(len(pair) == 2 and _is_int(pair[0]) and pair[0] >= 0 and _is_number(pair[1]) and pair[1] > 0,
+                     "schedule entry", "(epoch >= 0, lr > 0)", pair)
         epochs = [e for e, _ in self.schedule]
-        if epochs != sorted(epochs) or any(e < 0 for e in epochs):
+        if epochs != sorted(epochs):
             raise ConfigError(f"schedule epochs must be increasing and >= 0, got {epochs}")
 
     def lr_at(self, epoch: int) -> float:
@@ -71,6 +79,20 @@ class TrainConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+
+
+def _is_number(value) -> bool:
+    return isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool) \
+        and math.isfinite(value)
+
+
+def _require(ok: bool, name: str, expected: str, value) -> None:
+    if not ok:
+        raise ConfigError(f"{name} must be {expected}, got {value!r}")
 
 
 # Study E (MLPs vs LeNet-5 on MNIST): epochs 1-2 at 5e-4, 3-5 at 2e-4, 6-8 at 1e-4,

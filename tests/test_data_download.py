@@ -37,6 +37,14 @@ def write_mini_mnist(folder: Path, n_train: int = 40, n_test: int = 20) -> dict[
     return {f: hashlib.sha256((folder / f).read_bytes()).hexdigest() for f in FILES}
 
 
+def expect_mini_mnist(monkeypatch, folder: Path) -> dict[str, str]:
+    """:func:`write_mini_mnist`, made the files that downloads of mnist expect (their sizes and sha256)."""
+    sha = write_mini_mnist(folder)
+    monkeypatch.setitem(idx_datasets.SHA256, "mnist", sha)
+    monkeypatch.setitem(idx_datasets.SIZES, "mnist", {f: (folder / f).stat().st_size for f in FILES})
+    return sha
+
+
 @pytest.fixture(autouse=True)
 def isolated(monkeypatch, tmp_path):
     """No user folders, an empty cache, and a mirror nothing listens on."""
@@ -156,7 +164,9 @@ FASHION_UPSTREAM_MTIME = {TRAIN_IMAGES: 1504176606, TRAIN_LABELS: 1504176606,
 @pytest.mark.skipif(not SHARED_MNIST.is_dir(), reason=f"real MNIST test set not present at {SHARED_MNIST}")
 @pytest.mark.parametrize("name", [TEST_IMAGES, TEST_LABELS])
 def test_mnist_test_file_checksums(name):
-    assert hashlib.sha256((SHARED_MNIST / name).read_bytes()).hexdigest() == idx_datasets.SHA256["mnist"][name]
+    data = (SHARED_MNIST / name).read_bytes()
+    assert hashlib.sha256(data).hexdigest() == idx_datasets.SHA256["mnist"][name]
+    assert len(data) == idx_datasets.SIZES["mnist"][name]
 
 
 @pytest.mark.skipif(not DEBIAN_FASHION.is_dir(), reason=f"Debian package dataset-fashion-mnist not installed "
@@ -168,12 +178,13 @@ def test_fashion_mnist_checksums_from_debian_files_with_the_upstream_header(name
     header = struct.pack("<4sIBB", b"\x1f\x8b\x08\x08", FASHION_UPSTREAM_MTIME[name], 0, 3)  # FNAME flag, unix
     upstream = header + name.removesuffix(".gz").encode() + b"\0" + debian[10:]
     assert hashlib.sha256(upstream).hexdigest() == idx_datasets.SHA256["fashion-mnist"][name]
+    assert len(upstream) == idx_datasets.SIZES["fashion-mnist"][name]
 
 
 # --- downloads ------------------------------------------------------------------------------------
 
 def test_download_fills_the_cache_once(server, monkeypatch):
-    monkeypatch.setitem(idx_datasets.SHA256, "mnist", write_mini_mnist(server.folder / "mnist"))
+    expect_mini_mnist(monkeypatch, server.folder / "mnist")
     data = load_dataset("mnist", val_fraction=0.25, progress=True)
     assert data.sizes() == {"train": 30, "val": 10, "test": 20}
     cache = cache_dir("mnist")
@@ -186,7 +197,7 @@ def test_download_fills_the_cache_once(server, monkeypatch):
 
 
 def test_checksum_mismatch_removes_the_partial_file(server, monkeypatch):
-    sha = write_mini_mnist(server.folder / "mnist")
+    sha = expect_mini_mnist(monkeypatch, server.folder / "mnist")
     wrong = "0" * 64
     monkeypatch.setitem(idx_datasets.SHA256, "mnist", {**sha, TRAIN_IMAGES: wrong})
     with pytest.raises(DatasetError) as err:
@@ -199,7 +210,7 @@ def test_checksum_mismatch_removes_the_partial_file(server, monkeypatch):
 
 
 def test_http_404_is_a_clear_error(server, monkeypatch):
-    monkeypatch.setitem(idx_datasets.SHA256, "mnist", write_mini_mnist(server.folder / "mnist"))
+    expect_mini_mnist(monkeypatch, server.folder / "mnist")
     (server.folder / "mnist" / TEST_LABELS).unlink()
     with pytest.raises(DatasetError) as err:
         load_dataset("mnist", progress=False)

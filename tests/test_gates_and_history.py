@@ -74,18 +74,23 @@ def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
 
     shaky = _bench("inference batch=1", "handcrafted", 1, 1e-4)
     shaky["extra_info"].update(unstable=True, unstable_reasons=["load average 6.00 above the 2 usable cores"])
-    zero = _bench("train-epoch batch=64", "torch", 64, 0.0)
+    drifted = _bench("train-epoch batch=64", "torch", 64, 0.9)
+    drifted["extra_info"].update(unstable=True, unstable_reasons=["reference probe drifted +90%"])
     path = _history(tmp_path, [shaky, _bench("inference batch=1", "torch", 1, 2e-4),
-                               _bench("train-epoch batch=64", "handcrafted", 64, 1.0), zero])
+                               _bench("train-epoch batch=64", "handcrafted", 64, 1.0), drifted])
     rows = {r["target"].split(":")[0]: r for r in check(load_run(path))}
     assert rows["inference lenet5 batch 1"]["passed"] is None
     assert "load average" in rows["inference lenet5 batch 1"]["reasons"][0]
-    assert rows["train epoch lenet5 batch 64"]["passed"] is None
-    assert "not a positive finite number" in rows["train epoch lenet5 batch 64"]["reasons"][0]
+    assert rows["train epoch lenet5 batch 64"]["passed"] is None  # the torch side is the flagged one
+    assert "probe drifted" in rows["train epoch lenet5 batch 64"]["reasons"][0]
     text = format_rows(list(rows.values()))
     assert "PASS" not in text and text.count("UNSTABLE, not judged") == 2 and "--threads 1" in text
     assert main(["check-speed", str(path)]) == 1
     assert "UNSTABLE" in capsys.readouterr().out
+    # a zero time is never judged: the history holding it is refused, naming the field
+    zero = _history(tmp_path, [_bench("train-epoch batch=64", "torch", 64, 0.0)], "zero.json")
+    with pytest.raises(HistoryError, match=r"zero.json: .*stats.median"):
+        load_run(zero)
 
 
 def test_summary_counts_unstable_benchmarks():

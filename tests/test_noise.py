@@ -21,8 +21,8 @@ def test_a_quiet_reading_is_trusted():
 
 
 @pytest.mark.parametrize("kw, words", [
-    (dict(probe_after_s=1.4e-3), "probe drifted +40%"),
-    (dict(probe_before_s=0.6e-3), "probe drifted -40%"),
+    (dict(probe_after_s=1.6e-3), "probe drifted +60%"),
+    (dict(probe_before_s=0.4e-3), "probe drifted -60%"),
     (dict(load1_after=5.3), "load average 5.30 above the 2 usable cores"),
     (dict(steal_fraction=0.2), "20% of CPU time stolen"),
     (dict(others_cpu_cores=1.5), "other processes used 1.50 cores"),

@@ -46,6 +46,10 @@ class BackendUnavailable(ImportError):
     """The backend's framework is not installed."""
 
 
+class DeviceError(ValueError):
+    """A device that a backend cannot use here (absent, unknown, or not one the backend runs on)."""
+
+
 @dataclass
 class Model:
     """A built network: the spec it came from, the framework object, where it runs."""

@@ -80,7 +80,7 @@ import tensorflow as tf  # noqa: E402
 from .. import threads, training  # noqa: E402
 from ..spec import Act, Arch, Conv, Dense, Flatten, Pool  # noqa: E402
 from ..weights import check_weights  # noqa: E402
-from . import Model  # noqa: E402
+from . import DeviceError, Model  # noqa: E402
 from .common import (  # noqa: E402
     batch_slices,
     check_input,
@@ -91,10 +91,6 @@ from .common import (  # noqa: E402
 )
 
 NAME = "keras"
-
-
-class DeviceError(RuntimeError):
-    """A device that this installation of TensorFlow cannot use."""
 
 
 # --------------------------------------------------------------------------- threads

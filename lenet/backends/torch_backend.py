@@ -51,16 +51,12 @@ from torch import nn
 from .. import training
 from ..spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ..weights import check_weights
-from . import Model
+from . import DeviceError, Model
 from .common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
 
 NAME = "torch"
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "swish": nn.SiLU}
-
-
-class DeviceError(RuntimeError):
-    """A device that this installation of torch cannot use."""
 
 
 # --------------------------------------------------------------------------- devices

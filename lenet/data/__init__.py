@@ -10,7 +10,8 @@
     a folder of images listed in ``train.txt``, ``val.txt``, ``test.txt``
     (``relative/path label`` per line), grayscale or RGB, resized to
     ``input_size``, decoded once and cached (see :mod:`.imagelist`).  A relative
-    ``PATH`` is taken from ``data_dir`` when given.
+    ``PATH`` is taken from ``data_dir`` when given.  Listed paths that leave
+    ``PATH`` through ``..`` are refused unless ``allow_outside_root``.
 ``imagelist-hist:PATH``
     the same images as 64-bin global colour histograms, ``(N, 64, 1, 1)``
     (see :mod:`.features`).
@@ -49,7 +50,7 @@ def _train_count(name: str, text: str) -> int:
 
 def load_dataset(name: str, *, input_size: int = 32, data_dir: str | os.PathLike | None = None,
                  download: bool = True, val_fraction: float | None = None, seed: int = 0,
-                 progress: bool = True) -> Dataset:
+                 progress: bool = True, allow_outside_root: bool = False) -> Dataset:
     """Load dataset ``name`` (see the module docstring) at ``input_size`` x ``input_size`` pixels.
 
     ``val_fraction`` is the share of the training data held out for
@@ -58,11 +59,15 @@ def load_dataset(name: str, *, input_size: int = 32, data_dir: str | os.PathLike
     ``data_dir``, ``download`` and ``progress`` concern the idx datasets, and
     ``data_dir`` and ``progress`` the image lists, whose validation split is
     their ``val.txt`` (so ``val_fraction`` must be None) and which use no seed.
+    ``input_size`` must be a positive integer, and the arrays must fit in memory.
     """
+    if isinstance(input_size, bool) or not isinstance(input_size, int) or input_size < 1:
+        raise DatasetError(f"dataset {name!r}: input_size must be a positive integer, got {input_size!r}")
     kind, colon, argument = name.partition(":")
     if kind in PATH_DATASETS:
         return _load_path_dataset(name, kind, argument, input_size=input_size, data_dir=data_dir,
-                                  val_fraction=val_fraction, progress=progress)
+                                  val_fraction=val_fraction, progress=progress,
+                                  allow_outside_root=allow_outside_root)
     split = {} if val_fraction is None else {"val_fraction": val_fraction}
     if kind == "synthetic":
         count = _train_count(name, argument) if colon else DEFAULT_TRAIN
@@ -78,7 +83,8 @@ def load_dataset(name: str, *, input_size: int = 32, data_dir: str | os.PathLike
 
 
 def _load_path_dataset(name: str, kind: str, argument: str, *, input_size: int,
-                       data_dir: str | os.PathLike | None, val_fraction: float | None, progress: bool) -> Dataset:
+                       data_dir: str | os.PathLike | None, val_fraction: float | None, progress: bool,
+                       allow_outside_root: bool) -> Dataset:
     if not argument:
         raise DatasetError(f"dataset {kind!r} needs a folder: {kind}:PATH, PATH holding train.txt, val.txt, "
                            f"test.txt (got {name!r})")
@@ -91,7 +97,9 @@ def _load_path_dataset(name: str, kind: str, argument: str, *, input_size: int,
     if kind == "imagelist-hist":
         from .features import load_imagelist_histogram
 
-        return load_imagelist_histogram(root, input_size=input_size, progress=progress)
+        return load_imagelist_histogram(root, input_size=input_size, progress=progress,
+                                        allow_outside_root=allow_outside_root)
     from .imagelist import KINDS, load_imagelist
 
-    return load_imagelist(root, input_size=input_size, channels=KINDS[kind], progress=progress)
+    return load_imagelist(root, input_size=input_size, channels=KINDS[kind], progress=progress,
+                          allow_outside_root=allow_outside_root)

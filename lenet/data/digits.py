@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 from .base import Dataset, DatasetError
-from .prepare import assemble, stratified_holdout
+from .prepare import assemble, require_images_fit, stratified_holdout
 
 NUM_CLASSES = 10
 IMAGE_SIZE = 8
@@ -82,6 +82,8 @@ def load_digits(*, input_size: int = 32, val_fraction: float = VAL_FRACTION, see
         raise DatasetError(f"digits: input_size {input_size} is below the images' {IMAGE_SIZE}x{IMAGE_SIZE}; "
                            f"this loader only upsamples")
     images, labels = read_digits()
+    # float32: the upsampled set, then the train/validation/test copies of it.
+    require_images_fit(f"digits at {input_size}x{input_size}", len(images), input_size ** 2, 8)
     x = upsample(images, input_size)[:, None]
     rest, test = stratified_holdout(labels, TEST_FRACTION, TEST_SEED)
     return assemble("digits", x[rest], labels[rest], x[test], labels[test], num_classes=NUM_CLASSES,

@@ -102,7 +102,9 @@ def colour_histogram_dataset(raw: RawImages, *, bins_per_channel: int = BINS_PER
 
 
 def load_imagelist_histogram(root: str | os.PathLike, *, input_size: int = 32, cache: bool = True,
-                             progress: bool = True, workers: int | None = None) -> Dataset:
+                             progress: bool = True, workers: int | None = None,
+                             allow_outside_root: bool = False) -> Dataset:
     """``imagelist-hist:ROOT``: the image list at ``root`` read as RGB at ``input_size``, as colour histograms."""
-    raw = read_imagelist(root, input_size=input_size, channels=3, cache=cache, progress=progress, workers=workers)
+    raw = read_imagelist(root, input_size=input_size, channels=3, cache=cache, progress=progress, workers=workers,
+                         allow_outside_root=allow_outside_root)
     return colour_histogram_dataset(raw)

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from ..atomic import write_bytes
+from ..regular_file import read_regular
 from .base import DatasetError
 
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions: (N, H, W)
@@ -30,7 +31,7 @@ def read_contents(path: str | os.PathLike) -> bytes:
     """The file's bytes, gunzipped when they start with the gzip magic."""
     path = Path(path)
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         raise DatasetError(f"{path}: missing file") from None
     except OSError as e:

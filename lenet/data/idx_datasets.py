@@ -8,7 +8,7 @@ that holds all of them (gzipped or not, by the names in ``FILES``):
 3. ``SYSTEM_DIRS[name]`` (Debian's ``dataset-fashion-mnist`` package);
 4. the cache ``$LENET_CACHE/<name>/`` (default ``~/.cache/lenet-bench/<name>/``),
    where missing files are downloaded from ``$LENET_MIRROR/<name>/`` or
-   ``MIRRORS[name]`` and checked against ``SHA256[name]``.
+   ``MIRRORS[name]`` and checked against ``SIZES[name]`` and ``SHA256[name]``.
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 
 from . import idx
 from .base import Dataset, DatasetError
+from .download import check_url
 from .download import download as fetch
 from .prepare import assemble
 
@@ -68,6 +69,14 @@ SHA256 = {
     },
 }
 
+# Bytes of each file as served (tensorflow/datasets url_checksums, as the hashes): a download stops at the
+# first byte beyond them.
+SIZES = {
+    "mnist": {TRAIN_IMAGES: 9912422, TRAIN_LABELS: 28881, TEST_IMAGES: 1648877, TEST_LABELS: 4542},
+    "fashion-mnist": {TRAIN_IMAGES: 26421880, TRAIN_LABELS: 29515, TEST_IMAGES: 4422102, TEST_LABELS: 5148},
+    "kmnist": {TRAIN_IMAGES: 18165135, TRAIN_LABELS: 29497, TEST_IMAGES: 3041136, TEST_LABELS: 5120},
+}
+
 SYSTEM_DIRS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",)}
 
 IDX_DATASETS = tuple(MIRRORS)
@@ -82,6 +91,8 @@ def cache_dir(name: str) -> Path:
 def mirror_url(name: str, filename: str) -> str:
     """URL of ``filename`` of dataset ``name``: ``$LENET_MIRROR/<name>/<filename>`` if set, else the canonical one."""
     mirror = os.environ.get("LENET_MIRROR")
+    if mirror:
+        check_url(mirror, "LENET_MIRROR")
     base = f"{mirror.rstrip('/')}/{name}/" if mirror else MIRRORS[name]
     return base + filename
 
@@ -132,7 +143,7 @@ def locate(name: str, data_dir: str | os.PathLike | None = None, *, download: bo
     for filename in missing:
         try:
             found[filename] = fetch(mirror_url(name, filename), cache / filename, SHA256[name][filename],
-                                    progress=progress)
+                                    size=SIZES[name][filename], progress=progress)
         except DatasetError as e:
             raise DatasetError(f"{e}. Without a download, put the four files in a folder and pass data_dir, "
                                f"or set LENET_DATA to a folder holding {name}/") from None

@@ -9,10 +9,17 @@ The layout the reference studies used for their 50-class ImageNet subset::
 
 Lines are split on their *last* run of whitespace, so paths may contain
 spaces; blank lines and lines starting with ``#`` are skipped.  Labels are
-integers from 0.  The class count is the number of names in ``classes.txt``
-when it exists, otherwise the largest training label + 1.  The validation split
-is ``val.txt`` itself, never a hold-out, and every class that appears in
-``val.txt`` or ``test.txt`` must appear in ``train.txt``.
+plain decimal integers from 0, in ASCII digits (``1_0``, ``+1`` and other
+scripts' digits are refused).  The class count is the number of names in
+``classes.txt`` when it exists, otherwise the largest training label + 1,
+which may not exceed the number of training images (a label of 100,000,000
+in a list of 50 images is a typo, not 100,000,001 classes).  The validation
+split is ``val.txt`` itself, never a hold-out, and every class that appears in
+``val.txt`` or ``test.txt`` must appear in ``train.txt``.  A relative path
+that leaves ROOT through ``..`` is refused unless ``allow_outside_root`` is
+given (``--allow-outside-root``); an absolute path is the user's explicit
+choice and is taken as is.  List files must be regular files (a FIFO is
+refused, never waited on).
 
 Decoding.  Any format and mode Pillow reads (JPEG, PNG, BMP, GIF's first
 frame, TIFF...; L, RGB, RGBA, P, CMYK, 16-bit...) is decoded in full, converted
@@ -22,8 +29,14 @@ OpenCV uses too) or RGB (``channels=3``), then resized to ``input_size`` x
 (its support widens with the scale, as torchvision's ``antialias=True``).  The
 aspect ratio is not kept: images are squashed to a square, as in the studies.
 Alpha is dropped (torchvision's loader does the same); 16-bit images (``I;16``,
-``I``) are scaled 65535 -> 255, where Pillow's own conversion would clip them
-to white; EXIF orientation is not applied.  Images are decoded by a pool of
+and 32-bit integer ``I`` images whose values lie in 0..65535) are scaled
+65535 -> 255, where Pillow's own conversion would clip them to white; other
+``I`` images (negative or larger values: no standard white) are refused by
+name, as are floating-point (``F``) images outside 0..1, which are scaled
+1.0 -> 255.  EXIF orientation is not applied.  An image above Pillow's
+decompression-bomb limit (``PIL.Image.MAX_IMAGE_PIXELS``) is decoded with an
+:class:`ImageWarning` naming the file (twice the limit is refused by Pillow,
+also named).  Images are decoded by a pool of
 threads, one per available core: Pillow releases the GIL while it decodes,
 converts and resizes.  On 2 cores, 800 JPEGs of about 400x300 decoded to 32x32
 grayscale at ~1,750-1,850 images/s with 2 threads, ~1,550-1,850 with 2
@@ -69,9 +82,11 @@ import numpy as np
 from tqdm import tqdm
 
 from ..atomic import atomic_path
+from ..memory_budget import human
+from ..regular_file import read_regular
 from .base import Dataset, DatasetError
 from .idx_datasets import cache_dir
-from .prepare import finish
+from .prepare import finish, require_images_fit
 
 SPLITS = ("train", "val", "test")
 LIST_FILES = {split: f"{split}.txt" for split in SPLITS}
@@ -91,6 +106,10 @@ _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 
 class CacheWarning(UserWarning):
     """An image-list cache file was unusable (unreadable or inconsistent) and has been rebuilt."""
+
+
+class ImageWarning(UserWarning):
+    """An image that decodes, but deserves a note (a size above Pillow's decompression-bomb limit)."""
 
 
 @dataclass(frozen=True)
@@ -158,7 +177,7 @@ def short_name(root: str | os.PathLike) -> str:
 
 def _read_text(path: Path, what: str) -> tuple[bytes, str]:
     try:
-        data = path.read_bytes()
+        data = read_regular(path)
     except FileNotFoundError:
         raise DatasetError(f"image list {path.parent}: missing {what} {path.name} (expected "
                            f"{', '.join(LIST_FILES.values())}, each line '<relative/path> <label>')") from None
@@ -171,8 +190,20 @@ def _read_text(path: Path, what: str) -> tuple[bytes, str]:
         raise DatasetError(f"{path}, line {line}: not UTF-8 text ({e.reason})") from None
 
 
-def parse_list(path: Path, root: Path) -> tuple[bytes, list[Entry]]:
-    """The file's bytes and its entries; a malformed line, or a label that is not an integer >= 0, is an error."""
+_LABEL = re.compile(r"[0-9]+")  # not int(): it takes "1_0", "+1", " 1" and every script's digits
+
+
+def _leaves_root(text_path: str) -> bool:
+    """Whether a relative list path climbs out of its root through ``..`` (checked on the text: no symlinks)."""
+    if os.path.isabs(text_path):
+        return False
+    parts = os.path.normpath(text_path).split(os.sep)
+    return parts[0] == ".."
+
+
+def parse_list(path: Path, root: Path, *, allow_outside_root: bool = False) -> tuple[bytes, list[Entry]]:
+    """The file's bytes and its entries; a malformed line, a label that is not a plain decimal integer, or
+    (unless ``allow_outside_root``) a relative path leaving ``root`` through ``..``, is an error."""
     data, text = _read_text(path, "list file")
     entries = []
     for number, raw in enumerate(text.splitlines(), start=1):
@@ -184,14 +215,17 @@ def parse_list(path: Path, root: Path) -> tuple[bytes, list[Entry]]:
             raise DatasetError(f"{path}, line {number}: expected '<relative/path> <label>', got {line!r} "
                                f"(no label)")
         text_path, label_text = parts[0].rstrip(), parts[1]
-        try:
-            label = int(label_text)
-        except ValueError:
-            raise DatasetError(f"{path}, line {number}: label {label_text!r} of {text_path!r} is not an "
-                               f"integer") from None
-        if label < 0:
-            raise DatasetError(f"{path}, line {number}: label {label} of {text_path!r} is outside 0..C-1 "
+        if label_text.startswith("-") and _LABEL.fullmatch(label_text[1:]):
+            raise DatasetError(f"{path}, line {number}: label {label_text} of {text_path!r} is outside 0..C-1 "
                                f"(labels start at 0)")
+        if not _LABEL.fullmatch(label_text):
+            raise DatasetError(f"{path}, line {number}: label {label_text!r} of {text_path!r} is not an "
+                               f"integer written in the digits 0-9 (expected e.g. 0, 7, 42)")
+        label = int(label_text)
+        if not allow_outside_root and _leaves_root(text_path):
+            raise DatasetError(f"{path}, line {number}: image path {text_path!r} leaves the dataset folder {root} "
+                               f"through '..'; move the image inside it, or allow paths outside it explicitly "
+                               f"(allow_outside_root=True, --allow-outside-root)")
         entries.append(Entry(text_path, root / text_path, label, path, number))
     return data, entries
 
@@ -204,7 +238,7 @@ def _lines_of(entries: list[Entry], labels: set) -> str:
     return ", ".join(f"{label} (first at line {first[label]})" for label in sorted(labels))
 
 
-def read_lists(root: str | os.PathLike) -> ImageList:
+def read_lists(root: str | os.PathLike, *, allow_outside_root: bool = False) -> ImageList:
     """Parse and check ``train.txt``, ``val.txt``, ``test.txt`` (and ``classes.txt``) of ``root``."""
     root = Path(root)
     if not root.is_dir():
@@ -212,13 +246,14 @@ def read_lists(root: str | os.PathLike) -> ImageList:
                            f"{', '.join(LIST_FILES.values())})")
     contents, entries = {}, {}
     for split, filename in LIST_FILES.items():
-        contents[filename], entries[split] = parse_list(root / filename, root)
+        contents[filename], entries[split] = parse_list(root / filename, root,
+                                                        allow_outside_root=allow_outside_root)
         if not entries[split]:
             raise DatasetError(f"{root / filename}: lists no images (the {split} split is empty)")
 
     classes = None
     classes_path = root / CLASSES_FILE
-    if classes_path.is_file():
+    if classes_path.exists():
         contents[CLASSES_FILE], text = _read_text(classes_path, "classes file")
         classes = tuple(line.strip() for line in text.splitlines() if line.strip())
         if not classes:
@@ -230,7 +265,13 @@ def read_lists(root: str | os.PathLike) -> ImageList:
                     raise DatasetError(f"{e.where}: label {e.label} of {e.text!r} is outside 0..{num_classes - 1} "
                                        f"({classes_path} names {num_classes} classes)")
     else:
-        num_classes = max(e.label for e in entries["train"]) + 1
+        top = max(entries["train"], key=lambda e: e.label)
+        num_classes = top.label + 1
+        if num_classes > len(entries["train"]):
+            raise DatasetError(f"{top.where}: label {top.label} of {top.text!r} implies {num_classes:,} classes "
+                               f"(labels 0..{top.label}), more than the {len(entries['train']):,} training images "
+                               f"listed; labels must run 0..C-1 (to declare classes without images, name them in "
+                               f"{classes_path})")
 
     trained = {e.label for e in entries["train"]}
     for split in ("val", "test"):
@@ -243,13 +284,29 @@ def read_lists(root: str | os.PathLike) -> ImageList:
 
 # --- decoding -------------------------------------------------------------------------------------
 
+def _scaled_to_eight_bits(im) -> np.ndarray:
+    """uint8 pixels of a 16-bit, 32-bit integer or float image (see the module docstring), or a ValueError."""
+    values = np.asarray(im)
+    if im.mode == "F":
+        if not np.isfinite(values).all():
+            raise ValueError("a floating-point image (mode F) holding NaN or infinite values")
+        if values.min() < 0 or values.max() > 1:
+            raise ValueError(f"a floating-point image (mode F) with values {values.min():g}..{values.max():g}; "
+                             f"only 0..1 (1 = white) is understood: rescale it, or save it as 8 or 16 bits")
+        return np.rint(values * 255).astype(np.uint8)
+    wide = values.astype(np.int64)
+    if wide.min() < 0 or wide.max() > 65535:
+        raise ValueError(f"a 32-bit integer image (mode {im.mode}) with values {wide.min()}..{wide.max()}; only "
+                         f"0..65535 (16-bit data) is understood: save it as 8 or 16 bits")
+    return ((wide * 255 + 32767) // 65535).astype(np.uint8)
+
+
 def _eight_bit(im, mode: str):
-    """``im`` converted to 8-bit ``mode`` ("L" or "RGB"), scaling 16-bit images instead of clipping them."""
+    """``im`` converted to 8-bit ``mode`` ("L" or "RGB"), scaling wide images instead of clipping them."""
     from PIL import Image
 
-    if im.mode in _SIXTEEN_BIT:
-        wide = np.asarray(im).astype(np.uint32)
-        im = Image.fromarray(((np.clip(wide, 0, 65535) * 255 + 32767) // 65535).astype(np.uint8), "L")
+    if im.mode in _SIXTEEN_BIT or im.mode == "F":
+        im = Image.fromarray(_scaled_to_eight_bits(im), "L")
     elif im.mode == "P" and "transparency" in im.info:
         im = im.convert("RGBA")  # the direct P -> L/RGB route warns about byte transparency
     return im if im.mode == mode else im.convert(mode)
@@ -260,6 +317,11 @@ def decode_image(path: str | os.PathLike, size: int, channels: int = 1) -> np.nd
     from PIL import Image
 
     with Image.open(path) as im:
+        pixels = im.width * im.height
+        if Image.MAX_IMAGE_PIXELS and pixels > Image.MAX_IMAGE_PIXELS:
+            warnings.warn(f"{path}: {im.width}x{im.height} = {pixels:,} pixels, above Pillow's decompression-bomb "
+                          f"limit of {Image.MAX_IMAGE_PIXELS:,} (PIL.Image.MAX_IMAGE_PIXELS); decoding it anyway "
+                          f"({human(pixels * 4)} at 32 bits a pixel)", ImageWarning, stacklevel=2)
         im = _eight_bit(im, "L" if channels == 1 else "RGB")
         im = im.resize((size, size), Image.Resampling.BILINEAR)
     pixels = np.asarray(im, dtype=np.uint8)
@@ -291,14 +353,19 @@ def decode_entries(entries: list[Entry], size: int, channels: int, *, workers: i
     """All ``entries`` as uint8 ``(N, channels, size, size)``, decoded ``CHUNK`` at a time by ``workers``.
 
     Every image is tried; then one :class:`DatasetError` names each image that
-    could not be decoded with its list file and line.
+    could not be decoded with its list file and line.  Pillow's own
+    decompression-bomb warning, which names no file, is silenced here:
+    :func:`decode_image` issues one that does.
     """
+    from PIL import Image
+
     out = np.empty((len(entries), channels, size, size), dtype=np.uint8)
     starts = range(0, len(entries), CHUNK)
     chunks = [[str(e.path) for e in entries[s:s + CHUNK]] for s in starts]
     workers = max(1, min(workers or default_workers(), len(chunks)))
     failed = []
-    with tqdm(total=len(entries), unit="img", desc=desc, disable=not progress) as bar:
+    with (warnings.catch_warnings(), tqdm(total=len(entries), unit="img", desc=desc, disable=not progress) as bar):
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
         def take(start, result):
             images, errors = result
             out[start:start + len(images)] = images
@@ -399,12 +466,14 @@ def _write_cache(path: Path, key: str, arrays: dict) -> None:
 # --- loading --------------------------------------------------------------------------------------
 
 def read_imagelist(root: str | os.PathLike, *, input_size: int = 32, channels: int = 1, cache: bool = True,
-                   progress: bool = True, workers: int | None = None) -> RawImages:
+                   progress: bool = True, workers: int | None = None, allow_outside_root: bool = False
+                   ) -> RawImages:
     """The image list at ``root`` decoded to uint8 ``(N, channels, input_size, input_size)``, unnormalised.
 
     ``channels`` is 1 (grayscale) or 3 (RGB).  With ``cache``, the arrays are
     read from or written to the cache described in the module docstring.
-    ``workers`` decoding threads (default: one per available core).
+    ``workers`` decoding threads (default: one per available core).  ``allow_outside_root`` admits
+    relative paths that leave ``root`` through ``..``.  The arrays must fit in memory (checked before decoding).
     """
     if channels not in CHANNEL_TAGS:
         raise DatasetError(f"image list {root}: channels must be 1 (grayscale) or 3 (RGB), got {channels!r}")
@@ -412,8 +481,11 @@ def read_imagelist(root: str | os.PathLike, *, input_size: int = 32, channels: i
         raise DatasetError(f"image list {root}: input_size must be a positive integer, got {input_size!r}")
     input_size = int(input_size)
     root = Path(root).expanduser()
-    lists = read_lists(root)
+    lists = read_lists(root, allow_outside_root=allow_outside_root)
     counts = {split: len(lists.entries[split]) for split in SPLITS}
+    # uint8 pixels now, float32 once normalised: 5 bytes a pixel at the peak.
+    require_images_fit(f"image list {root} at {input_size}x{input_size}", sum(counts.values()),
+                       channels * input_size ** 2, 5)
     key = cache_key(lists, input_size, channels)  # stats every image: a missing one fails here
     path = cache_path(root, input_size, channels)
     arrays = _read_cache(path, key, counts, input_size, channels) if cache else None
@@ -438,9 +510,9 @@ def read_imagelist(root: str | os.PathLike, *, input_size: int = 32, channels: i
 
 
 def load_imagelist(root: str | os.PathLike, *, input_size: int = 32, channels: int = 1, cache: bool = True,
-                   progress: bool = True, workers: int | None = None) -> Dataset:
+                   progress: bool = True, workers: int | None = None, allow_outside_root: bool = False) -> Dataset:
     """The image list at ``root`` as a :class:`Dataset`: float32 ``(N, channels, input_size, input_size)``
     normalised per channel with the training split's statistics; validation is ``val.txt``.
     """
     return read_imagelist(root, input_size=input_size, channels=channels, cache=cache, progress=progress,
-                          workers=workers).finish()
+                          workers=workers, allow_outside_root=allow_outside_root).finish()

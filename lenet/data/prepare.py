@@ -8,11 +8,18 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..memory_budget import require_fits
 from .base import Dataset, DatasetError
 
 # Samples per chunk when measuring statistics: bounds the float64 temporaries
 # to ~8 MB at 32x32 instead of a float64 copy of the whole training set.
 _STATS_CHUNK = 1024
+
+
+def require_images_fit(what: str, count: int, pixels: int, bytes_per_pixel: int) -> None:
+    """Refuse, before allocating, ``count`` images of ``pixels`` each at ``bytes_per_pixel`` at the loader's peak."""
+    require_fits(count * pixels * bytes_per_pixel, f"{what} ({count:,} images of {pixels:,} pixels)", DatasetError,
+                 "choose a smaller input_size")
 
 
 def stratified_holdout(y: np.ndarray, fraction: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -81,20 +88,27 @@ def assemble(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.nda
     keep, held = stratified_holdout(y_train, val_fraction, seed)
     return finish(name, x_train[keep], y_train[keep], x_train[held], y_train[held], x_test, y_test,
                   num_classes=num_classes, max_value=max_value,
-                  info={"val_fraction": val_fraction, "seed": seed, **(info or {})})
+                  info={"val_fraction": val_fraction, "seed": seed, **(info or {})}, allow_empty_val=val_fraction == 0)
 
 
 def finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
            x_test: np.ndarray, y_test: np.ndarray, *, num_classes: int, max_value: float = 1.0,
-           info: dict | None = None) -> Dataset:
+           info: dict | None = None, allow_empty_val: bool = False) -> Dataset:
     """Normalise the three splits with the training split's per-channel statistics and build the Dataset.
 
     ``x_*`` are raw images ``(N, C, H, W)``; float32 ones are normalised in
     place.  ``max_value`` is the raw value of a white pixel (255 for idx
     files): ``Dataset.mean``/``std`` are recorded in units of it, so they read
     like the usual [0, 1] figures (MNIST ~0.13 / 0.31); the arrays are the
-    same either way.
+    same either way.  An empty split is refused (its metrics would be NaN),
+    except validation when ``allow_empty_val`` (a requested fraction of 0).
     """
+    sizes = {"training": len(y_train), "validation": len(y_val), "test": len(y_test)}
+    empty = [split for split, n in sizes.items() if n == 0 and not (split == "validation" and allow_empty_val)]
+    if empty:
+        raise DatasetError(f"dataset {name!r}: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} "
+                           f"would be empty ({', '.join(f'{n:,} {split}' for split, n in sizes.items())} images); "
+                           f"use more data")
     mean, std = channel_stats(x_train)
     # A constant channel has std 0; leave its scale alone rather than divide by zero.
     std = np.where(std > 0, std, 1.0)

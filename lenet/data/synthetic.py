@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Dataset, DatasetError
-from .prepare import finish
+from .prepare import finish, require_images_fit
 
 NUM_CLASSES = 10
 DEFAULT_TRAIN = 60_000
@@ -24,12 +24,14 @@ def load_synthetic(n_train: int = DEFAULT_TRAIN, *, input_size: int = 32, val_fr
     if n_train < 1 or input_size < 1 or not 0.0 <= val_fraction < 1.0:
         raise DatasetError(f"synthetic: need n_train >= 1, input_size >= 1 and 0 <= val_fraction < 1; got "
                            f"{n_train}, {input_size}, {val_fraction}")
+    counts = (n_train, round(n_train * val_fraction), n_train // TEST_RATIO)
+    require_images_fit(f"synthetic at {input_size}x{input_size}", sum(counts), input_size ** 2, 4)
     rng = np.random.default_rng(seed)
 
     def draw(n: int) -> tuple[np.ndarray, np.ndarray]:
         return (rng.standard_normal((n, 1, input_size, input_size), dtype=np.float32),
                 rng.integers(0, NUM_CLASSES, size=n, dtype=np.int64))
 
-    return finish(f"synthetic:{n_train}", *draw(n_train), *draw(round(n_train * val_fraction)),
-                  *draw(n_train // TEST_RATIO), num_classes=NUM_CLASSES,
-                  info={"val_fraction": val_fraction, "seed": seed})
+    return finish(f"synthetic:{n_train}", *draw(counts[0]), *draw(counts[1]), *draw(counts[2]),
+                  num_classes=NUM_CLASSES, info={"val_fraction": val_fraction, "seed": seed},
+                  allow_empty_val=val_fraction == 0)

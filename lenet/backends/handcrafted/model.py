@@ -16,7 +16,7 @@ import numpy as np
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
 from ...weights import check_weights
-from .. import Model
+from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
 from . import layers as L
 from .losses import SoftmaxCrossEntropy
@@ -162,7 +162,7 @@ class Net:
 # ---------------------------------------------------------------------------
 def _check_device(device: str) -> None:
     if device != "cpu":
-        raise ValueError(f"the handcrafted backend runs NumPy on the CPU only; device must be 'cpu', got {device!r}")
+        raise DeviceError(f"the handcrafted backend runs NumPy on the CPU only; device must be 'cpu', got {device!r}")
 
 
 def _net(model: Model) -> Net:

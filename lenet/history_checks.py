@@ -1,0 +1,210 @@
+"""Type and range checks for every field of a pytest-benchmark history that lenet's readers use.
+
+A history is trusted only after :func:`check_document` has passed it: times are
+finite and positive (a zero or negative median is never judged or printed),
+raw samples (``stats["data"]``, written by ``--benchmark-save-data``) are a
+non-empty list of finite, non-negative seconds, accuracies are fractions in
+[0, 1], counts are integers, and every container is the type the readers
+index.  Fields that are absent (or null, where a reader treats null as
+absent) are fine: older histories lack ``data``, and most benchmarks carry
+only some ``extra_info`` fields.  An error names the file, the benchmark
+and the field, and says what was expected.
+"""
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from numbers import Integral, Real
+from pathlib import Path
+
+_SHOWN = 60  # characters of a bad value quoted in an error
+
+
+class FieldError(ValueError):
+    """One field that fails its check; :func:`check_document` adds the file and the benchmark."""
+
+
+# --- value checks: each returns None or raises FieldError --------------------------------------------
+
+def _is_int(v) -> bool:
+    return isinstance(v, Integral) and not isinstance(v, bool)
+
+
+def _is_real(v) -> bool:
+    return isinstance(v, Real) and not isinstance(v, bool)
+
+
+def _require(ok: bool, what: str) -> None:
+    if not ok:
+        raise FieldError(what)
+
+
+def positive_number(v) -> None:
+    _require(_is_real(v) and math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def non_negative_number(v) -> None:
+    _require(_is_real(v) and math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def finite_number(v) -> None:
+    _require(_is_real(v) and math.isfinite(v), "a finite number")
+
+
+def fraction(v) -> None:
+    _require(_is_real(v) and 0 <= v <= 1, "a fraction in [0, 1]")
+
+
+def positive_int(v) -> None:
+    _require(_is_int(v) and v >= 1, "an integer >= 1")
+
+
+def non_negative_int(v) -> None:
+    _require(_is_int(v) and v >= 0, "an integer >= 0")
+
+
+def string(v) -> None:
+    _require(isinstance(v, str), "a string")
+
+
+def mapping(v) -> None:
+    _require(isinstance(v, dict), "an object (a JSON {...})")
+
+
+def samples(v) -> None:
+    """``stats["data"]``: the raw timings of every round."""
+    _require(isinstance(v, list) and len(v) > 0, "a non-empty list of times (seconds)")
+    for i, x in enumerate(v):
+        if not (_is_real(x) and math.isfinite(x) and x >= 0):
+            raise FieldError(f"a list of finite times >= 0 (seconds), but item {i} is {_show(x)}")
+
+
+def strings(v) -> None:
+    _require(isinstance(v, str) or (isinstance(v, list) and all(isinstance(x, str) for x in v)),
+             "a string or a list of strings")
+
+
+def history_rows(v) -> None:
+    """``extra_info["history"]``: per-epoch rows of finite numbers (see lenet.training.History)."""
+    _require(isinstance(v, list), "a list of per-epoch rows")
+    for i, row in enumerate(v):
+        if not isinstance(row, dict):
+            raise FieldError(f"a list of per-epoch objects, but row {i} is {_show(row)}")
+        for key, x in row.items():
+            try:
+                (fraction if key.endswith(("top1", "top5")) else finite_number)(x)
+            except FieldError as e:
+                raise FieldError(f"rows of numbers, but row {i} {key!r} is {_show(x)}, not {e}") from None
+
+
+def flop_counters(v) -> None:
+    """``extra_info["flop_counters"]``: counter name -> {value, convention, per, batch_size}."""
+    mapping(v)
+    for name, c in v.items():
+        if not isinstance(c, dict):
+            raise FieldError(f"counter -> object, but {name!r} is {_show(c)}")
+        for key, check in (("value", non_negative_number), ("convention", string), ("per", string),
+                           ("batch_size", positive_int)):
+            if c.get(key) is not None:
+                try:
+                    check(c[key])
+                except FieldError as e:
+                    raise FieldError(f"counters whose {key!r} is {e}, but {name!r} has {_show(c[key])}") from None
+
+
+# --- which check applies to which field --------------------------------------------------------------
+
+STATS = {
+    "median": positive_number,  # the figure every reader judges and prints
+    **dict.fromkeys(("min", "max", "mean", "q1", "q3", "ld15iqr", "hd15iqr", "total", "stddev", "iqr", "ops"),
+                    non_negative_number),
+    "rounds": positive_int, "iterations": positive_int,
+    "iqr_outliers": non_negative_int, "stddev_outliers": non_negative_int,
+    "outliers": string,
+    "data": samples,
+}
+
+# Names the readers match, sort and join on (fields they only print, such as "level", may be any JSON value).
+TEXT_FIELDS = ("backend", "arch", "arch_name", "device", "dataset", "activation", "speed_dataset", "technique",
+               "mode", "phase")
+EXTRA = {
+    **dict.fromkeys(TEXT_FIELDS, string),
+    "history": history_rows,
+    "flop_counters": flop_counters,
+    **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers"), mapping),
+    **dict.fromkeys(("params", "seed", "num_classes", "stored_values", "break_even_calls"), non_negative_int),
+}
+# By name ending, for the many measured figures (first match wins).
+EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
+    ("top1", fraction), ("top5", fraction), ("sparsity_overall", fraction), ("sparsity_requested", fraction),
+    ("batch_size", positive_int),
+    ("_bytes", non_negative_int), ("_samples", non_negative_int), ("_macs", non_negative_int),
+    ("_params", non_negative_int), ("_per_sample", non_negative_int), ("_images", non_negative_int),
+    ("epochs", non_negative_int),
+    ("_s", positive_number), ("_ms", positive_number), ("_seconds", positive_number),
+    ("peak_rss_mib", non_negative_number), ("baseline_rss_mib", non_negative_number), ("_mib", finite_number),
+    ("test_loss", non_negative_number),
+)
+
+MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
+MACHINE_LENET = {"gpu": strings, "gpus": strings}
+
+
+def extra_check(key: str) -> Callable | None:
+    if key in EXTRA:
+        return EXTRA[key]
+    return next((check for suffix, check in EXTRA_SUFFIXES if key.endswith(suffix)), None)
+
+
+# --- the document ------------------------------------------------------------------------------------
+
+def _show(v) -> str:
+    text = repr(v)
+    return text if len(text) <= _SHOWN else text[:_SHOWN] + "..."
+
+
+def _fields(where: str, obj: dict, checks: Callable[[str], Callable | None]) -> None:
+    for key, value in obj.items():
+        check = checks(key)
+        if check is None or value is None:  # unknown fields are not read; null reads as absent
+            continue
+        try:
+            check(value)
+        except FieldError as e:
+            raise FieldError(f"{where}{key} is {_show(value)}; expected {e}") from None
+
+
+def check_benchmark(b) -> None:
+    """One entry of ``benchmarks``; raises FieldError without the file name."""
+    if not isinstance(b, dict):
+        raise FieldError(f"is {_show(b)}; expected an object with 'name', 'stats' and 'extra_info'")
+    for key in ("name", "stats", "extra_info"):
+        if b.get(key) is None:
+            raise FieldError(f"lacks '{key}' (expected 'name', 'stats' and 'extra_info')")
+    _fields("", {k: b.get(k) for k in ("name", "fullname", "group")}, lambda k: string)
+    _fields("", {k: b.get(k) for k in ("params", "stats", "extra_info")}, lambda k: mapping)
+    if b["stats"].get("median") is None:
+        raise FieldError("stats has no 'median'")
+    _fields("stats.", b["stats"], STATS.get)
+    _fields("extra_info.", b["extra_info"], extra_check)
+
+
+def check_document(doc, path: Path, error: type[Exception]) -> None:
+    """Raise ``error`` naming ``path`` (and the benchmark and field) unless ``doc`` is a usable history."""
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list) or "machine_info" not in doc:
+        raise error(f"{path}: not a pytest-benchmark history (expected keys 'machine_info' and 'benchmarks')")
+    try:
+        if not isinstance(doc["machine_info"], dict):
+            raise FieldError(f"machine_info is {_show(doc['machine_info'])}; expected an object (a JSON {{...}})")
+        _fields("", {"commit_info": doc.get("commit_info")}, lambda k: mapping)
+        _fields("", {"datetime": doc.get("datetime")}, lambda k: string)
+        _fields("machine_info.", doc["machine_info"], MACHINE.get)
+        _fields("machine_info.lenet.", doc["machine_info"].get("lenet") or {}, MACHINE_LENET.get)
+    except FieldError as e:
+        raise error(f"{path}: {e}") from None
+    for i, b in enumerate(doc["benchmarks"]):
+        try:
+            check_benchmark(b)
+        except FieldError as e:
+            name = b.get("name") if isinstance(b, dict) and isinstance(b.get("name"), str) else None
+            raise error(f"{path}: benchmarks[{i}]" + (f" ({name})" if name else "") + f": {e}") from None
