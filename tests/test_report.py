@@ -209,6 +209,8 @@ def test_overall_table_matches_json(report, doc):
         }
         expected.update({f"train epoch s, batch {b['extra_info']['batch_size']} (median)": b["stats"]["median"]
                          for b in epochs})
+        flagged = sum(bool(b["extra_info"].get("unstable")) for b in mine)
+        expected["⚠ unstable benchmarks"] = flagged or None
         flops = by("flops")
         for name, c in ((flops or {}).get("extra_info", {}).get("flop_counters") or {}).items():
             expected[f"{name}/sample ({c['convention']})"] = c["value"] / c["batch_size"]
