@@ -473,6 +473,14 @@ def test_plots_are_pngs_with_labelled_axes(report, doc):
 
 
 @pytest.mark.slow
+def test_findings_and_csv_match_the_real_run(report, doc):
+    check_findings(report.findings, doc)
+    check_inference_csv(report, doc)
+    assert report.html.is_file() and report.markdown.index("## What this run shows") < report.markdown.index(
+        "## Histories")
+
+
+@pytest.mark.slow
 def test_history_without_memory_says_so(doc, tmp_path):
     d = copy.deepcopy(doc)
     d["benchmarks"] = [b for b in d["benchmarks"] if b["group"] not in ("memory", "flops")]
@@ -778,3 +786,215 @@ def test_gpu_machine_label_names_the_gpu(tmp_path):
     assert machine_label(load_run(h)) == "node7 (Test CPU, GPU)"  # torch's cuda and TF's gpu: one GPU
     h = write_history(tmp_path / "h2.json", [], node="node7", lenet={"gpu": "NVIDIA H100"})
     assert machine_label(load_run(h)) == "node7 (Test CPU, NVIDIA H100)"
+
+
+# --- number formats -------------------------------------------------------------------------------------------
+
+def test_figures_keep_four_significant_digits_in_a_unit_that_suits_them():
+    from lenet.report.markdown import sig, time_unit
+
+    assert [sig(v) for v in (23724.4, 0.0004785, 0.05109, 43.16, 5.36, 1234.5, 0)] == [
+        "23,720", "0.0004785", "0.05109", "43.16", "5.360", "1,234", "0"]
+    assert time_unit([4.785e-4, 0.1025])[0] == "ms"  # 0.4785 and 102.5 ms, not 0.0004785 s or 102,500 µs
+    assert time_unit([6.4e-4])[0] == "µs" and time_unit([0.3218])[0] == "ms" and time_unit([5.36, 723.7])[0] == "s"
+    assert time_unit([7.4e-5, 0.1199, 6.4e-4])[0] == "ms"  # never 119,900 µs
+    assert time_unit([])[0] == "s"
+
+
+# --- a small history with every kind of finding ---------------------------------------------------------------
+
+def _timed(group, name, backend, batch, median, unstable=False, **extra):
+    e = entry(group, name, {"backend": backend, "batch_size": batch, "unstable": unstable,
+                            "unstable_reasons": ["load average 5.00 above the 2 usable cores"] if unstable else [],
+                            "timing": {"p50_s": median, "p90_s": median * 1.3, "p99_s": median * 2.1,
+                                       "median_ci95_s": [median * 0.97, median * 1.04]}, **extra}, median=median)
+    e["stats"]["data"] = [median * f for f in (0.9, 1.0, 1.1)]
+    return e
+
+
+FINDINGS_HISTORY = [
+    entry("accuracy", f"test_accuracy[{b}]", {"backend": b, "test_top1": a, "unstable": False})
+    for b, a in (("handcrafted", 0.9612), ("torch", 0.9655), ("keras", 0.9640))
+] + [
+    _timed(f"inference batch={n}", f"test_inference[{b}-{n}]", b, n, t, unstable=(b, n) == ("torch", 64),
+           first_call_s=t * 3, achieved_gflops=0.833 * n / t / 1e3, pct_of_peak=0.833 * n / t / 1e3 / 80 * 100,
+           arithmetic_intensity_flop_per_byte=1.5 + n / 100, roof_gflops=40.0, peak_gflops=80.0, bandwidth_gbs=20.0)
+    for b, n, t in (("handcrafted", 1, 5.1e-5), ("torch", 1, 2.2e-4), ("keras", 1, 4.5e-4),
+                    ("handcrafted", 64, 2.1e-3), ("torch", 64, 4.6e-3), ("keras", 64, 1.9e-3))
+] + [
+    _timed("train-epoch batch=64", f"test_train_epoch[{b}-64]", b, 64, t, train_samples=1024, speed_dataset="synthetic",
+           step_timing={"p50_s": t / 16, "p90_s": t / 14, "p99_s": t / 12})
+    for b, t in (("handcrafted", 5.36), ("torch", 8.63), ("keras", 5.96))
+] + GRAPH + COMPRESSION
+
+
+def _quoted(sentence: str) -> tuple[list[float], list[float]]:
+    """(durations in seconds, ratios) a sentence quotes: "51.09 µs", "2.1 ms", "4.25×"."""
+    secs = [float(v.replace(",", "")) * UNITS[u] for v, u in re.findall(r"([\d,]+(?:\.\d+)?) (µs|ms|s)\b", sentence)]
+    return secs, [float(v) for v in re.findall(r"([\d.]+)×", sentence)]
+
+
+def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None:
+    """Every finding against the JSON: recomputed here from the benchmarks, then found quoted in the sentence."""
+    kinds = {f.kind for f in found}
+    for group, kind in (("inference", "fastest-inference"), ("train-epoch", "fastest-training")):
+        by_batch: dict[int, list] = {}
+        for b in benchmarks(doc, group):
+            by_batch.setdefault(b["extra_info"]["batch_size"], []).append(b)
+        mine = [f for f in found if f.kind == kind]
+        assert [f.facts["batch"] for f in mine] == sorted(n for n, bs in by_batch.items() if len(bs) > 1)
+        for f in mine:
+            first, second = sorted(by_batch[f.facts["batch"]], key=lambda b: b["stats"]["median"])[:2]
+            assert f"**{first['extra_info']['backend']}** is fastest" in f.text
+            assert f"than {second['extra_info']['backend']} (" in f.text
+            secs, ratios = _quoted(f.text)
+            assert secs == pytest.approx([first["stats"]["median"], second["stats"]["median"]], rel=6e-4)
+            assert ratios == pytest.approx([second["stats"]["median"] / first["stats"]["median"]], rel=5e-3)
+            assert ("⚠ unstable" in f.text) == any(b["extra_info"].get("unstable") for b in (first, second))
+    acc = [b["extra_info"]["test_top1"] for b in benchmarks(doc, "accuracy")]
+    for f in (f for f in found if f.kind == "accuracy"):
+        assert f"{min(acc):.4f}" in f.text and f"{max(acc):.4f}" in f.text
+        assert min(acc) == max(acc) or f"{(max(acc) - min(acc)) * 100:.2f} points" in f.text
+    timed = [b["extra_info"] for b in doc["benchmarks"] if b["group"].startswith(("inference", "train-epoch",
+                                                                                   "scenario offline"))
+             and b["extra_info"].get("pct_of_peak") is not None]
+    assert ("roofline" in kinds) == bool(timed)
+    for f in (f for f in found if f.kind == "roofline"):
+        best = max(timed, key=lambda e: e["achieved_gflops"])
+        assert f"the best figure is {best['achieved_gflops']:.3g} GFLOP/s ({best['backend']}" in f.text.replace(
+            ",", "") or f"{best['achieved_gflops']:,.0f}" in f.text
+        assert f"{best['pct_of_peak']:.3g}% of the measured GEMM peak" in f.text
+        assert ("no row reaches half the peak" in f.text) == (max(e["pct_of_peak"] for e in timed) < 50)
+    graph = [b["extra_info"] for b in benchmarks(doc, "graph") if "break_even_calls" in b["extra_info"]
+             and b["extra_info"]["mode"] != "eager" and b["extra_info"].get("first_call_s") is not None]
+    sentences = " ".join(f.text for f in found if f.kind == "graph")
+    assert len(re.findall(r"(repays its|never does)", sentences)) == len(graph)
+    for e in graph:
+        if e["break_even_calls"] is None:
+            assert f"{e['mode']} never does" in sentences
+        else:
+            part = re.search(rf"{re.escape(e['mode'])} repays its (.+?) first call after ([\d,]+) calls?", sentences)
+            assert _quoted(part[1])[0] == pytest.approx([e["first_call_s"]], rel=6e-4)
+            assert int(part[2].replace(",", "")) == e["break_even_calls"]
+    comp = [b["extra_info"] for b in benchmarks(doc, "compression")]
+    removes = {(e["technique"], e["level"]) for e in comp if e.get("executed_macs") is not None
+               and e.get("base_executed_macs") and e["executed_macs"] < e["base_executed_macs"]}
+    mine = [f for f in found if f.kind == "compression-removes"]
+    assert {(f.facts["technique"], f.facts["level"]) for f in mine} == removes
+    for f in mine:
+        es = [e for e in comp if (e["technique"], e["level"]) == (f.facts["technique"], f.facts["level"])]
+        assert f"executes {es[0]['executed_macs'] / es[0]['base_executed_macs']:.3g}× the base MACs" in f.text
+        assert f"({es[0]['executed_macs']:,} of {es[0]['base_executed_macs']:,} per sample)" in f.text
+        for e in es:
+            assert f"{(e['top1'] - e['base_top1']) * 100:+.2f}" in f.text
+    slower = [e for e in comp if e.get("latency_b1_ms") and e.get("base_latency_b1_ms")
+              and e["latency_b1_ms"] / e["base_latency_b1_ms"] > 1 + threshold_time / 100]
+    for f in (f for f in found if f.kind == "compression-slower"):
+        assert _quoted(f.text)[1] == pytest.approx([e["latency_b1_ms"] / e["base_latency_b1_ms"] for e in slower],
+                                                   rel=5e-3)
+    assert ("compression-slower" in kinds) == bool(slower)
+    (unstable,) = [f for f in found if f.kind == "unstable"]
+    flagged = [b for b in doc["benchmarks"] if b["extra_info"].get("unstable")]
+    if not any("unstable" in b["extra_info"] for b in doc["benchmarks"]):
+        assert "carry no stability flags" in unstable.text
+    elif not flagged:
+        assert unstable.text == f"None of the {len(doc['benchmarks'])} benchmarks was flagged unstable."
+    else:
+        assert f"{len(flagged)} of {len(doc['benchmarks'])} benchmarks" in unstable.text
+        assert len(flagged) > 5 or all(f"`{b['name']}`" in unstable.text for b in flagged)
+
+
+def test_findings_quote_the_numbers_they_rest_on(tmp_path):
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY)
+    rep = build_report([h], tmp_path / "out")
+    check_findings(rep.findings, json.loads(h.read_text()))
+    kinds = [f.kind for f in rep.findings]
+    assert kinds == ["fastest-inference", "fastest-inference", "fastest-training", "accuracy", "roofline", "graph",
+                     "compression-removes", "compression-keeps", "compression-slower", "unstable"]
+    text = {f.kind: f.text for f in rep.findings}
+    assert text["fastest-training"] == ("Training at batch 64: **handcrafted** is fastest, 5.360 s (median), 1.11× "
+                                        "faster than keras (5.960 s).")
+    assert "`test_inference[torch-64]` (load average 5.00 above the 2 usable cores)" in text["unstable"]
+    findings_md = rep.markdown.split("## What this run shows")[1].split("\n## ")[0]
+    assert all(f"- {f.text}" in findings_md for f in rep.findings)
+    assert rep.markdown.index("## What this run shows") < rep.markdown.index("## Histories")  # at the top
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------
+
+def read_csv(report, name: str) -> list[dict]:
+    import csv
+
+    path = report.readme.parent / "csv" / f"{name}.csv"
+    assert path in report.csv
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def csv_row(rows: list[dict], **ident) -> dict:
+    found = [r for r in rows if all(r[k] == str(v) for k, v in ident.items())]
+    assert len(found) == 1, (ident, rows)
+    return found[0]
+
+
+def check_inference_csv(report, doc: dict) -> None:
+    """The steady-state CSV: every figure exactly the history's (seconds, full precision), intervals in two columns."""
+    rows = read_csv(report, "inference-steady-state")
+    inf = benchmarks(doc, "inference")
+    assert len(rows) == len(inf)
+    for b in inf:
+        e, s = b["extra_info"], b["stats"]
+        row = csv_row(rows, **ident(b, batch=e["batch_size"]))
+        assert float(row["latency s (median)"]) == s["median"]
+        assert float(row["img/s (batch / median)"]) == e["batch_size"] / s["median"]
+        if "timing" in e:
+            t = e["timing"]
+            assert [float(row["median 95% CI s low"]), float(row["median 95% CI s high"])] == t["median_ci95_s"]
+            assert (float(row["p90 s"]), float(row["p99 s"])) == (t["p90_s"], t["p99_s"])
+        assert row["flag"] == ("⚠ unstable: " + "; ".join(e["unstable_reasons"]) if e.get("unstable") else "")
+
+
+def test_csv_reads_back_equal_to_the_json(tmp_path):
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY)
+    rep = build_report([h], tmp_path / "out")
+    doc = json.loads(h.read_text())
+    check_inference_csv(rep, doc)
+    assert {p.name for p in rep.csv} == {f"{t.name}.csv" for s in rep.document for t in s.tables}
+    graph = read_csv(rep, "graph")
+    for b in GRAPH:
+        e = b["extra_info"]
+        row = csv_row(graph, backend=e["backend"], mode=e["mode"], phase=e["phase"])
+        assert float(row["first call s"]) == e["first_call_s"]
+        assert row["steady-state s (median)"] == ("" if "steady_s" not in e else repr(e["steady_s"]))
+        assert row["break-even calls"] == ("" if "break_even_calls" not in e else
+                                           "never" if e["break_even_calls"] is None else str(e["break_even_calls"]))
+    work = read_csv(rep, "compression-work-and-speed")
+    for b in COMPRESSION:
+        e = b["extra_info"]
+        row = csv_row(work, backend=e["backend"], technique=e["technique"])
+        assert row["arch"] == "lenet5" and row["device"] == "cpu"  # folded in the markdown, kept in the CSV
+        if "latency_b1_ms" in e:
+            assert float(row["latency s, batch 1 (median)"]) == pytest.approx(e["latency_b1_ms"] / 1e3, rel=1e-15)
+            assert int(row["executed MACs/sample"]) == e["executed_macs"]
+
+
+# --- HTML -----------------------------------------------------------------------------------------------------
+
+def test_html_page_is_self_contained(tmp_path):
+    import base64
+
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY + MLP)
+    rep = build_report([h], tmp_path / "out")
+    page = rep.html.read_text(encoding="utf-8")
+    assert rep.html == rep.readme.parent / "index.html"
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "@import" not in page
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(rep.plots) == page.count("<img ")
+    assert sorted(base64.b64decode(i) for i in images) == sorted(p.path.read_bytes() for p in rep.plots)
+    nav = re.search(r'<nav aria-label="contents">(.*?)</nav>', page)[1]
+    ids = re.findall(r'<section id="([^"]+)"', page)
+    assert re.findall(r'href="#([^"]+)"', nav) == ids and ids[0] == "what-this-run-shows"
+    assert page.count('<table class="sortable"') == sum(len(s.tables) for s in rep.document)
+    assert "tr class=flagged" in page and "⚠ unstable" in page  # the unstable torch row, tinted
+    assert re.search(r'data-v="0\.0046"[^<]*>4\.600</td>', page)  # sorted by the raw seconds, shown in ms
+    assert ">4.462–4.784</td>" in page  # the median's 95% interval, ms
