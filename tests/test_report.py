@@ -68,6 +68,7 @@ def parse_tables(md: str) -> list[dict]:
                     for row in rows:
                         row[key] = value
             out.append({"section": section, "caption": caption, "header": header, "rows": rows, "note": note})
+            caption = None  # a caption names the one table under it
             continue
         i += 1
     return out
@@ -867,13 +868,18 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         assert ("no row reaches half the peak" in f.text) == (max(e["pct_of_peak"] for e in timed) < 50)
     graph = [b["extra_info"] for b in benchmarks(doc, "graph") if "break_even_calls" in b["extra_info"]
              and b["extra_info"]["mode"] != "eager" and b["extra_info"].get("first_call_s") is not None]
-    sentences = " ".join(f.text for f in found if f.kind == "graph")
-    assert len(re.findall(r"(repays its|never does)", sentences)) == len(graph)
-    for e in graph:
-        if e["break_even_calls"] is None:
-            assert f"{e['mode']} never does" in sentences
-        else:
-            part = re.search(rf"{re.escape(e['mode'])} repays its (.+?) first call after ([\d,]+) calls?", sentences)
+    mine = [f for f in found if f.kind == "graph"]
+    assert sum(len(f.facts["modes"]) for f in mine) == len(graph)
+    for f in mine:
+        assert f.text.startswith(f"Graph mode, {f.facts['backend']} {f.facts['phase']} at batch {f.facts['batch']}")
+        here = [e for e in graph if (e["backend"], e["phase"], e["batch_size"]) == (
+            f.facts["backend"], f.facts["phase"], f.facts["batch"])]
+        assert len(re.findall(r"(repays its|never does)", f.text)) == len(here) > 0
+        for e in here:
+            if e["break_even_calls"] is None:
+                assert f"{e['mode']} never does" in f.text
+                continue
+            part = re.search(rf"{re.escape(e['mode'])} repays its (.+?) first call after ([\d,]+) calls?", f.text)
             assert _quoted(part[1])[0] == pytest.approx([e["first_call_s"]], rel=6e-4)
             assert int(part[2].replace(",", "")) == e["break_even_calls"]
     comp = [b["extra_info"] for b in benchmarks(doc, "compression")]
