@@ -98,10 +98,6 @@ def in_unit(seconds, scale: float) -> str:
     return sig(seconds / scale)
 
 
-def signed_pct(v) -> str:
-    return DASH if _missing(v) else f"{v:+.1f}%"
-
-
 def signed_points(v) -> str:
     return DASH if _missing(v) else f"{v:+.2f}"
 
