@@ -198,7 +198,7 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
     if not recs:
         return None
     labels = labels_of(recs)
-    fig, axes = _figure("Roofline: achieved GFLOP/s under the measured GEMM peak and bandwidth", ncols=len(labels))
+    fig, axes = _figure("Roofline under the measured ceiling", ncols=len(labels))
     backends = list(dict.fromkeys(r.ident[0] for r in recs))
     colors = _colors(backends)
     for ax, label in zip(axes, labels):
@@ -223,7 +223,7 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
     handles = [Line2D([], [], color=colors[b], marker="o", linestyle="none", label=b) for b in backends]
     handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=phase)
                 for phase, m in PHASE_MARKERS.items() if any(phase_of(r) == phase for r in recs)]
-    fig.legend(handles=handles, loc="outside right upper", fontsize="small")
+    fig.legend(handles=handles, loc="outside right center", fontsize="small")
     return save(fig, out / "roofline.png")
 
 
