@@ -145,9 +145,10 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--confidence", type=_confidence, default=0.95,
                     help="level of the intervals and tests (default 0.95)")
 
-    rp = sub.add_parser("report", help="markdown tables and PNG plots from benchmark histories (and deltas)")
+    rp = sub.add_parser("report", help="markdown, one HTML page, PNG plots and CSV tables from benchmark "
+                        "histories (and deltas)")
     rp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder(s)")
-    rp.add_argument("--out", required=True, help="folder for README.md and the PNG plots")
+    rp.add_argument("--out", required=True, help="folder for README.md, index.html, the PNG plots and csv/")
     rp.add_argument("--label", action="extend", nargs="+", default=None, metavar="NAME",
                     help="one machine label per HISTORY, in order (default: node, CPU and GPU from machine_info)")
     rp.add_argument("--compare", action="store_true", help="judge two runs as `lenet compare` does: two HISTORY "

@@ -35,8 +35,15 @@ def _split_row(line: str) -> list[str]:
     return [c.strip().replace("\\|", "|") for c in cells]
 
 
+FOLDED = re.compile(r"^Every row: (.+?)\.(?: |$)")
+
+
 def parse_tables(md: str) -> list[dict]:
-    """Every markdown table: {"section": last "## " heading, "caption": last bold line, "header", "rows"}."""
+    """Every markdown table: {"section": last "## " heading, "caption": last bold line, "header", "rows", "note"}.
+
+    Identity columns the report folds into the note ("Every row: arch lenet5, device cpu.") are put back into
+    every row, so that rows are picked by the same keys whether or not a column was folded.
+    """
     out, section, caption, lines, i = [], None, None, md.splitlines(), 0
     while i < len(lines):
         line = lines[i]
@@ -53,14 +60,23 @@ def parse_tables(md: str) -> list[dict]:
                 assert len(cells) == len(header), lines[i]
                 rows.append(dict(zip(header, cells)))
                 i += 1
-            out.append({"section": section, "caption": caption, "header": header, "rows": rows})
+            note = lines[i + 1] if i + 1 < len(lines) and not lines[i + 1].startswith(("|", "#", "**", "![")) else ""
+            if folded := FOLDED.match(note):
+                for part in folded[1].split(", "):
+                    key, value = part.split(" ", 1)
+                    assert key not in header
+                    for row in rows:
+                        row[key] = value
+            out.append({"section": section, "caption": caption, "header": header, "rows": rows, "note": note})
+            caption = None  # a caption names the one table under it
             continue
         i += 1
     return out
 
 
 def table(md: str, section: str, caption: str | None = None) -> dict:
-    found = [t for t in parse_tables(md) if t["section"] == section and (caption is None or t["caption"] == caption)]
+    """The one table of ``section`` with that caption (None: the section's table without a caption)."""
+    found = [t for t in parse_tables(md) if t["section"] == section and t["caption"] == caption]
     assert len(found) == 1, f"{len(found)} tables in section {section!r} caption {caption!r}"
     return found[0]
 
@@ -72,8 +88,23 @@ def num(cell: str):
     return float(cell.replace(",", "").replace("%", "").replace("×", ""))
 
 
-def agrees(cell: str, value, header: str) -> bool:
-    """The cell shows ``value`` at the report's precision (4 decimals for accuracies, 4 significant figures)."""
+UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6}
+
+
+def column(row: dict, key: str) -> tuple[str, float]:
+    """(header, seconds per unit) of ``key`` in ``row``; a key with ``{unit}`` matches the unit the report chose."""
+    if "{unit}" not in key:
+        return key, 1.0
+    found = [(key.replace("{unit}", u), s) for u, s in UNITS.items() if key.replace("{unit}", u) in row]
+    assert len(found) == 1, (key, list(row))
+    return found[0]
+
+
+def agrees(cell: str, value, header: str, scale: float = 1.0) -> bool:
+    """The cell shows ``value`` at the report's precision (4 decimals for accuracies, 4 significant figures).
+
+    ``scale``: seconds per unit of a duration column (``value`` is then in seconds).
+    """
     if value is None:
         # a recorded null break-even reads "never"; a field the row lacks reads as a dash
         return cell in (("never", "-") if header == "break-even calls" else ("-",))
@@ -82,12 +113,21 @@ def agrees(cell: str, value, header: str) -> bool:
         return False
     if "top-" in header:
         return abs(got - value) <= 5.1e-5
-    return got == pytest.approx(value, rel=6e-4, abs=1e-12)
+    return got * scale == pytest.approx(value, rel=6e-4, abs=1e-12)
 
 
 def check_row(row: dict, expected: dict) -> None:
-    for header, value in expected.items():
-        assert agrees(row[header], value, header), f"{header}: table shows {row[header]!r}, JSON has {value!r}"
+    """``expected``: header -> JSON value; a header with ``{unit}`` is a duration, its value in seconds."""
+    for key, value in expected.items():
+        header, scale = column(row, key)
+        assert agrees(row[header], value, header, scale), f"{header}: table shows {row[header]!r}, JSON has {value!r}"
+
+
+def interval(row: dict, key: str) -> tuple[float, float]:
+    """A "low–high" duration cell, in seconds."""
+    header, scale = column(row, key)
+    low, high = row[header].split("–")
+    return num(low) * scale, num(high) * scale
 
 
 def pick(rows: list[dict], **ident) -> dict:
@@ -184,89 +224,133 @@ def test_sections_follow_the_groups_present(report, doc):
 @pytest.mark.slow
 def test_overall_table_matches_json(report, doc):
     t = table(report.markdown, "Overall performance")
-    assert "MACs/sample (thop convention)" in t["header"] and "inference ms, batch 1 (median)" in t["header"]
+    sizes = table(report.markdown, "Overall performance", "Sizes and work")
+    assert len(t["header"]) <= 10  # the headline; the rest is in the detail table and the sections
+    assert "MACs/sample (thop convention)" in sizes["header"]
     idents = {(b["extra_info"]["backend"], b["extra_info"]["arch"], b["extra_info"]["device"])
               for b in headline(doc)}
-    assert len(t["rows"]) == len(idents)
+    assert len(t["rows"]) == len(sizes["rows"]) == len(idents)
+    train_batches = [b["extra_info"]["batch_size"] for b in benchmarks(doc, "train-epoch")]
+    shown_batch = max(set(train_batches), key=lambda b: (train_batches.count(b), -b))
     for backend, arch, device in idents:
         mine = [b for b in headline(doc) if ident(b) == {"backend": backend, "arch": arch, "device": device}]
         by = lambda prefix, batch=None, mine=mine: next(  # noqa: E731
             (b for b in mine if b["group"].startswith(prefix)
              and (batch is None or b["extra_info"]["batch_size"] == batch)), None)
         acc, b1, b1024, mem = by("accuracy"), by("inference", 1), by("inference", 1024), by("memory")
-        epochs = [b for b in mine if b["group"].startswith("train-epoch")]
+        epoch = by("train-epoch", shown_batch)
         e = mine[0]["extra_info"]
+        key = {"backend": backend, "arch": arch, "device": device}
         expected = {
-            "test top-1": acc and acc["extra_info"]["test_top1"], "test top-5": acc and acc["extra_info"]["test_top5"],
-            "inference ms, batch 1 (median)": b1 and b1["stats"]["median"] * 1e3,
-            "inference ms, batch 1024 (median)": b1024 and b1024["stats"]["median"] * 1e3,
+            "test top-1": acc and acc["extra_info"]["test_top1"],
+            "inference {unit}, batch 1 (median)": b1 and b1["stats"]["median"],
             "img/s, batch 1024": b1024 and 1024 / b1024["stats"]["median"],
-            "params": e["params"], "param bytes (float32)": e["param_bytes"],
-            "param MB (10^6 bytes)": None,  # checked below at its 3 decimals
-            "MACs/sample (thop convention)": e["macs_per_sample"],
-            "file bytes (.npz)": mem and mem["extra_info"]["file_bytes"],
+            f"train epoch {{unit}}, batch {shown_batch} (median)": epoch and epoch["stats"]["median"],
             "peak RSS MiB (inference, batch 1024)": mem and mem["extra_info"]["infer_peak_rss_mib"],
         }
-        expected.update({f"train epoch s, batch {b['extra_info']['batch_size']} (median)": b["stats"]["median"]
-                         for b in epochs})
         flagged = sum(bool(b["extra_info"].get("unstable")) for b in mine)
-        expected["⚠ unstable benchmarks"] = flagged or None
-        flops = by("flops")
-        for name, c in ((flops or {}).get("extra_info", {}).get("flop_counters") or {}).items():
-            expected[f"{name}/sample ({c['convention']})"] = c["value"] / c["batch_size"]
-        row = pick(t["rows"], backend=backend, arch=arch, device=device)
-        mb = row.pop("param MB (10^6 bytes)")
-        assert abs(num(mb) - e["param_bytes"] / 1e6) <= 5e-4
-        del expected["param MB (10^6 bytes)"]
-        for header in set(row) - set(expected) - {"backend", "arch", "device"}:
-            expected[header] = None  # counters of other backends: a dash, never a zero
-        check_row(row, expected)
+        if any(b["extra_info"].get("unstable") for b in headline(doc)):  # the column shows when any row has one
+            expected["⚠ unstable benchmarks"] = flagged or None
+        else:
+            assert "⚠ unstable benchmarks" not in t["header"]
+        check_row(pick(t["rows"], **key), expected)
+        row = pick(sizes["rows"], **key)
+        assert abs(num(row.pop("param MB (10^6 bytes)")) - e["param_bytes"] / 1e6) <= 5e-4
+        check_row(row, {"test top-5": acc and acc["extra_info"]["test_top5"], "params": e["params"],
+                        "param bytes (float32)": e["param_bytes"],
+                        "MACs/sample (thop convention)": e["macs_per_sample"],
+                        "file bytes (.npz)": mem and mem["extra_info"]["file_bytes"]})
 
 
 @pytest.mark.slow
 def test_accuracy_table_matches_json(report, doc):
-    t = table(report.markdown, "Accuracy")
+    scores = table(report.markdown, "Accuracy")
+    setup = table(report.markdown, "Accuracy", "Training setup")
+    cost = table(report.markdown, "Accuracy", "Training and evaluation time")
     acc = benchmarks(doc, "accuracy")
-    assert len(t["rows"]) == len(acc)
+    assert len(scores["rows"]) == len(setup["rows"]) == len(cost["rows"]) == len(acc)
     for b in acc:
         e = b["extra_info"]
-        row = pick(t["rows"], **ident(b))
-        check_row(row, {"val top-1": e["val_top1"], "val top-5": e["val_top5"], "test top-1": e["test_top1"],
-                        "test top-5": e["test_top5"], "epochs": e["epochs"], "seed": e["seed"],
-                        "training s": e["train_seconds"], "test-set predict ms (median)": b["stats"]["median"] * 1e3,
-                        "lr": e["train_config"]["lr"], "train batch": e["train_config"]["batch_size"]})
+        check_row(pick(scores["rows"], **ident(b)), {"val top-1": e["val_top1"], "val top-5": e["val_top5"],
+                                                     "test top-1": e["test_top1"], "test top-5": e["test_top5"]})
+        row = pick(setup["rows"], **ident(b))
+        check_row(row, {"epochs": e["epochs"], "seed": e["seed"], "lr": e["train_config"]["lr"],
+                        "train batch": e["train_config"]["batch_size"]})
         assert row["dataset"] == e["dataset"] and row["optimizer"] == e["train_config"]["optimizer"]
+        check_row(pick(cost["rows"], **ident(b)), {"training {unit}": e["train_seconds"],
+                                                   "test-set predict {unit} (median)": b["stats"]["median"]})
 
 
 @pytest.mark.slow
 def test_inference_tables_match_json(report, doc):
     steady = table(report.markdown, "Inference", "Steady state (after warm-up)")
+    spread = table(report.markdown, "Inference", "Spread and rounds")
     first = table(report.markdown, "Inference", "First call (tracing, compilation, allocator warm-up)")
     inf = benchmarks(doc, "inference")
-    assert len(steady["rows"]) == len(first["rows"]) == len(inf) > 0
+    assert len(steady["rows"]) == len(spread["rows"]) == len(first["rows"]) == len(inf) > 0
     for b in inf:
         s, e = b["stats"], b["extra_info"]
         key = ident(b, batch=e["batch_size"])
-        check_row(pick(steady["rows"], **key), {
-            "latency ms (median)": s["median"] * 1e3, "IQR ms": s["iqr"] * 1e3, "stddev ms": s["stddev"] * 1e3,
-            "img/s (batch / median)": e["batch_size"] / s["median"], "rounds": s["rounds"],
-            "iterations": s["iterations"]})
-        check_row(pick(first["rows"], **key), {"first call s": e["first_call_s"]})
-    assert "first call s" not in steady["header"]  # first-call cost is shown apart
+        row = pick(steady["rows"], **key)
+        check_row(row, {"latency {unit} (median)": s["median"], "p90 {unit}": e["timing"]["p90_s"],
+                        "p99 {unit}": e["timing"]["p99_s"], "img/s (batch / median)": e["batch_size"] / s["median"]})
+        low, high = interval(row, "median 95% CI {unit}")
+        assert (low, high) == pytest.approx(tuple(e["timing"]["median_ci95_s"]), rel=6e-4)
+        assert row["flag"] == ("-" if not e["unstable"] else "⚠ unstable: " + "; ".join(e["unstable_reasons"]))
+        check_row(pick(spread["rows"], **key), {"IQR {unit}": s["iqr"], "stddev {unit}": s["stddev"],
+                                                "rounds": s["rounds"], "iterations": s["iterations"]})
+        check_row(pick(first["rows"], **key), {"first call {unit}": e["first_call_s"]})
+    assert not any(h.startswith("first call") for h in steady["header"])  # first-call cost is shown apart
 
 
 @pytest.mark.slow
 def test_training_table_matches_json(report, doc):
     t = table(report.markdown, "Training")
+    steps = table(report.markdown, "Training", "Spread and steps")
     epochs = benchmarks(doc, "train-epoch")
-    assert len(t["rows"]) == len(epochs) > 0
+    assert len(t["rows"]) == len(steps["rows"]) == len(epochs) > 0
     for b in epochs:
         e = b["extra_info"]
-        row = pick(t["rows"], **ident(b, batch=e["batch_size"]))
-        check_row(row, {"epoch s (median)": b["stats"]["median"], "IQR s": b["stats"]["iqr"],
-                        "images/epoch": e["train_samples"],
-                        "img/s (images / median)": e["train_samples"] / b["stats"]["median"]})
+        key = ident(b, batch=e["batch_size"])
+        check_row(pick(t["rows"], **key), {"epoch {unit} (median)": b["stats"]["median"],
+                                           "images/epoch": e["train_samples"],
+                                           "img/s (images / median)": e["train_samples"] / b["stats"]["median"]})
+        row = pick(steps["rows"], **key)
+        check_row(row, {"IQR {unit}": b["stats"]["iqr"], "step p50 {unit}": e["step_timing"]["p50_s"],
+                        "step p90 {unit}": e["step_timing"]["p90_s"], "step p99 {unit}": e["step_timing"]["p99_s"]})
         assert row["speed dataset"] == e["speed_dataset"]
+
+
+@pytest.mark.slow
+def test_scenarios_and_roofline_match_json(report, doc):
+    single = table(report.markdown, "Scenarios", "Single stream (one sample per query, back to back)")
+    offline = table(report.markdown, "Scenarios", "Offline (every sample available at once, at the best batch size)")
+    for b in benchmarks(doc, "scenario single-stream"):
+        e = b["extra_info"]
+        check_row(pick(single["rows"], **ident(b)), {
+            "queries": e["queries"], "p50 {unit}": e["latency_p50_ms"] / 1e3, "p90 {unit}": e["latency_p90_ms"] / 1e3,
+            "p99 {unit}": e["latency_p99_ms"] / 1e3, "p90 99% upper bound {unit}": e["p90_upper99_ms"] / 1e3})
+    for b in benchmarks(doc, "scenario offline"):
+        e = b["extra_info"]
+        check_row(pick(offline["rows"], **ident(b)), {"best batch": e["batch_size"], "img/s": e["throughput_img_s"],
+                                                      "batch time {unit} (median)": b["stats"]["median"],
+                                                      "GFLOP/s (analytic)": e["achieved_gflops"],
+                                                      "% of GEMM peak": e["pct_of_peak"]})
+    roof = table(report.markdown, "Roofline")
+    ceiling = doc["machine_info"]["lenet"]["ceiling"]
+    (machine,) = table(report.markdown, "Roofline", "The machine's ceiling, measured in the same session")["rows"]
+    check_row(machine, {"GEMM peak GFLOP/s (fp32)": ceiling["gemm_gflops"],
+                        "copy bandwidth GB/s": ceiling["bandwidth_gbs"]})
+    timed = [b for b in doc["benchmarks"] if b["group"].startswith(("inference", "train-epoch", "scenario offline"))]
+    assert len(roof["rows"]) == len(timed) > 0
+    phases = {"inference": "inference", "train-epoch": "training", "scenario offline": "offline"}
+    for b in timed:
+        e = b["extra_info"]
+        phase = next(v for k, v in phases.items() if b["group"].startswith(k))
+        check_row(pick(roof["rows"], **ident(b, phase=phase, batch=e["batch_size"])), {
+            "GFLOP/s (analytic)": e["achieved_gflops"], "FLOP/byte (analytic)": e["arithmetic_intensity_flop_per_byte"],
+            "roof GFLOP/s": e["roof_gflops"], "% of roof": 100 * e["achieved_gflops"] / e["roof_gflops"],
+            "% of GEMM peak": e["pct_of_peak"]})
 
 
 def _memory_benchmarks(doc: dict) -> list[dict]:
@@ -313,10 +397,11 @@ def test_memory_tables_match_json(doc, tmp_path):
             check_row(row, expected)
     assert "memory-profiler" in md and "fresh Python process" in md
     overall = table(md, "Overall performance")
+    sizes = table(md, "Overall performance", "Sizes and work")
     for b in mem:
         check_row(pick(overall["rows"], **ident(b)),
-                  {"peak RSS MiB (inference, batch 1024)": b["extra_info"]["infer_peak_rss_mib"],
-                   "file bytes (.npz)": b["extra_info"]["file_bytes"]})
+                  {"peak RSS MiB (inference, batch 1024)": b["extra_info"]["infer_peak_rss_mib"]})
+        check_row(pick(sizes["rows"], **ident(b)), {"file bytes (.npz)": b["extra_info"]["file_bytes"]})
 
 
 @pytest.mark.slow
@@ -363,16 +448,16 @@ def test_plots_are_pngs_with_labelled_axes(report, doc):
     by_name = {p.path.name: p for p in report.plots}
     archs = {b["extra_info"]["arch"] for b in benchmarks(doc, "accuracy")}
     expected = {f"training_curves_{a}.png" for a in archs} | {"latency_vs_batch.png", "accuracy_vs_latency.png",
-                                                               "accuracy_vs_memory.png"}
+                                                               "accuracy_vs_memory.png", "roofline.png"}
     if benchmarks(doc, "graph"):
         expected.add("graph_modes.png")
     assert expected == set(by_name)
     for p in report.plots:
-        assert_png(p.path, WIDE if len(p.axes) > 1 else SIZE)
+        assert_png(p.path, p.size)
         assert p.path.parent == report.readme.parent and f"]({p.path.name})" in report.markdown
         assert p.title
         for ax in p.axes:
-            assert ax.xlabel and ax.ylabel and ax.legend, (p.path.name, ax)
+            assert ax.xlabel and ax.ylabel and (ax.legend or p.legend), (p.path.name, ax)
     backends = {b["extra_info"]["backend"] for b in benchmarks(doc, "accuracy")}
     loss, top1 = by_name["training_curves_lenet5.png"].axes
     assert (loss.xlabel, loss.ylabel) == ("epoch", "cross-entropy loss (mean per image)")
@@ -380,11 +465,26 @@ def test_plots_are_pngs_with_labelled_axes(report, doc):
     assert set(loss.legend) == {f"{b} {split}" for b in backends for split in ("train", "val")}
     (lat,) = by_name["latency_vs_batch.png"].axes
     assert (lat.xscale, lat.yscale) == ("log", "log") and "batch size" in lat.xlabel and "ms" in lat.ylabel
+    assert "p50" in lat.ylabel and "p90" in lat.ylabel and "p99" in lat.ylabel
     assert set(lat.legend) == {b["extra_info"]["backend"] for b in benchmarks(doc, "inference")}
+    (roof,) = by_name["roofline.png"].axes
+    assert (roof.xscale, roof.yscale) == ("log", "log") and "FLOP/byte" in roof.xlabel and "GFLOP/s" in roof.ylabel
+    assert "GEMM peak" in " ".join(roof.labels) and "bandwidth" in " ".join(roof.labels)
+    batches = {str(b["extra_info"]["batch_size"]) for b in benchmarks(doc, "inference")}
+    assert batches <= set(roof.labels)  # each point labelled with its batch size
+    assert set(by_name["roofline.png"].legend) >= {"inference", "training", *backends}
     (acc_lat,) = by_name["accuracy_vs_latency.png"].axes
     assert "latency ms, batch 1" in acc_lat.xlabel and "top-1" in acc_lat.ylabel and "Pareto front" in acc_lat.legend
     mem_axes = by_name["accuracy_vs_memory.png"].axes
     assert "parameter bytes" in mem_axes[0].xlabel and all("Pareto front" in a.legend for a in mem_axes)
+
+
+@pytest.mark.slow
+def test_findings_and_csv_match_the_real_run(report, doc):
+    check_findings(report.findings, doc)
+    check_inference_csv(report, doc)
+    assert report.html.is_file() and report.markdown.index("## What this run shows") < report.markdown.index(
+        "## Histories")
 
 
 @pytest.mark.slow
@@ -398,9 +498,9 @@ def test_history_without_memory_says_so(doc, tmp_path):
     not_run = rep.markdown.split("## Not run in these histories")[1]
     assert "- Memory (group `memory`)" in not_run and "- FLOPs (group `flops`)" in not_run
     overall = table(rep.markdown, "Overall performance")
-    assert all(r["peak RSS MiB (inference, batch 1024)"] == "-" and r["file bytes (.npz)"] == "-"
-               for r in overall["rows"])
-    assert not any("/sample (" in h and "thop convention" not in h for h in overall["header"])
+    sizes = table(rep.markdown, "Overall performance", "Sizes and work")
+    assert all(r["peak RSS MiB (inference, batch 1024)"] == "-" for r in overall["rows"])
+    assert all(r["file bytes (.npz)"] == "-" for r in sizes["rows"])
 
 
 @pytest.mark.slow
@@ -425,8 +525,9 @@ def test_two_machines_merge_with_labels(doc, tmp_path):
     for label, d in (("cpu-box", doc), ("gpu-box", gpu_doc)):
         for b in benchmarks(d, "inference"):
             row = pick(inf["rows"], machine=label, **ident(b, batch=b["extra_info"]["batch_size"]))
-            check_row(row, {"latency ms (median)": b["stats"]["median"] * 1e3})
+            check_row(row, {"latency {unit} (median)": b["stats"]["median"]})
     overall = table(rep.markdown, "Overall performance")
+    assert overall["header"][0] == "machine" and len(overall["header"]) <= 10
     assert {r["machine"] for r in overall["rows"]} == {"cpu-box", "gpu-box"}
     assert len(overall["rows"]) == 2 * len({tuple(ident(b).values()) for b in headline(doc)})
     hist = table(rep.markdown, "Histories")
@@ -503,7 +604,7 @@ def test_compare_takes_a_folders_two_newest_runs(doc, tmp_path):
     inf = table(rep.markdown, "Inference", "Steady state (after warm-up)")
     b = next(b for b in json.loads(new.read_text())["benchmarks"] if b["name"] == slow)
     check_row(pick(inf["rows"], **ident(b, batch=b["extra_info"]["batch_size"])),
-              {"latency ms (median)": b["stats"]["median"] * 1e3})
+              {"latency {unit} (median)": b["stats"]["median"]})
 
 
 # --- fast tests: hand-made histories --------------------------------------------------------------------------
@@ -594,24 +695,26 @@ def test_graph_compression_and_mlp_sections_render_their_rows(tmp_path):
     for b in GRAPH:
         e = b["extra_info"]
         row = pick(g["rows"], backend=e["backend"], mode=e["mode"], phase=e["phase"], batch=e["batch_size"])
-        check_row(row, {"first call ms": e["first_call_s"] * 1e3,
-                        "steady-state ms (median)": e.get("steady_s") and e["steady_s"] * 1e3,
+        check_row(row, {"first call {unit}": e["first_call_s"], "steady-state {unit} (median)": e.get("steady_s"),
                         "break-even calls": e.get("break_even_calls")})
     assert pick(g["rows"], mode="xla")["new field MiB"] == "12.50"  # a new field renders by its suffix
+    assert "first call ms" in g["header"]  # 6 ms to 300 ms: ms suits the column better than s or µs
 
-    absolute = table(md, "Compression", "Absolute figures (the base row is the uncompressed model)")
+    size = table(md, "Compression", "Accuracy and size (the base row is the uncompressed model)")
+    work = table(md, "Compression", "Work and speed")
     relative = table(md, "Compression", "Relative to the uncompressed model")
-    base = pick(absolute["rows"], technique="none (base)")
-    check_row(base, {"file bytes (.npz)": 252502, "executed MACs/sample": 416520, "test top-1": 0.95,
-                     "latency ms, batch 1 (median)": 0.3})
-    assert len(absolute["rows"]) == len(COMPRESSION) + 1  # one base row, from the rows that carry base_* figures
+    check_row(pick(size["rows"], technique="none (base)"), {"file bytes (.npz)": 252502, "test top-1": 0.95})
+    check_row(pick(work["rows"], technique="none (base)"), {"executed MACs/sample": 416520,
+                                                            "latency {unit}, batch 1 (median)": 0.3e-3})
+    assert len(size["rows"]) == len(work["rows"]) == len(COMPRESSION) + 1  # one base row, from the base_* figures
     for b in COMPRESSION:
         e = b["extra_info"]
-        row = pick(absolute["rows"], backend=e["backend"], technique=e["technique"])
-        check_row(row, {"test top-1": e["top1"], "file bytes (.npz)": e.get("file_bytes"),
-                        "executed MACs/sample": e.get("executed_macs"),
-                        "latency ms, batch 1 (median)": e.get("latency_b1_ms")})
-        rel = pick(relative["rows"], backend=e["backend"], technique=e["technique"])
+        key = {"backend": e["backend"], "technique": e["technique"]}
+        check_row(pick(size["rows"], **key), {"test top-1": e["top1"], "file bytes (.npz)": e.get("file_bytes")})
+        check_row(pick(work["rows"], **key), {
+            "executed MACs/sample": e.get("executed_macs"),
+            "latency {unit}, batch 1 (median)": e.get("latency_b1_ms") and e["latency_b1_ms"] / 1e3})
+        rel = pick(relative["rows"], **key)
         check_row(rel, {"Δ top-1 points": (e["top1"] - e["base_top1"]) * 100 if "base_top1" in e else None})
     rel = {r["technique"]: r for r in relative["rows"]}
     assert num(rel["prune-removed"]["executed MACs/sample / base"]) == 0.5
@@ -619,24 +722,51 @@ def test_graph_compression_and_mlp_sections_render_their_rows(tmp_path):
     assert rel["quantize-int8"]["verdict"].startswith("slower (batch 1") and rel["prune-removed"]["verdict"] == "-"
 
     m = table(md, "MLP sweep")
+    speed = table(md, "MLP sweep", "Speed and memory")
     assert [r["hidden units"] for r in m["rows"]] == ["30", "100", "100-30", "1024"]  # by size
     for b in MLP:
         e = b["extra_info"]
-        check_row(pick(m["rows"], arch=e["arch"]), {"params": e["params"], "test top-1": e["test_top1"],
-                                                    "latency ms, batch 1 (median)": e.get("latency_b1_ms"),
-                                                    "peak RSS MiB": e.get("peak_rss_mib")})
+        check_row(pick(m["rows"], arch=e["arch"]), {"params": e["params"], "test top-1": e["test_top1"]})
+        check_row(pick(speed["rows"], arch=e["arch"]), {
+            "latency {unit}, batch 1 (median)": e.get("latency_b1_ms") and e["latency_b1_ms"] / 1e3,
+            "peak RSS MiB": e.get("peak_rss_mib")})
+    for t in parse_tables(md):
+        assert len(t["header"]) <= 10, (t["section"], t["caption"], t["header"])
 
     plots = {p.path.name: p for p in rep.plots}
     assert set(plots) == {"graph_modes.png", "compression_tradeoffs.png", "accuracy_vs_latency.png",
                           "accuracy_vs_memory.png"}  # the last two: MLP-sweep models alone (Study E's plots)
     for p in rep.plots:
-        assert_png(p.path, WIDE if len(p.axes) > 1 else SIZE)
+        assert_png(p.path, p.size)
+    assert plots["graph_modes.png"].size == WIDE and plots["accuracy_vs_latency.png"].size == SIZE
     steady, first = plots["graph_modes.png"].axes
     assert set(steady.legend) == {"eager", "tf.function"} and set(first.legend) == {"eager", "tf.function", "xla"}
     assert steady.yscale == "log" and "ms" in steady.ylabel and first.xlabel
-    assert [a.xlabel.split(" (")[0] for a in plots["compression_tradeoffs.png"].axes] == [
-        "serialized bytes", "gzip bytes", "latency ms, batch 1"]
-    assert all(a.ylabel == "test top-1 accuracy (fraction)" for a in plots["compression_tradeoffs.png"].axes)
+
+
+def test_compression_plot_is_small_multiples_labelled_directly(tmp_path):
+    """One panel per backend and cost, one colour per technique everywhere, points labelled, no legend inside."""
+    more = [entry("compression", "test_compression[keras-prune-removed-0.5]", {
+        **COMPRESSION[1]["extra_info"], "backend": "keras", "latency_b1_ms": 0.4}),
+        entry("compression", "test_compression[torch-prune-removed-0.75]", {
+            **COMPRESSION[1]["extra_info"], "level": 0.75, "top1": 0.9, "gzip_bytes": 90000})]
+    rep = build_report([write_history(tmp_path / "h.json", COMPRESSION + more)], tmp_path / "out")
+    (plot,) = [p for p in rep.plots if p.path.name == "compression_tradeoffs.png"]
+    assert_png(plot.path, plot.size)
+    assert [a.title for a in plot.axes] == ["torch", "keras"] * 2  # columns: backends; rows: the two costs
+    assert [a.xlabel.split(" (")[0] for a in plot.axes] == ["gzip bytes"] * 2 + ["latency ms, batch 1"] * 2
+    assert all(a.ylabel == "test top-1 (fraction)" and a.xscale == "log" and a.legend == () for a in plot.axes)
+    techniques = ["prune-masked", "prune-removed", "quantize-int8", "lowrank"]
+    assert list(plot.legend) == techniques + ["base (uncompressed)"]  # one legend, outside the panels
+    colours: dict[str, set] = {}
+    for ax in plot.axes:
+        for label, colour in ax.series:
+            colours.setdefault(label, set()).add(colour)
+    assert all(len(c) == 1 for c in colours.values()), colours  # a technique has one colour in every panel
+    assert len({next(iter(colours[t])) for t in colours if t in techniques}) == len(set(colours) & set(techniques))
+    torch_size = plot.axes[0]
+    assert {"0.5", "0.75"} <= set(torch_size.labels)  # prune-removed has two levels: its points read their level
+    assert {"prune-masked", "quantize-int8", "base"} <= set(torch_size.labels)  # one level: the technique's name
 
 
 def test_mlp_sweep_points_join_the_accuracy_plots(tmp_path):
@@ -663,3 +793,220 @@ def test_gpu_machine_label_names_the_gpu(tmp_path):
     assert machine_label(load_run(h)) == "node7 (Test CPU, GPU)"  # torch's cuda and TF's gpu: one GPU
     h = write_history(tmp_path / "h2.json", [], node="node7", lenet={"gpu": "NVIDIA H100"})
     assert machine_label(load_run(h)) == "node7 (Test CPU, NVIDIA H100)"
+
+
+# --- number formats -------------------------------------------------------------------------------------------
+
+def test_figures_keep_four_significant_digits_in_a_unit_that_suits_them():
+    from lenet.report.markdown import sig, time_unit
+
+    assert [sig(v) for v in (23724.4, 0.0004785, 0.05109, 43.16, 5.36, 1234.5, 0)] == [
+        "23,720", "0.0004785", "0.05109", "43.16", "5.360", "1,234", "0"]
+    assert time_unit([4.785e-4, 0.1025])[0] == "ms"  # 0.4785 and 102.5 ms, not 0.0004785 s or 102,500 µs
+    assert time_unit([6.4e-4])[0] == "µs" and time_unit([0.3218])[0] == "ms" and time_unit([5.36, 723.7])[0] == "s"
+    assert time_unit([7.4e-5, 0.1199, 6.4e-4])[0] == "ms"  # never 119,900 µs
+    assert time_unit([])[0] == "s"
+
+
+# --- a small history with every kind of finding ---------------------------------------------------------------
+
+def _timed(group, name, backend, batch, median, unstable=False, **extra):
+    e = entry(group, name, {"backend": backend, "batch_size": batch, "unstable": unstable,
+                            "unstable_reasons": ["load average 5.00 above the 2 usable cores"] if unstable else [],
+                            "timing": {"p50_s": median, "p90_s": median * 1.3, "p99_s": median * 2.1,
+                                       "median_ci95_s": [median * 0.97, median * 1.04]}, **extra}, median=median)
+    e["stats"]["data"] = [median * f for f in (0.9, 1.0, 1.1)]
+    return e
+
+
+FINDINGS_HISTORY = [
+    entry("accuracy", f"test_accuracy[{b}]", {"backend": b, "test_top1": a, "unstable": False})
+    for b, a in (("handcrafted", 0.9612), ("torch", 0.9655), ("keras", 0.9640))
+] + [
+    _timed(f"inference batch={n}", f"test_inference[{b}-{n}]", b, n, t, unstable=(b, n) == ("torch", 64),
+           first_call_s=t * 3, achieved_gflops=0.833 * n / t / 1e3, pct_of_peak=0.833 * n / t / 1e3 / 80 * 100,
+           arithmetic_intensity_flop_per_byte=1.5 + n / 100, roof_gflops=40.0, peak_gflops=80.0, bandwidth_gbs=20.0)
+    for b, n, t in (("handcrafted", 1, 5.1e-5), ("torch", 1, 2.2e-4), ("keras", 1, 4.5e-4),
+                    ("handcrafted", 64, 2.1e-3), ("torch", 64, 4.6e-3), ("keras", 64, 1.9e-3))
+] + [
+    _timed("train-epoch batch=64", f"test_train_epoch[{b}-64]", b, 64, t, train_samples=1024, speed_dataset="synthetic",
+           step_timing={"p50_s": t / 16, "p90_s": t / 14, "p99_s": t / 12})
+    for b, t in (("handcrafted", 5.36), ("torch", 8.63), ("keras", 5.96))
+] + GRAPH + COMPRESSION
+
+
+def _quoted(sentence: str) -> tuple[list[float], list[float]]:
+    """(durations in seconds, ratios) a sentence quotes: "51.09 µs", "2.1 ms", "4.25×"."""
+    secs = [float(v.replace(",", "")) * UNITS[u] for v, u in re.findall(r"([\d,]+(?:\.\d+)?) (µs|ms|s)\b", sentence)]
+    return secs, [float(v) for v in re.findall(r"([\d.]+)×", sentence)]
+
+
+def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None:
+    """Every finding against the JSON: recomputed here from the benchmarks, then found quoted in the sentence."""
+    kinds = {f.kind for f in found}
+    for group, kind in (("inference", "fastest-inference"), ("train-epoch", "fastest-training")):
+        by_batch: dict[int, list] = {}
+        for b in benchmarks(doc, group):
+            by_batch.setdefault(b["extra_info"]["batch_size"], []).append(b)
+        mine = [f for f in found if f.kind == kind]
+        assert [f.facts["batch"] for f in mine] == sorted(n for n, bs in by_batch.items() if len(bs) > 1)
+        for f in mine:
+            first, second = sorted(by_batch[f.facts["batch"]], key=lambda b: b["stats"]["median"])[:2]
+            assert f"**{first['extra_info']['backend']}** is fastest" in f.text
+            assert f"than {second['extra_info']['backend']} (" in f.text
+            secs, ratios = _quoted(f.text)
+            assert secs == pytest.approx([first["stats"]["median"], second["stats"]["median"]], rel=6e-4)
+            assert ratios == pytest.approx([second["stats"]["median"] / first["stats"]["median"]], rel=5e-3)
+            assert ("⚠ unstable" in f.text) == any(b["extra_info"].get("unstable") for b in (first, second))
+    acc = [b["extra_info"]["test_top1"] for b in benchmarks(doc, "accuracy")]
+    for f in (f for f in found if f.kind == "accuracy"):
+        assert f"{min(acc):.4f}" in f.text and f"{max(acc):.4f}" in f.text
+        assert min(acc) == max(acc) or f"{(max(acc) - min(acc)) * 100:.2f} points" in f.text
+    timed = [b["extra_info"] for b in doc["benchmarks"] if b["group"].startswith(("inference", "train-epoch",
+                                                                                   "scenario offline"))
+             and b["extra_info"].get("pct_of_peak") is not None]
+    assert ("roofline" in kinds) == bool(timed)
+    for f in (f for f in found if f.kind == "roofline"):
+        best = max(timed, key=lambda e: e["achieved_gflops"])
+        assert f"the best figure is {best['achieved_gflops']:.3g} GFLOP/s ({best['backend']}" in f.text.replace(
+            ",", "") or f"{best['achieved_gflops']:,.0f}" in f.text
+        assert f"{best['pct_of_peak']:.3g}% of the measured GEMM peak" in f.text
+        assert ("no row reaches half the peak" in f.text) == (max(e["pct_of_peak"] for e in timed) < 50)
+    graph = [b["extra_info"] for b in benchmarks(doc, "graph") if "break_even_calls" in b["extra_info"]
+             and b["extra_info"]["mode"] != "eager" and b["extra_info"].get("first_call_s") is not None]
+    mine = [f for f in found if f.kind == "graph"]
+    assert sum(len(f.facts["modes"]) for f in mine) == len(graph)
+    for f in mine:
+        assert f.text.startswith(f"Graph mode, {f.facts['backend']} {f.facts['phase']} at batch {f.facts['batch']}")
+        here = [e for e in graph if (e["backend"], e["phase"], e["batch_size"]) == (
+            f.facts["backend"], f.facts["phase"], f.facts["batch"])]
+        assert len(re.findall(r"(repays its|never does)", f.text)) == len(here) > 0
+        for e in here:
+            if e["break_even_calls"] is None:
+                assert f"{e['mode']} never does" in f.text
+                continue
+            part = re.search(rf"{re.escape(e['mode'])} repays its (.+?) first call after ([\d,]+) calls?", f.text)
+            assert _quoted(part[1])[0] == pytest.approx([e["first_call_s"]], rel=6e-4)
+            assert int(part[2].replace(",", "")) == e["break_even_calls"]
+    comp = [b["extra_info"] for b in benchmarks(doc, "compression")]
+    removes = {(e["technique"], e["level"]) for e in comp if e.get("executed_macs") is not None
+               and e.get("base_executed_macs") and e["executed_macs"] < e["base_executed_macs"]}
+    mine = [f for f in found if f.kind == "compression-removes"]
+    assert {(f.facts["technique"], f.facts["level"]) for f in mine} == removes
+    for f in mine:
+        es = [e for e in comp if (e["technique"], e["level"]) == (f.facts["technique"], f.facts["level"])]
+        assert f"executes {es[0]['executed_macs'] / es[0]['base_executed_macs']:.3g}× the base MACs" in f.text
+        assert f"({es[0]['executed_macs']:,} of {es[0]['base_executed_macs']:,} per sample)" in f.text
+        for e in es:
+            assert f"{(e['top1'] - e['base_top1']) * 100:+.2f}" in f.text
+    slower = [e for e in comp if e.get("latency_b1_ms") and e.get("base_latency_b1_ms")
+              and e["latency_b1_ms"] / e["base_latency_b1_ms"] > 1 + threshold_time / 100]
+    for f in (f for f in found if f.kind == "compression-slower"):
+        assert _quoted(f.text)[1] == pytest.approx([e["latency_b1_ms"] / e["base_latency_b1_ms"] for e in slower],
+                                                   rel=5e-3)
+    assert ("compression-slower" in kinds) == bool(slower)
+    (unstable,) = [f for f in found if f.kind == "unstable"]
+    flagged = [b for b in doc["benchmarks"] if b["extra_info"].get("unstable")]
+    if not any("unstable" in b["extra_info"] for b in doc["benchmarks"]):
+        assert "carry no stability flags" in unstable.text
+    elif not flagged:
+        assert unstable.text == f"None of the {len(doc['benchmarks'])} benchmarks was flagged unstable."
+    else:
+        assert f"{len(flagged)} of {len(doc['benchmarks'])} benchmarks" in unstable.text
+        assert len(flagged) > 5 or all(f"`{b['name']}`" in unstable.text for b in flagged)
+
+
+def test_findings_quote_the_numbers_they_rest_on(tmp_path):
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY)
+    rep = build_report([h], tmp_path / "out")
+    check_findings(rep.findings, json.loads(h.read_text()))
+    kinds = [f.kind for f in rep.findings]
+    assert kinds == ["fastest-inference", "fastest-inference", "fastest-training", "accuracy", "roofline", "graph",
+                     "compression-removes", "compression-keeps", "compression-slower", "unstable"]
+    text = {f.kind: f.text for f in rep.findings}
+    assert text["fastest-training"] == ("Training at batch 64: **handcrafted** is fastest, 5.360 s (median), 1.11× "
+                                        "faster than keras (5.960 s).")
+    assert "`test_inference[torch-64]` (load average 5.00 above the 2 usable cores)" in text["unstable"]
+    findings_md = rep.markdown.split("## What this run shows")[1].split("\n## ")[0]
+    assert all(f"- {f.text}" in findings_md for f in rep.findings)
+    assert rep.markdown.index("## What this run shows") < rep.markdown.index("## Histories")  # at the top
+
+
+# --- CSV ------------------------------------------------------------------------------------------------------
+
+def read_csv(report, name: str) -> list[dict]:
+    import csv
+
+    path = report.readme.parent / "csv" / f"{name}.csv"
+    assert path in report.csv
+    with path.open(encoding="utf-8", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def csv_row(rows: list[dict], **ident) -> dict:
+    found = [r for r in rows if all(r[k] == str(v) for k, v in ident.items())]
+    assert len(found) == 1, (ident, rows)
+    return found[0]
+
+
+def check_inference_csv(report, doc: dict) -> None:
+    """The steady-state CSV: every figure exactly the history's (seconds, full precision), intervals in two columns."""
+    rows = read_csv(report, "inference-steady-state")
+    inf = benchmarks(doc, "inference")
+    assert len(rows) == len(inf)
+    for b in inf:
+        e, s = b["extra_info"], b["stats"]
+        row = csv_row(rows, **ident(b, batch=e["batch_size"]))
+        assert float(row["latency s (median)"]) == s["median"]
+        assert float(row["img/s (batch / median)"]) == e["batch_size"] / s["median"]
+        if "timing" in e:
+            t = e["timing"]
+            assert [float(row["median 95% CI s low"]), float(row["median 95% CI s high"])] == t["median_ci95_s"]
+            assert (float(row["p90 s"]), float(row["p99 s"])) == (t["p90_s"], t["p99_s"])
+        assert row["flag"] == ("⚠ unstable: " + "; ".join(e["unstable_reasons"]) if e.get("unstable") else "")
+
+
+def test_csv_reads_back_equal_to_the_json(tmp_path):
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY)
+    rep = build_report([h], tmp_path / "out")
+    doc = json.loads(h.read_text())
+    check_inference_csv(rep, doc)
+    assert {p.name for p in rep.csv} == {f"{t.name}.csv" for s in rep.document for t in s.tables}
+    graph = read_csv(rep, "graph")
+    for b in GRAPH:
+        e = b["extra_info"]
+        row = csv_row(graph, backend=e["backend"], mode=e["mode"], phase=e["phase"])
+        assert float(row["first call s"]) == e["first_call_s"]
+        assert row["steady-state s (median)"] == ("" if "steady_s" not in e else repr(e["steady_s"]))
+        assert row["break-even calls"] == ("" if "break_even_calls" not in e else
+                                           "never" if e["break_even_calls"] is None else str(e["break_even_calls"]))
+    work = read_csv(rep, "compression-work-and-speed")
+    for b in COMPRESSION:
+        e = b["extra_info"]
+        row = csv_row(work, backend=e["backend"], technique=e["technique"])
+        assert row["arch"] == "lenet5" and row["device"] == "cpu"  # folded in the markdown, kept in the CSV
+        if "latency_b1_ms" in e:
+            assert float(row["latency s, batch 1 (median)"]) == pytest.approx(e["latency_b1_ms"] / 1e3, rel=1e-15)
+            assert int(row["executed MACs/sample"]) == e["executed_macs"]
+
+
+# --- HTML -----------------------------------------------------------------------------------------------------
+
+def test_html_page_is_self_contained(tmp_path):
+    import base64
+
+    h = write_history(tmp_path / "h.json", FINDINGS_HISTORY + MLP)
+    rep = build_report([h], tmp_path / "out")
+    page = rep.html.read_text(encoding="utf-8")
+    assert rep.html == rep.readme.parent / "index.html"
+    assert not re.search(r"""(src|href)=["']?(https?:|//)""", page) and "@import" not in page
+    images = re.findall(r'<img src="data:image/png;base64,([^"]+)"', page)
+    assert len(images) == len(rep.plots) == page.count("<img ")
+    assert sorted(base64.b64decode(i) for i in images) == sorted(p.path.read_bytes() for p in rep.plots)
+    nav = re.search(r'<nav aria-label="contents">(.*?)</nav>', page)[1]
+    ids = re.findall(r'<section id="([^"]+)"', page)
+    assert re.findall(r'href="#([^"]+)"', nav) == ids and ids[0] == "what-this-run-shows"
+    assert page.count('<table class="sortable"') == sum(len(s.tables) for s in rep.document)
+    assert "tr class=flagged" in page and "⚠ unstable" in page  # the unstable torch row, tinted
+    assert re.search(r'data-v="0\.0046"[^<]*>4\.600</td>', page)  # sorted by the raw seconds, shown in ms
+    assert ">4.462–4.784</td>" in page  # the median's 95% interval, ms

@@ -1,4 +1,5 @@
-"""``lenet report``: pytest-benchmark histories -> a README-ready markdown report with PNG plots.
+"""``lenet report``: pytest-benchmark histories -> a README-ready markdown report, one self-contained HTML page,
+PNG plots and one CSV per table.
 
     from lenet.report import build_report
     report = build_report([".benchmarks/cpu", ".benchmarks/gpu"], "report/", labels=["cpu box", "gpu box"])
@@ -6,9 +7,12 @@
 Modules, one concern each:
 
 * :mod:`.records`: runs flattened into records, labelled by machine, merged per label;
-* :mod:`.markdown`: table rendering and number formats (units in headers, never in cells);
+* :mod:`.markdown`: number formats (units in headers, never in cells), tables and the markdown document;
 * :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
+* :mod:`.findings`: "What this run shows", sentences generated from the records with their figures;
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
+* :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
+* :mod:`.csv_out`: every table as CSV, raw figures;
 * :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.compare`'s verdicts.
 
 A section appears only when the histories hold its group; the others are
@@ -17,6 +21,7 @@ listed under "Not run in these histories".  Nothing is estimated or filled in.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,21 +29,27 @@ from pathlib import Path
 from ..atomic import write_text
 from ..compare import Comparison, Verdict, compare_runs
 from ..history import Run, load_runs
+from . import csv_out
 from . import plots as P
 from . import tables as T
 from .compare import pick_pair, verdicts_table
-from .markdown import text
+from .findings import Finding, findings
+from .html import page
+from .markdown import document, text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
 
 README = "README.md"
+HTML = "index.html"
+TITLE = "lenet-bench report"
 
 # (section key, title, builder); order is the report's order.
 SECTIONS = (
     ("accuracy", "Accuracy", T.accuracy_section),
     ("inference", "Inference", T.inference_section),
     ("training", "Training", T.training_section),
+    ("scenarios", "Scenarios", T.scenarios_section),
     ("memory", "Memory", T.memory_section),
     ("flops", "FLOPs", T.flops_section),
     ("graph", "Static vs dynamic graph", T.graph_section),
@@ -46,25 +57,31 @@ SECTIONS = (
     ("mlp-sweep", "MLP sweep", T.mlp_section),
 )
 CORE = T.CORE_SECTIONS
+# Document sections that are not benchmark groups: the markdown and the page both have them.
+FRAME = ("findings", "histories", "conventions", "comparison", "not-run", "other")
 
 
 @dataclass
 class Report:
     readme: Path
     markdown: str
-    sections: list  # tables.Section, in order
+    sections: list  # tables.Section of the benchmark groups (and overall, speed, roofline), in order
     not_run: list[str]  # titles of sections whose groups no history holds
     plots: list  # plots.PlotInfo
     records: list[Record]
     comparison: Comparison | None = None
     other_groups: list[str] = field(default_factory=list)
+    html: Path | None = None
+    csv: list[Path] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    document: list = field(default_factory=list)  # every section of the markdown and the page, in order
 
     @property
     def flagged(self) -> list[Verdict]:
         return self.comparison.flagged if self.comparison else []
 
     def section(self, key: str):
-        return next((s for s in self.sections if s.key == key), None)
+        return next((s for s in self.document if s.key == key), None)
 
 
 def load_labelled(histories: Sequence, labels: Sequence | None = None) -> list[list[tuple[str | None, Run]]]:
@@ -120,9 +137,12 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     host = next((s for s in sections if s.key in ("overall", "mlp-sweep")), None)
     if host:
         host.plots += tradeoffs
-    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training")]
-    if timed:  # the speed targets judge inference and training together: placed after the later of the two
-        sections.insert(timed[-1] + 1, T.speed_section(known, ctx))
+    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training", "scenarios")]
+    if timed:  # the speed targets and the roofline judge the timed groups together: after the last of them
+        roofline = T.roofline_section(known, ctx)
+        if roofline:
+            roofline.plots = [p for p in (P.plot_roofline(known, out),) if p]
+        sections[timed[-1] + 1:timed[-1] + 1] = [s for s in (T.speed_section(known, ctx), roofline) if s]
     else:
         not_run.append("Speed targets (groups `inference…` and `train-epoch…`)")
     for s in sections:
@@ -130,10 +150,18 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     other = sorted({r.group or "(no group)" for r in records if r.section is None})
 
     label_of = lambda label, run: label or machine_label(run)  # noqa: E731
-    md = _markdown(labelled, used, label_of, records, sections, not_run, other, comparison)
+    found = findings(known, ctx)
+    frame = _frame(labelled, used, label_of, found, comparison, not_run, other)
+    doc = frame["findings"] + frame["histories"] + frame["conventions"] + sections + frame["comparison"] \
+        + frame["not-run"] + frame["other"]
+    _name_tables(doc)
+    md = document(TITLE, _lead(labelled, label_of, records), doc)
     readme = out / README
     write_text(readme, md)
-    return Report(readme, md, sections, not_run, plots, records, comparison, other)
+    csvs = csv_out.write_tables(out, doc)
+    html = out / HTML
+    write_text(html, page(TITLE, _lead(labelled, label_of, records), doc))
+    return Report(readme, md, sections, not_run, plots, records, comparison, other, html, csvs, found, doc)
 
 
 def build_report(histories: Sequence, out: str | os.PathLike, labels: Sequence | None = None, compare: bool = False,
@@ -142,82 +170,79 @@ def build_report(histories: Sequence, out: str | os.PathLike, labels: Sequence |
     return render(load_labelled(histories, labels), out, compare, threshold_time)
 
 
-def _image(plot: P.PlotInfo) -> str:
-    return f"![{plot.title}]({plot.path.name})"
-
-
-def _markdown(labelled, used, label_of, records, sections, not_run, other, comparison) -> str:
+def _lead(labelled, label_of, records) -> list[str]:
     labels = labels_of(records) or list(dict.fromkeys(label_of(lbl, run) for lbl, run in labelled))
     datasets = sorted({str(r.get("dataset")) for r in records if r.get("dataset")})
-    lines = ["# lenet-bench report", "",
-             f"Generated by `lenet report` from {len(labelled)} pytest-benchmark run(s) on {len(labels)} machine(s)"
-             + (f"; dataset(s): {', '.join(f'`{d}`' for d in datasets)}." if datasets else "."), ""]
-    toc = [("histories", "Histories"), ("conventions", "Conventions")] + [(s.key, s.title) for s in sections]
+    return [f"Generated by `lenet report` from {len(labelled)} pytest-benchmark run(s) on {len(labels)} machine(s)"
+            + (f"; dataset(s): {', '.join(f'`{d}`' for d in datasets)}." if datasets else ".")
+            + f" The same report as one page: `{HTML}`; every table as CSV under `{csv_out.FOLDER}/`."]
+
+
+def _frame(labelled, used, label_of, found, comparison, not_run, other) -> dict:
+    """The document's sections that are not benchmark groups, by key (each a list of zero or one section)."""
+    S = T.Section
+    frame = {key: [] for key in FRAME}
+    frame["findings"] = [S("findings", "What this run shows", "Generated from the figures below; each sentence "
+                           "quotes the numbers it rests on.", bullets=[f.text for f in found])]
+    frame["histories"] = [S("histories", "Histories", tables=[T.histories_table(labelled, used, label_of)])]
+    frame["conventions"] = [S("conventions", "Conventions", bullets=[
+        "Times are pytest-benchmark **medians after warm-up** unless a header says p50/p90/p99; the unit (µs, ms "
+        "or s) is in each column header, chosen per column. First-call cost (tracing, compilation) is shown apart.",
+        "Figures keep 4 significant digits; the CSV files keep every digit (durations there in seconds).",
+        "Accuracies are fractions in [0, 1]; accuracy changes are in percentage points.",
+        "Parameter bytes are float32 (4 bytes per parameter); MB = 10^6 bytes, MiB = 2^20 bytes.",
+        "MACs are multiply-accumulates per sample, bias excluded (what thop reports); FLOPs state their "
+        "convention (`flops` = 2 x MACs; `flops_tf` = 2 x MACs + bias adds + pool reads, TF profiler).",
+        "Peak RSS is measured by memory-profiler in a fresh process per backend and phase.",
+        "⚠ unstable marks a figure measured on a disturbed machine or too spread to trust: do not quote it.",
+        "A dash (-) means the figure was not measured in these histories."])]
     if comparison:
-        toc.append(("comparison", "Comparison"))
+        frame["comparison"] = [_comparison_section(comparison, labelled, label_of)]
     if not_run:
-        toc.append(("not-run", "Not run in these histories"))
-    lines += ["Contents: " + " · ".join(f"[{title}](#{_anchor(title)})" for _, title in toc), ""]
-    lines += ["## Histories", "", T.histories_table(labelled, used, label_of).to_markdown(), ""]
-    lines += ["## Conventions", "",
-              "- Times are pytest-benchmark **medians after warm-up**; the unit (ms or s) is in each column header. "
-              "First-call cost (tracing, compilation) is shown apart.",
-              "- Accuracies are fractions in [0, 1]; accuracy changes are in percentage points.",
-              "- Parameter bytes are float32 (4 bytes per parameter); MB = 10^6 bytes, MiB = 2^20 bytes.",
-              "- MACs are multiply-accumulates per sample, bias excluded (what thop reports); FLOPs state their "
-              "convention (`flops` = 2 x MACs; `flops_tf` = 2 x MACs + bias adds + pool reads, TF profiler).",
-              "- Peak RSS is measured by memory-profiler in a fresh process per backend and phase.",
-              "- A dash (-) means the figure was not measured in these histories.", ""]
-    for s in sections:
-        lines += [f"## {s.title}", ""]
-        if s.intro:
-            lines += [s.intro, ""]
-        for t in s.tables:
-            lines += [t.to_markdown(), ""]
-        for p in s.plots:
-            lines += [_image(p), ""]
-    if comparison:
-        lines += _comparison_md(comparison, labelled, label_of)
-    if not_run:
-        lines += ["## Not run in these histories", "",
-                  "These sections need benchmark groups that none of the histories holds; run the bench suites "
-                  "that produce them to fill them in.", ""]
-        lines += [f"- {item}" for item in not_run] + [""]
+        frame["not-run"] = [S("not-run", "Not run in these histories", "These sections need benchmark groups that "
+                              "none of the histories holds; run the bench suites that produce them to fill them in.",
+                              bullets=not_run)]
     if other:
-        lines += ["Other groups in these histories, not rendered: " + ", ".join(f"`{g}`" for g in other), ""]
-    return "\n".join(lines).rstrip() + "\n"
+        frame["other"] = [S("other", "Other groups", "Other groups in these histories, not rendered: "
+                            + ", ".join(f"`{g}`" for g in other))]
+    return frame
 
 
-def _anchor(title: str) -> str:
-    """GitHub's heading anchor: lower case, punctuation dropped, spaces to dashes."""
-    return "".join(c for c in title.lower() if c.isalnum() or c in " -_").replace(" ", "-")
+def _name_tables(sections) -> None:
+    """Each table's CSV name: its section key, then its caption's first words; unique within the report."""
+    seen: dict[str, int] = {}
+    for s in sections:
+        for t in s.tables:
+            caption = re.sub(r"\(.*?\)", "", t.caption)
+            words = re.findall(r"[a-z0-9]+", caption.lower())[:4]
+            name = "-".join([s.key, *words])
+            seen[name] = seen.get(name, 0) + 1
+            t.name = name if seen[name] == 1 else f"{name}-{seen[name]}"
 
 
-def _comparison_md(comparison: Comparison, labelled, label_of) -> list[str]:
+def _comparison_section(comparison: Comparison, labelled, label_of) -> T.Section:
     (base,), (new,) = comparison.base_runs, comparison.new_runs
     names = {id(run): label_of(lbl, run) for lbl, run in labelled}
     who = lambda run: f"{names.get(id(run), machine_label(run))}, `{run.path.name}` ({run.datetime[:19]})"  # noqa
     rows = comparison.verdicts
-    lines = ["## Comparison", "",
-             f"Base: {who(base)}  ", f"New: {who(new)}", "",
+    intro = (f"Base: {who(base)}  \nNew: {who(new)}\n\n"
              f"Benchmarks matched by fullname and params: {len(rows)}. A time change counts when the "
              f"{comparison.confidence:.0%} bootstrap interval of new/base (ratio of medians, from the raw samples) "
              f"excludes 1 and the ratio is beyond ±{comparison.threshold:.0%}; a benchmark flagged unstable on "
              f"either side is inconclusive; a test top-1 change counts beyond its binomial standard error at the "
              f"test-set size. ⚠ marks a regression; {len(comparison.regressions)} regression(s), "
-             f"{len(comparison.flagged)} flagged.", ""]
-    lines += [f"- Note: {n}" for n in comparison.notes] + ([""] if comparison.notes else [])
-    if rows:
-        lines += [verdicts_table(rows).to_markdown(), ""]
-    for what, names_ in (("Only in base", comparison.only_base), ("Only in new", comparison.only_new)):
-        if names_:
-            lines += [f"{what}: " + ", ".join(f"`{text(n)}`" for n in names_), ""]
-    return lines
+             f"{len(comparison.flagged)} flagged.")
+    after = [f"{what}: " + ", ".join(f"`{text(n)}`" for n in names_)
+             for what, names_ in (("Only in base", comparison.only_base), ("Only in new", comparison.only_new))
+             if names_]
+    return T.Section("comparison", "Comparison", intro, tables=[verdicts_table(rows)] if rows else [],
+                     bullets=[f"Note: {n}" for n in comparison.notes], after=after)
 
 
 def summary_lines(report: Report) -> list[str]:
     """What the CLI prints: where the report went, what it lacks, what the comparison flagged."""
-    lines = [f"wrote {report.readme} ({len(report.sections)} section(s), {len(report.plots)} plot(s))"]
+    lines = [f"wrote {report.readme} ({len(report.sections)} section(s), {len(report.plots)} plot(s)), "
+             f"{report.html.name} and {len(report.csv)} CSV file(s) under {csv_out.FOLDER}/"]
     if report.not_run:
         lines.append("not run in these histories: " + "; ".join(report.not_run))
     if report.comparison:

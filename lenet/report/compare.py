@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from ..compare import Verdict, describe_time, side_text
 from ..history import Run
-from .markdown import Column, Table, fraction, text
+from .markdown import Column, Table, code, fraction, text
 from .records import ReportError
 
 
@@ -34,7 +34,7 @@ def _points(v: Verdict):
 
 def verdicts_table(rows: list[Verdict]) -> Table:
     return Table([
-        Column("benchmark", lambda v: f"`{v.name}`", text, left=True),
+        Column("benchmark", lambda v: v.name, code, left=True),
         Column("group", lambda v: v.group, text, left=True),
         Column("base ms (median)", lambda v: side_text(v.base), text),
         Column("new ms (median)", lambda v: side_text(v.new), text),

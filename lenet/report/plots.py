@@ -2,7 +2,10 @@
 
 Each ``plot_*`` function draws only what the records hold and returns a
 :class:`PlotInfo` read back from the drawn Figure (title, axis labels and
-scales, legend entries), or None when there is nothing to draw.
+scales, legend entries, the colour of every labelled series, the direct labels
+on points), or None when there is nothing to draw.  Legends never lie over the
+data: a figure with many series labels its points directly and keeps its one
+legend outside the axes.
 """
 from __future__ import annotations
 
@@ -11,12 +14,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation
 
 from ..atomic import write_bytes
 from .records import Record, labels_of
-from .tables import compression_rows, overall_rows, sort_key
+from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key
 
 DPI = 100
 SIZE = (7.5, 4.5)
@@ -31,7 +36,9 @@ class AxisInfo:
     ylabel: str
     xscale: str
     yscale: str
-    legend: tuple  # legend entries, in order
+    legend: tuple  # legend entries inside these axes, in order
+    series: tuple = ()  # (label, colour as #rrggbb) of each labelled line
+    labels: tuple = ()  # texts written beside the points
 
 
 @dataclass(frozen=True)
@@ -39,6 +46,8 @@ class PlotInfo:
     path: Path
     title: str  # the figure's suptitle
     axes: tuple  # AxisInfo per axes
+    legend: tuple = ()  # the figure's own legend (outside the axes), entries in order
+    size: tuple = SIZE  # inches (width, height)
 
 
 class _PlainLogFormatter(LogFormatterSciNotation):
@@ -60,10 +69,14 @@ def describe(fig: Figure, path: Path) -> PlotInfo:
     axes = []
     for ax in fig.axes:
         legend = ax.get_legend()
+        series = tuple((ln.get_label(), to_hex(ln.get_color())) for ln in ax.get_lines()
+                       if not ln.get_label().startswith("_"))
         axes.append(AxisInfo(ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale(),
-                             tuple(t.get_text() for t in legend.get_texts()) if legend else ()))
+                             tuple(t.get_text() for t in legend.get_texts()) if legend else (), series,
+                             tuple(t.get_text() for t in ax.texts)))
     title = fig._suptitle.get_text() if fig._suptitle else ""
-    return PlotInfo(path, title, tuple(axes))
+    legend = tuple(t.get_text() for lg in fig.legends for t in lg.get_texts())
+    return PlotInfo(path, title, tuple(axes), legend, tuple(fig.get_size_inches()))
 
 
 def save(fig: Figure, path: Path) -> PlotInfo:
@@ -97,9 +110,9 @@ def _ident(r: Record) -> dict:
     return {"label": r.label, "backend": backend, "arch": arch, "device": device}
 
 
-def _legend(ax) -> None:
+def _legend(ax, loc: str = "best") -> None:
     if ax.get_legend_handles_labels()[0]:
-        ax.legend(fontsize="small")
+        ax.legend(fontsize="small", loc=loc)
 
 
 # --- training curves ----------------------------------------------------------------------------------------
@@ -136,23 +149,82 @@ def plot_training_curves(records: list[Record], out: Path) -> list[PlotInfo]:
 
 # --- latency vs batch ---------------------------------------------------------------------------------------
 
+def _quantiles_ms(r: Record) -> tuple:
+    """(p50, p90, p99) per call in ms: extra_info['timing'] where recorded, else the median alone."""
+    t = r.get("timing") or {}
+    p50 = t.get("p50_s", r.median)
+    return tuple(None if v is None else v * 1e3 for v in (p50, t.get("p90_s"), t.get("p99_s")))
+
+
 def plot_latency_vs_batch(records: list[Record], out: Path) -> PlotInfo | None:
+    """p50 per batch size, a thick whisker up to p90 and a thin one up to p99, one colour per series."""
     series: dict[tuple, list] = {}
     for r in sorted(records, key=sort_key(labels_of(records))):
         if r.batch_size:
-            series.setdefault((r.label, *r.ident), []).append((r.batch_size, r.median * 1e3))
+            series.setdefault((r.label, *r.ident), []).append((r.batch_size, *_quantiles_ms(r)))
     if not series:
         return None
     fig, (ax,) = _figure("Inference latency vs batch size")
     idents = [dict(zip(("label", "backend", "arch", "device"), k)) for k in series]
-    for points, name in zip(series.values(), series_names(idents)):
-        xs, ys = zip(*sorted(points))
-        ax.plot(xs, ys, marker="o", label=name)
-    ax.set(xscale="log", yscale="log", xlabel="batch size (images)", ylabel="latency per batch, ms (median)",
-           title="log-log; lower is faster")
+    n = len(series)
+    for i, (points, name) in enumerate(zip(series.values(), series_names(idents))):
+        nudge = 1.07 ** (i - (n - 1) / 2)  # side by side, so that whiskers at one batch size do not hide each other
+        points = sorted(points)
+        xs = [p[0] * nudge for p in points]
+        (line,) = ax.plot(xs, [p[1] for p in points], marker="o", label=name)
+        for x, p50, p90, p99 in ((x, *p[1:]) for x, p in zip(xs, points)):
+            if p99 is not None:
+                ax.vlines(x, p50, p99, color=line.get_color(), linewidth=1)
+            if p90 is not None:
+                ax.vlines(x, p50, p90, color=line.get_color(), linewidth=3.5)
+    ax.set(xscale="log", yscale="log", xlabel="batch size (images)",
+           ylabel="latency per batch, ms (p50; whiskers p90, p99)",
+           title="log-log; lower is faster; thick whisker to p90, thin to p99")
     ax.grid(alpha=0.3, which="both")
-    _legend(ax)
+    _legend(ax, loc="upper left")
     return save(fig, out / "latency_vs_batch.png")
+
+
+# --- roofline -----------------------------------------------------------------------------------------------
+
+PHASE_MARKERS = {"inference": "o", "training": "^", "offline": "s"}
+
+
+def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
+    """Per machine: achieved GFLOP/s against arithmetic intensity under min(GEMM peak, intensity x bandwidth)."""
+    recs = roofline_records(records)
+    roofs = ceilings(recs)
+    recs = [r for r in recs if r.label in roofs]
+    if not recs:
+        return None
+    labels = labels_of(recs)
+    fig, axes = _figure("Roofline under the measured ceiling", ncols=len(labels))
+    backends = list(dict.fromkeys(r.ident[0] for r in recs))
+    colors = _colors(backends)
+    for ax, label in zip(axes, labels):
+        mine = [r for r in recs if r.label == label]
+        peak, bw = roofs[label]["gemm_gflops"], roofs[label]["bandwidth_gbs"]
+        intensity = [r.get("arithmetic_intensity_flop_per_byte") for r in mine]
+        lo, hi = min(min(intensity), peak / bw) / 3, max(max(intensity), peak / bw) * 3
+        xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        ax.plot(xs, [min(peak, x * bw) for x in xs], color="black", linewidth=1.5, label="_roof")
+        ax.text(hi, peak * 1.08, f"GEMM peak {peak:.3g} GFLOP/s", ha="right", va="bottom", fontsize="small")
+        ax.text(lo * 1.2, lo * 1.2 * bw * 1.15, f"bandwidth {bw:.3g} GB/s", rotation=0, ha="left", va="bottom",
+                fontsize="small")
+        for r in mine:
+            x, y = r.get("arithmetic_intensity_flop_per_byte"), r.get("achieved_gflops")
+            ax.plot([x], [y], linestyle="none", marker=PHASE_MARKERS[phase_of(r)], markersize=7,
+                    color=colors[r.ident[0]], label="_point")
+            ax.annotate(str(r.batch_size), (x, y), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
+        ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity, FLOP/byte (analytic)",
+               ylabel="achieved GFLOP/s (analytic 2 x MACs)",
+               title=label if len(labels) > 1 else "points labelled with their batch size")
+        ax.grid(alpha=0.3, which="both")
+    handles = [Line2D([], [], color=colors[b], marker="o", linestyle="none", label=b) for b in backends]
+    handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=phase)
+                for phase, m in PHASE_MARKERS.items() if any(phase_of(r) == phase for r in recs)]
+    fig.legend(handles=handles, loc="outside right center", fontsize="small")
+    return save(fig, out / "roofline.png")
 
 
 # --- accuracy vs latency / memory ---------------------------------------------------------------------------
@@ -235,29 +307,63 @@ def plot_accuracy_vs_memory(records: list[Record], out: Path) -> PlotInfo | None
 
 # --- compression --------------------------------------------------------------------------------------------
 
+COMPRESSION_PANELS = (("gzip_bytes", "gzip bytes (level 9, log scale)"),
+                      ("latency_b1_ms", "latency ms, batch 1 (median, log scale)"))
+
+
 def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
+    """Small multiples: one column per backend, one row per cost (gzip size, batch-1 latency), test top-1 up.
+
+    One colour per technique in every panel, each point labelled (its level, or its technique where that has
+    one level), the base model a black star;
+    the one legend sits outside, under the panels.
+    """
     rows = [r for r in compression_rows(records) if r.get("top1") is not None]
-    panels = [(k, xl, t) for k, xl, t in (("file_bytes", "serialized bytes (.npz, log scale)", "Size on disk"),
-                                          ("gzip_bytes", "gzip bytes (log scale)", "Compressed size"),
-                                          ("latency_b1_ms", "latency ms, batch 1 (median, log scale)", "Latency"))
-              if any(r.get(k) is not None for r in rows)]
-    if not panels:
+    metrics = [(k, xl) for k, xl in COMPRESSION_PANELS if any(r.get(k) is not None for r in rows)]
+    if not metrics:
         return None
-    fig, axes = _figure("Compression trade-offs", ncols=len(panels))
-    for ax, (key, xlabel, title) in zip(axes, panels):
-        series: dict[str, list] = {}
-        for r in rows:
-            if r.get(key) is not None:
-                name = " ".join(str(v) for v in (r.get("technique"), r["backend"]) if v)
-                series.setdefault(name, []).append((r[key], r["top1"]))
-        for name, xy in series.items():
-            base = name.startswith("none")
-            ax.plot(*zip(*sorted(xy)), marker="*" if base else "o", markersize=12 if base else 5,
-                    linestyle="none" if base or len(xy) == 1 else "-", label=name)
-        ax.set(xscale="log", xlabel=xlabel, ylabel="test top-1 accuracy (fraction)", title=title)
-        ax.grid(alpha=0.3, which="both")
-        _legend(ax)
+    columns = list(dict.fromkeys(_column_name(r, records, rows) for r in rows))
+    techniques = list(dict.fromkeys(r["technique"] for r in rows if "_record" in r))
+    colors = _colors(techniques)
+    levels = {t: {r.get("level") for r in rows if r["technique"] == t} for t in techniques}
+    # a point reads its level where the technique has several, else the technique's name
+    names = {t: (lambda level: str(level)) if len(levels[t]) > 1 else (lambda level, t=t: t) for t in techniques}
+    fig = Figure(figsize=(3.4 * len(columns) + 0.6, 2.9 * len(metrics) + 1.1), layout="constrained")
+    fig.suptitle("Compression trade-offs: test top-1 against size and latency, per backend")
+    for i, (key, xlabel) in enumerate(metrics):
+        for j, column in enumerate(columns):
+            ax = fig.add_subplot(len(metrics), len(columns), i * len(columns) + j + 1)
+            mine = [r for r in rows if _column_name(r, records, rows) == column and r.get(key) is not None]
+            for technique in techniques:
+                pts = sorted((r[key], r["top1"], r.get("level")) for r in mine if r["technique"] == technique
+                             and "_record" in r)
+                if not pts:
+                    continue
+                ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=5, color=colors[technique],
+                        linestyle="-" if len(pts) > 1 else "none", label=technique)
+                for x, y, level in pts:  # labels staggered by technique: points that coincide stay readable
+                    ax.annotate(names[technique](level), (x, y), xytext=(5, 9 * (techniques.index(technique) % 3) - 6),
+                                textcoords="offset points", fontsize="x-small", color=colors[technique])
+            for r in (r for r in mine if "_record" not in r):  # the uncompressed model
+                ax.plot([r[key]], [r["top1"]], marker="*", markersize=13, color="black", linestyle="none",
+                        label="base (uncompressed)")
+                ax.annotate("base", (r[key], r["top1"]), xytext=(5, -10), textcoords="offset points",
+                            fontsize="x-small")
+            ax.set(xscale="log", xlabel=xlabel, ylabel="test top-1 (fraction)", title=column)
+            ax.margins(x=0.15, y=0.15)
+            ax.grid(alpha=0.3, which="both")
+    handles = [Line2D([], [], color=colors[t], marker="o", label=t) for t in techniques]
+    handles.append(Line2D([], [], color="black", marker="*", markersize=11, linestyle="none",
+                          label="base (uncompressed)"))
+    fig.legend(handles=handles, loc="outside lower center", ncols=min(len(handles), 4), fontsize="small")
     return save(fig, out / "compression_tradeoffs.png")
+
+
+def _column_name(r: dict, records: list[Record], rows: list[dict]) -> str:
+    """The panel a compression row goes to: its backend (machine and arch too when those vary)."""
+    parts = (r["label"] if len(labels_of(records)) > 1 else None, r["backend"],
+             r["arch"] if len({q["arch"] for q in rows}) > 1 else None)
+    return " ".join(str(v) for v in parts if v)
 
 
 # --- eager vs graph -----------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ SECTION_GROUPS = {
     "graph": ("graph",),
     "compression": ("compression",),
     "mlp-sweep": ("mlp-sweep",),
+    "scenarios": ("scenario",),
 }
 
 

@@ -13,9 +13,12 @@ from ..backends import BACKENDS
 from ..history import Run
 from ..speed_targets import check as check_speed_targets
 from .markdown import (
+    UNIT,
     Column,
     Table,
+    code,
     field_column,
+    field_header,
     fraction,
     general,
     integer,
@@ -37,7 +40,7 @@ COMMON_FIELDS = frozenset({
     # uncertainty, machine state and the roofline (lenet.monitor, lenet.ceiling): shown by their own columns
     "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
-    "step_timer_overhead_fraction",
+    "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
 })
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).
@@ -51,6 +54,8 @@ class Section:
     intro: str = ""
     tables: list = field(default_factory=list)
     plots: list = field(default_factory=list)  # PlotInfo, added by the orchestrator
+    bullets: list = field(default_factory=list)  # a list under the intro (markdown inline)
+    after: list = field(default_factory=list)  # paragraphs after the tables
 
 
 def _backend_order(name: str) -> tuple:
@@ -83,8 +88,10 @@ def _id_columns(ctx: Context, with_arch: bool = True) -> list[Column]:
         if len(ctx.labels) > 1 else []
     cols.append(Column("backend", lambda r: r["backend"] if isinstance(r, dict) else r.ident[0], text, left=True))
     if with_arch:
-        cols.append(Column("arch", lambda r: r["arch"] if isinstance(r, dict) else r.ident[1], text, left=True))
-    cols.append(Column("device", lambda r: r["device"] if isinstance(r, dict) else r.ident[2], text, left=True))
+        cols.append(Column("arch", lambda r: r["arch"] if isinstance(r, dict) else r.ident[1], text, left=True,
+                           collapsible=True))
+    cols.append(Column("device", lambda r: r["device"] if isinstance(r, dict) else r.ident[2], text, left=True,
+                       collapsible=True))
     return cols
 
 
@@ -97,38 +104,45 @@ def _per_second(amount, seconds):
     return amount / seconds if amount is not None and seconds else None
 
 
-def _ms(seconds):
-    return None if seconds is None else seconds * 1e3
+def _stat(name: str):
+    """A pytest-benchmark statistic, seconds."""
+    return lambda r: r.stats.get(name)
 
 
-def _stat_ms(name: str):
-    return lambda r: _ms(r.stats.get(name))
+def _timing(key: str):
+    """A field of ``extra_info['timing']``, seconds."""
+    return lambda r: (r.get("timing") or {}).get(key)
 
 
-def _timing_ms(key: str):
-    """A field of ``extra_info['timing']`` (seconds) in ms."""
-    return lambda r: _ms((r.get("timing") or {}).get(key))
+def _ms_field(key: str):
+    """An extra_info field in ms, as seconds (for a duration column)."""
+    return lambda r: None if r.get(key) is None else r.get(key) / 1e3
 
 
-def _median_ci_ms(r: Record):
+def median_ci(r: Record):
+    """The median's 95% interval (low, high), seconds, or None."""
     ci = (r.get("timing") or {}).get("median_ci95_s")
-    return f"{sig(ci[0] * 1e3)}–{sig(ci[1] * 1e3)}" if ci else None
+    return tuple(ci) if ci else None
+
+
+FLAG = "⚠ unstable"
 
 
 def flag(r: Record):
     """``⚠ unstable: reasons`` for a flagged benchmark (lenet.noise), None otherwise."""
-    return "⚠ unstable: " + "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
+    return f"{FLAG}: " + "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
+
+
+def flag_column() -> Column:
+    return Column("flag", flag, text, optional=True, left=True)
 
 
 def uncertainty_columns() -> list[Column]:
-    """p90, p99 and the median's 95% interval, the roofline share, and the unstable flag (all optional)."""
+    """The median's 95% interval, p90 and p99 per call (issue 9's timing fields; optional)."""
     return [
-        Column("median 95% CI ms", _median_ci_ms, text, optional=True),
-        Column("p90 ms", _timing_ms("p90_s"), sig, optional=True),
-        Column("p99 ms", _timing_ms("p99_s"), sig, optional=True),
-        Column("GFLOP/s (analytic)", lambda r: r.get("achieved_gflops"), sig, optional=True),
-        Column("% of GEMM peak", lambda r: r.get("pct_of_peak"), sig, optional=True),
-        Column("flag", flag, text, optional=True, left=True),
+        Column(f"median 95% CI {UNIT}", median_ci, optional=True),
+        Column(f"p90 {UNIT}", _timing("p90_s"), optional=True),
+        Column(f"p99 {UNIT}", _timing("p99_s"), optional=True),
     ]
 
 
@@ -162,17 +176,15 @@ def overall_rows(records: list[Record]) -> list[dict]:
             for k in ("test_top1", "test_top5"):
                 if r.get(k) is not None:
                     row[k] = r.get(k)
-        if r.section == "inference" and r.batch_size in (1, 1024):
-            row[f"infer_b{r.batch_size}_ms"] = r.median * 1e3
-            row[f"infer_b{r.batch_size}_img_s"] = _per_second(r.batch_size, r.median)
+        if r.section == "inference" and r.batch_size == 1:
+            row["infer_b1_ms"] = r.median * 1e3
+        elif r.section == "inference" and r.batch_size == 1024:
+            row["infer_b1024_img_s"] = _per_second(r.batch_size, r.median)
         elif r.section == "training":
             row[f"epoch_s_b{r.batch_size}"] = r.median
         elif r.section == "memory":
             row["file_bytes"] = r.get("file_bytes")
             row["infer_peak_rss_mib"] = r.get("infer_peak_rss_mib")
-        elif r.section == "flops":
-            for name, c in (r.get("flop_counters") or {}).items():
-                row[f"counter:{name}"] = per_sample(c)
     return sorted(rows.values(), key=sort_key(labels_of(records)))
 
 
@@ -183,135 +195,236 @@ def per_sample(counter: dict):
     return value / counter["batch_size"] if counter.get("per") == "batch" and counter.get("batch_size") else value
 
 
-def _counter_headers(records: list[Record]) -> dict:
-    """counter name -> its convention, from the flops benchmarks."""
-    out = {}
-    for r in records:
-        for name, c in (r.get("flop_counters") or {}).items():
-            out.setdefault(name, c.get("convention", "?"))
-    return out
-
-
 def overall_section(records: list[Record], ctx: Context) -> Section:
+    """The headline table (at most 10 columns) and a detail table of sizes and work."""
     rows = overall_rows(records)
     records = [r for r in records if r.section in CORE_SECTIONS]
-    train_batches = sorted({r.batch_size for r in records if r.section == "training" and r.batch_size})
-    cols = _id_columns(ctx) + [
+    batches = [r.batch_size for r in records if r.section == "training" and r.batch_size]
+    train_batch = max(set(batches), key=lambda b: (batches.count(b), -b)) if batches else None
+    headline = _id_columns(ctx) + [
         Column("test top-1", lambda r: r.get("test_top1"), fraction),
-        Column("test top-5", lambda r: r.get("test_top5"), fraction),
-        Column("inference ms, batch 1 (median)", lambda r: r.get("infer_b1_ms"), sig),
-        Column("inference ms, batch 1024 (median)", lambda r: r.get("infer_b1024_ms"), sig),
+        Column(f"inference {UNIT}, batch 1 (median)", _ms_field("infer_b1_ms")),
         Column("img/s, batch 1024", lambda r: r.get("infer_b1024_img_s"), sig),
+        Column(f"train epoch {UNIT}, batch {train_batch} (median)" if train_batch else f"train epoch {UNIT} (median)",
+               lambda r: r.get(f"epoch_s_b{train_batch}")),
+        Column("peak RSS MiB (inference, batch 1024)", lambda r: r.get("infer_peak_rss_mib"), sig),
+        Column("⚠ unstable benchmarks", lambda r: r.get("unstable"), integer, optional=True),
     ]
-    cols += [Column(f"train epoch s, batch {b} (median)", lambda r, b=b: r.get(f"epoch_s_b{b}"), sig)
-             for b in train_batches] or [Column("train epoch s (median)", lambda r: None)]
-    cols += [
+    note = ("Timings: pytest-benchmark medians after warm-up; the other inference and training batch sizes are in "
+            "their sections. Peak RSS: memory-profiler in a fresh process. A dash: not run in these histories. "
+            "'⚠ unstable benchmarks': how many of the row's figures were measured on a disturbed machine (see "
+            "each section).")
+    detail = _id_columns(ctx) + [
+        Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("params", lambda r: r.get("params"), integer),
         Column("param bytes (float32)", lambda r: r.get("param_bytes"), integer),
         Column("param MB (10^6 bytes)", lambda r: r["param_bytes"] / 1e6 if r.get("param_bytes") else None,
                lambda v: f"{v:.3f}"),
         Column("file bytes (.npz)", lambda r: r.get("file_bytes"), integer),
-        Column("peak RSS MiB (inference, batch 1024)", lambda r: r.get("infer_peak_rss_mib"), sig),
         Column("MACs/sample (thop convention)", lambda r: r.get("macs_per_sample"), integer),
     ]
-    cols += [Column(f"{name}/sample ({conv})", lambda r, n=name: r.get(f"counter:{n}"), integer)
-             for name, conv in _counter_headers(records).items()]
-    cols.append(Column("⚠ unstable benchmarks", lambda r: r.get("unstable"), integer, optional=True))
-    note = ("Timings: pytest-benchmark medians after warm-up. MACs: analytic, per sample, bias excluded "
-            "(what thop reports). FLOP counters: each framework's own counter divided to per sample, under its "
-            "convention (`macs` = MACs; `flops` = 2 x MACs, no bias; `flops_tf` = 2 x MACs + bias adds + pool "
-            "reads). Peak RSS: memory-profiler in a fresh process. A dash: not run in these histories. '⚠ unstable "
-            "benchmarks': how many of the row's figures were measured on a disturbed machine (see each section).")
     return Section("overall", "Overall performance",
                    "The reference studies' headline table, one row per machine, backend, architecture and device.",
-                   [Table(cols, rows, note=note)])
+                   [Table(headline, rows, note=note),
+                    Table(detail, rows, caption="Sizes and work",
+                          note="MACs: analytic, per sample, bias excluded (what thop reports); each framework's "
+                               "own FLOP counter is in the FLOPs section.")])
 
 
 # --- accuracy -----------------------------------------------------------------------------------------------
 
 def accuracy_section(records: list[Record], ctx: Context) -> Section:
     cfg = lambda r, k: (r.get("train_config") or {}).get(k)  # noqa: E731
-    cols = _id_columns(ctx) + [
-        Column("architecture", lambda r: r.get("arch_name"), text, optional=True, left=True),
-        Column("dataset", lambda r: r.get("dataset"), text, left=True),
+    recs = _sorted(records)
+    scores = Table(_id_columns(ctx) + [
         Column("val top-1", lambda r: r.get("val_top1"), fraction),
         Column("val top-5", lambda r: r.get("val_top5"), fraction),
         Column("test top-1", lambda r: r.get("test_top1"), fraction),
         Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("test loss (cross-entropy)", lambda r: r.get("test_loss"), sig, optional=True),
         Column("test images", lambda r: r.get("test_samples"), integer, optional=True),
+    ], recs)
+    setup = Table(_id_columns(ctx) + [
+        Column("architecture", lambda r: r.get("arch_name"), text, optional=True, left=True),
+        Column("dataset", lambda r: r.get("dataset"), text, left=True),
         Column("epochs", lambda r: r.get("epochs"), integer),
         Column("optimizer", lambda r: cfg(r, "optimizer"), text, optional=True),
         Column("lr", lambda r: cfg(r, "lr"), general, optional=True),
         Column("train batch", lambda r: cfg(r, "batch_size"), integer, optional=True),
         Column("seed", lambda r: r.get("seed"), integer),
-        Column("training s", lambda r: r.get("train_seconds"), sig),
+    ], recs, caption="Training setup")
+    cost = Table(_id_columns(ctx) + [
+        Column(f"training {UNIT}", lambda r: r.get("train_seconds")),
         Column("from cache", lambda r: None if r.get("model_cached") is None else
                ("yes" if r.get("model_cached") else "no"), text, optional=True),
-        Column("test-set predict ms (median)", _stat_ms("median"), sig),
-    ]
-    note = ("Training seconds of a model loaded from the cache are those of the run that trained it. "
-            "Test-set predict: `backend.predict` over the whole test split, conversion included.")
+        Column(f"test-set predict {UNIT} (median)", _stat("median")),
+    ], recs, caption="Training and evaluation time",
+        note="Training time of a model loaded from the cache is that of the run that trained it. Test-set "
+             "predict: `backend.predict` over the whole test split, conversion included.")
     return Section("accuracy", "Accuracy", "Top-1 and top-5 on validation and test, from the accuracy benchmarks.",
-                   [Table(cols, _sorted(records), note=note)])
+                   [scores, setup, cost])
 
 
 # --- inference ----------------------------------------------------------------------------------------------
 
 def inference_section(records: list[Record], ctx: Context) -> Section:
     recs = _sorted(records)
-    cols = _id_columns(ctx) + [
-        Column("batch", lambda r: r.batch_size, plain),
-        Column("latency ms (median)", _stat_ms("median"), sig),
-        Column("IQR ms", _stat_ms("iqr"), sig, optional=True),
-        Column("stddev ms", _stat_ms("stddev"), sig, optional=True),
+    batch = Column("batch", lambda r: r.batch_size, plain)
+    steady = Table(_id_columns(ctx) + [
+        batch,
+        Column(f"latency {UNIT} (median)", _stat("median")),
+        *uncertainty_columns(),
         Column("img/s (batch / median)", lambda r: _per_second(r.batch_size, r.median), sig),
+        flag_column(),
+    ], recs, caption="Steady state (after warm-up)",
+        note="The forward pass on a tensor already on the device; on GPU each call waits for the result. p90/p99 "
+             "and the median's 95% interval (exact order statistics) are per call. ⚠ unstable: the machine was "
+             "disturbed or the samples too spread to trust (lenet.noise); do not quote that figure.")
+    spread = Table(_id_columns(ctx) + [
+        batch,
+        Column(f"IQR {UNIT}", _stat("iqr"), optional=True),
+        Column(f"stddev {UNIT}", _stat("stddev"), optional=True),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
         Column("iterations", lambda r: r.stats.get("iterations"), integer, optional=True),
-    ] + uncertainty_columns()
-    steady = Table(cols, recs, caption="Steady state (after warm-up)",
-                   note="The forward pass on a tensor already on the device; on GPU each call waits for the result. "
-                        "p90/p99 and the median's interval (exact order statistics) are per call; GFLOP/s from the "
-                        "analytic 2 x MACs, as a share of this machine's GEMM peak measured in the same session. "
-                        "⚠ unstable: the machine was disturbed or the samples too spread to trust (lenet.noise).")
+    ], recs, caption="Spread and rounds")
+    tables = [steady, spread]
     first = [r for r in recs if r.get("first_call_s") is not None]
-    tables = [steady]
     if first:
-        fcols = _id_columns(ctx) + [
-            Column("batch", lambda r: r.batch_size, plain),
-            Column("first call s", lambda r: r.get("first_call_s"), sig),
+        tables.append(Table(_id_columns(ctx) + [
+            batch,
+            Column(f"first call {UNIT}", lambda r: r.get("first_call_s")),
             Column("first call / median", lambda r: _per_second(r.get("first_call_s"), r.median), ratio),
-        ]
-        tables.append(Table(fcols, first, caption="First call (tracing, compilation, allocator warm-up)",
-                            note="Shown apart: not included in the steady-state figures above."))
+        ], first, caption="First call (tracing, compilation, allocator warm-up)",
+            note="Shown apart: not included in the steady-state figures above."))
     return Section("inference", "Inference", "Latency and throughput per backend and batch size.", tables)
 
 
 # --- training -----------------------------------------------------------------------------------------------
 
+def _step(key: str):
+    return lambda r: (r.get("step_timing") or {}).get(key)
+
+
 def training_section(records: list[Record], ctx: Context) -> Section:
     recs = _sorted(records)
     samples = lambda r: r.get("train_samples")  # noqa: E731
-    cols = _id_columns(ctx) + [
+    batch = Column("batch", lambda r: r.batch_size, plain)
+    epochs = Table(_id_columns(ctx) + [
         Column("activation / architecture", lambda r: r.get("activation") or r.get("arch_name"), text,
                optional=True, left=True),
-        Column("batch", lambda r: r.batch_size, plain),
-        Column("speed dataset", lambda r: r.get("speed_dataset"), text, left=True),
+        batch,
         Column("images/epoch", samples, integer),
-        Column("epoch s (median)", lambda r: r.median, sig),
-        Column("IQR s", lambda r: r.stats.get("iqr"), sig, optional=True),
+        Column(f"epoch {UNIT} (median)", _stat("median")),
         Column("img/s (images / median)", lambda r: _per_second(samples(r), r.median), sig),
+        flag_column(),
+    ], recs, note="Each round is one epoch in the shared seeded order, after a few warm-up steps; data converted "
+                  "to framework tensors before timing.")
+    steps = Table(_id_columns(ctx) + [
+        batch,
+        Column("speed dataset", lambda r: r.get("speed_dataset"), text, left=True),
+        Column(f"IQR {UNIT}", _stat("iqr"), optional=True),
         Column("rounds", lambda r: r.stats.get("rounds"), integer, optional=True),
-        Column("step p50 ms", lambda r: _ms((r.get("step_timing") or {}).get("p50_s")), sig, optional=True),
-        Column("step p90 ms", lambda r: _ms((r.get("step_timing") or {}).get("p90_s")), sig, optional=True),
-        Column("step p99 ms", lambda r: _ms((r.get("step_timing") or {}).get("p99_s")), sig, optional=True),
-        Column("GFLOP/s (analytic, 3 x forward)", lambda r: r.get("achieved_gflops"), sig, optional=True),
+        Column(f"step p50 {UNIT}", _step("p50_s"), optional=True),
+        Column(f"step p90 {UNIT}", _step("p90_s"), optional=True),
+        Column(f"step p99 {UNIT}", _step("p99_s"), optional=True),
+    ], recs, caption="Spread and steps", note="IQR: of the epoch times; steps: one optimizer step each.")
+    return Section("training", "Training", "Time of one training epoch per backend and batch size.", [epochs, steps])
+
+
+# --- scenarios (MLPerf-style) ------------------------------------------------------------------------------
+
+def scenarios_section(records: list[Record], ctx: Context) -> Section:
+    recs = _sorted(records)
+    single = [r for r in recs if r.group.startswith("scenario single-stream")]
+    offline = [r for r in recs if r.group.startswith("scenario offline")]
+    tables = []
+    if single:
+        tables.append(Table(_id_columns(ctx) + [
+            Column("queries", lambda r: r.get("queries"), integer),
+            Column(f"p50 {UNIT}", _ms_field("latency_p50_ms")),
+            Column(f"p90 {UNIT}", _ms_field("latency_p90_ms")),
+            Column(f"p99 {UNIT}", _ms_field("latency_p99_ms")),
+            Column(f"p90 99% upper bound {UNIT}", _ms_field("p90_upper99_ms"), optional=True),
+            flag_column(),
+        ], single, caption="Single stream (one sample per query, back to back)",
+            note="Latency per query. The p90 upper bound: the 99% upper confidence bound of p90 from the order "
+                 "statistics, as MLPerf's early stopping bounds it; how far the quoted p90 can be trusted."))
+    if offline:
+        tables.append(Table(_id_columns(ctx) + [
+            Column("best batch", lambda r: r.batch_size, plain),
+            Column("img/s", lambda r: r.get("throughput_img_s"), sig),
+            Column(f"batch time {UNIT} (median)", _stat("median")),
+            Column("GFLOP/s (analytic)", lambda r: r.get("achieved_gflops"), sig, optional=True),
+            Column("% of GEMM peak", lambda r: r.get("pct_of_peak"), sig, optional=True),
+            flag_column(),
+        ], offline, caption="Offline (every sample available at once, at the best batch size)"))
+        sweep = [{"label": r.label, "backend": r.ident[0], "arch": r.ident[1], "device": r.ident[2], **point}
+                 for r in offline for point in r.get("offline_sweep") or []]
+        if sweep:
+            tables.append(Table(_id_columns(ctx) + [
+                Column("batch", lambda r: r.get("batch_size"), plain),
+                Column(f"batch time {UNIT} (median)", lambda r: r.get("median_s")),
+                Column("img/s", lambda r: r.get("throughput_img_s"), sig),
+            ], sweep, caption="Offline sweep (how the best batch was chosen)",
+                note="Each batch size timed briefly; the best throughput is then measured in full above."))
+    return Section("scenarios", "Scenarios", "MLPerf-style inference scenarios: single-stream latency and offline "
+                   "throughput.", tables)
+
+
+# --- roofline -----------------------------------------------------------------------------------------------
+
+ROOFLINE_SECTIONS = {"inference": "inference", "training": "training", "scenarios": "offline"}
+
+
+def roofline_records(records: list[Record]) -> list[Record]:
+    """Inference, training and offline rows that carry a roofline (achieved GFLOP/s and intensity)."""
+    return [r for r in _sorted(records) if r.section in ROOFLINE_SECTIONS and r.get("achieved_gflops") is not None
+            and r.get("arithmetic_intensity_flop_per_byte") is not None]
+
+
+def phase_of(r: Record) -> str:
+    return ROOFLINE_SECTIONS[r.section]
+
+
+def ceilings(records: list[Record]) -> dict:
+    """Machine label -> its measured ceiling {gemm_gflops, bandwidth_gbs}, from machine_info or the rows."""
+    out = {}
+    for r in records:
+        c = (r.run.machine.get("lenet") or {}).get("ceiling") or {}
+        peak, bw = c.get("gemm_gflops") or r.get("peak_gflops"), c.get("bandwidth_gbs") or r.get("bandwidth_gbs")
+        if peak and bw:
+            out.setdefault(r.label, {"gemm_gflops": peak, "bandwidth_gbs": bw})
+    return out
+
+
+def roofline_section(records: list[Record], ctx: Context) -> Section | None:
+    recs = roofline_records(records)
+    if not recs:
+        return None
+    of_roof = lambda r: 100 * r.get("achieved_gflops") / r.get("roof_gflops") if r.get("roof_gflops") else None  # noqa
+    points = Table(_id_columns(ctx) + [
+        Column("phase", phase_of, text, left=True),
+        Column("batch", lambda r: r.batch_size, plain),
+        Column("GFLOP/s (analytic)", lambda r: r.get("achieved_gflops"), sig),
+        Column("FLOP/byte (analytic)", lambda r: r.get("arithmetic_intensity_flop_per_byte"), sig),
+        Column("roof GFLOP/s", lambda r: r.get("roof_gflops"), sig, optional=True),
+        Column("% of roof", of_roof, sig, optional=True),
         Column("% of GEMM peak", lambda r: r.get("pct_of_peak"), sig, optional=True),
-        Column("flag", flag, text, optional=True, left=True),
-    ]
-    return Section("training", "Training", "Time of one training epoch per backend and batch size.",
-                   [Table(cols, recs, note="Each round is one epoch in the shared seeded order, after a few "
-                                           "warm-up steps; data converted to framework tensors before timing.")])
+    ], recs, note="GFLOP/s from the analytic 2 x MACs per sample (training: 3 x forward) over the median; "
+                  "intensity from the analytic bytes moved (input, activations, weights once per batch); roof: "
+                  "min(GEMM peak, intensity x bandwidth).")
+    machines = ceilings(recs)
+    tables = [points]
+    if machines:
+        tables.insert(0, Table([
+            Column("machine", lambda r: r[0], text, left=True),
+            Column("GEMM peak GFLOP/s (fp32)", lambda r: r[1]["gemm_gflops"], sig),
+            Column("copy bandwidth GB/s", lambda r: r[1]["bandwidth_gbs"], sig),
+        ], list(machines.items()), caption="The machine's ceiling, measured in the same session",
+            note="GEMM: best of several NumPy float32 matrix products at the thread count in force; bandwidth: a "
+                 "STREAM-like copy, bytes read + written."))
+    return Section("roofline", "Roofline", "Each figure under this machine's own ceiling, as nanoGPT's MFU does.",
+                   tables)
 
 
 # --- memory -------------------------------------------------------------------------------------------------
@@ -440,11 +553,9 @@ GRAPH_FIELDS = ("mode", "phase", "batch_size")
 
 def graph_section(records: list[Record], ctx: Context) -> Section:
     recs = sorted(records, key=lambda r: (sort_key(labels_of(records))(r), str(r.get("phase")), str(r.get("mode"))))
-    ms = lambda k: lambda r: _ms(r.get(k))  # noqa: E731
     cols = _id_columns(ctx) + [field_column(k) for k in GRAPH_FIELDS] + [
-        Column("first call ms", ms("first_call_s"), sig, optional=True),
-        Column("steady-state ms (median)", ms("steady_s"), sig, optional=True),
-        Column("break-even calls", _break_even, lambda v: v if isinstance(v, str) else integer(v), optional=True),
+        field_column("first_call_s"), field_column("steady_s"),
+        Column("break-even calls", break_even, lambda v: v if isinstance(v, str) else integer(v), optional=True),
     ]
     shown = {*GRAPH_FIELDS, "first_call_s", "steady_s", "break_even_calls"}
     cols += [field_column(k) for k in extra_fields(recs, shown)]
@@ -476,40 +587,65 @@ def compression_rows(records: list[Record]) -> list[dict]:
     return rows
 
 
+def relative(r, f: str):
+    """A compressed model's ``f`` over the uncompressed model's (``base_f``), or None."""
+    base, new = r.get("base_" + f), r.get(f)
+    return new / base if base and new is not None else None
+
+
+def top1_change_points(r):
+    return (r.get("top1") - r.get("base_top1")) * 100 \
+        if r.get("top1") is not None and r.get("base_top1") is not None else None
+
+
+def slower_at(r, threshold_time: float) -> list[int]:
+    """Batch sizes (1, 256) at which a compressed model's latency is beyond ``threshold_time`` % of the base's."""
+    return [b for b in (1, 256) if (q := relative(r, f"latency_b{b}_ms")) and q > 1 + threshold_time / 100]
+
+
+SIZE_FIELDS = ("top1", "top5", "nonzero_params", "dense_bytes", "file_bytes", "gzip_bytes")
+
+
 def compression_section(records: list[Record], ctx: Context) -> Section:
     threshold_time = ctx.threshold_time
     rows = compression_rows(records)
     recs = _sorted(records)
     shown = {"technique", "level", *COMPRESSION_FIELDS}
     others = [k for k in extra_fields(recs, shown) if not k.startswith("base_")]
-    absolute = Table(_id_columns(ctx) + [field_column(k, optional=k not in ("technique", "level"))
-                                          for k in ("technique", "level", *COMPRESSION_FIELDS, *others)],
-                     rows, caption="Absolute figures (the base row is the uncompressed model)")
-
-    def rel(r, f):
-        base, new = r.get("base_" + f), r.get(f)
-        return new / base if base and new is not None else None
+    what = [field_column("technique", optional=False), field_column("level", optional=False)]
+    size = Table(_id_columns(ctx) + what + [field_column(k) for k in SIZE_FIELDS], rows,
+                 caption="Accuracy and size (the base row is the uncompressed model)")
+    work = Table(_id_columns(ctx) + what + [field_column(k) for k in COMPRESSION_FIELDS if k not in SIZE_FIELDS],
+                 rows, caption="Work and speed")
+    details = [{**r, "field": field_header(k).replace(UNIT, "ms" if k.endswith("_ms") else "s"),
+                "value": r.get(k)} for r in rows for k in others if r.get(k) is not None]
 
     def verdict(r):
-        slower = [b for b in ("b1", "b256") if (q := rel(r, f"latency_{b}_ms")) and q > 1 + threshold_time / 100]
-        return f"slower ({', '.join(s.replace('b', 'batch ') for s in slower)})" if slower else None
+        slower = slower_at(r, threshold_time)
+        return f"slower ({', '.join(f'batch {b}' for b in slower)})" if slower else None
 
     relative_rows = [r["_record"] for r in rows if "_record" in r]
-    relative = Table(_id_columns(ctx) + [
-        field_column("technique", optional=False), field_column("level", optional=False),
-        Column("Δ top-1 points", lambda r: (r.get("top1") - r.get("base_top1")) * 100
-               if r.get("top1") is not None and r.get("base_top1") is not None else None, signed_points),
-        *[Column(f"{field_column(f).header} / base", lambda r, f=f: rel(r, f), ratio, optional=True)
-          for f in COMPRESSION_FIELDS[2:]],
+    ratios = ("nonzero_params", "gzip_bytes", "executed_macs", "latency_b1_ms", "latency_b256_ms")
+    rel = Table(_id_columns(ctx) + what + [
+        Column("Δ top-1 points", top1_change_points, signed_points),
+        *[Column(f"{field_column(f).header.replace(' ' + UNIT, '')} / base", lambda r, f=f: relative(r, f), ratio,
+                 optional=True) for f in ratios],
         Column("verdict", verdict, text, optional=True),
     ], relative_rows, caption="Relative to the uncompressed model",
         note=f"Ratios below 1 are smaller or faster. Masked pruning executes every multiply: its executed MACs stay "
-             f"at the base figure. 'slower': latency more than {threshold_time:g}% above the base model's.")
+             f"at the base figure. 'slower': latency more than {threshold_time:g}% above the base model's. Dense "
+             f"bytes, file bytes and peak RSS against the base: see the two tables above.")
+    tables = [size, work, rel]
+    if details:
+        tables.append(Table(_id_columns(ctx) + what + [Column("field", lambda r: r["field"], text, left=True),
+                                                        Column("value", lambda r: r["value"], left=True)],
+                            details, caption="Technique details",
+                            note="What each technique recorded beyond the figures above, one field per row."))
     return Section("compression", "Compression", "Pruning (masked vs physically removed), quantization and "
-                   "low-rank, each against the uncompressed model.", [absolute, relative])
+                   "low-rank, each against the uncompressed model.", tables)
 
 
-def _break_even(r: Record):
+def break_even(r: Record):
     """Whole calls; a recorded null means the mode never pays back (it is not faster at steady state)."""
     if "break_even_calls" in r.extra and r.extra["break_even_calls"] is None:
         return "never"
@@ -524,10 +660,15 @@ MLP_FIELDS = ("hidden", "params", "param_bytes", "test_top1", "test_top5")
 def mlp_section(records: list[Record], ctx: Context) -> Section:
     recs = sorted(records, key=lambda r: (labels_of(records).index(r.label), _backend_order(r.ident[0]),
                                           r.ident[2], r.get("params") or 0, r.ident[1]))
-    cols = _id_columns(ctx) + [field_column(k) for k in MLP_FIELDS]
-    cols += [field_column(k) for k in extra_fields(recs, set(MLP_FIELDS))]
+    hidden = field_column("hidden")
+    size = Table(_id_columns(ctx) + [field_column(k) for k in MLP_FIELDS], recs)
+    others = extra_fields(recs, set(MLP_FIELDS))
+    tables = [size]
+    if others:
+        tables.append(Table(_id_columns(ctx) + [hidden] + [field_column(k) for k in others], recs,
+                            caption="Speed and memory"))
     return Section("mlp-sweep", "MLP sweep", "One- and two-hidden-layer MLPs against LeNet-5 (Study E), by size.",
-                   [Table(cols, recs)])
+                   tables)
 
 
 # --- histories ----------------------------------------------------------------------------------------------
@@ -538,7 +679,7 @@ def histories_table(labelled_runs: list, used: dict, label_of) -> Table:
                         (" (dirty)" if r["run"].commit.get("dirty") else "")) or None
     return Table([
         Column("machine", lambda r: r["label"], text, left=True),
-        Column("file", lambda r: f"`{r['run'].path.name}`", text, left=True),
+        Column("file", lambda r: r["run"].path.name, code, left=True),
         Column("saved (UTC)", lambda r: r["run"].datetime[:19] or None, text, left=True),
         Column("commit", commit, text, left=True),
         Column("CPU", lambda r: (r["run"].machine.get("cpu") or {}).get("brand_raw"), text, left=True),

@@ -1,0 +1,253 @@
+""""What this run shows": short sentences generated from the records, each with the figures it quotes.
+
+Every :class:`Finding` keeps those figures raw in ``facts`` (seconds, ratios, points), so that a test can
+recompute them from the JSON and check the sentence against them.  Nothing here is written about a
+particular run: a finding appears only when the records hold what it needs.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .markdown import in_unit, integer, sig, signed_points, time_unit
+from .records import Record, labels_of
+from .tables import (
+    FLAG,
+    Context,
+    break_even,
+    compression_rows,
+    phase_of,
+    relative,
+    roofline_records,
+    slower_at,
+    top1_change_points,
+)
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str  # fastest-inference, fastest-training, accuracy, roofline, graph, compression-*, scenario-*, unstable
+    text: str  # one sentence, markdown inline
+    facts: dict  # the figures it quotes, raw
+
+
+def duration(seconds: float) -> str:
+    """One duration in the unit that suits it: ``51.09 µs``, ``2.107 ms``, ``5.360 s``."""
+    name, scale = time_unit([seconds])
+    return f"{in_unit(seconds, scale)} {name}"
+
+
+def times(ratio: float) -> str:
+    return f"{ratio:.3g}×"
+
+
+def _where(parts: dict, varying: dict) -> str:
+    """" on cpu-box (lenet5, cpu)": the identity parts that vary across the report, else nothing."""
+    shown = [str(v) for k, v in parts.items() if varying.get(k)]
+    return f" ({', '.join(shown)})" if shown else ""
+
+
+def _varying(records: list[Record]) -> dict:
+    return {"label": len(labels_of(records)) > 1, "arch": len({r.ident[1] for r in records}) > 1,
+            "device": len({r.ident[2] for r in records}) > 1}
+
+
+def _unstable_mark(*recs: Record) -> str:
+    return f" ({FLAG}: do not quote)" if any(r.get("unstable") for r in recs) else ""
+
+
+def fastest(records: list[Record], section: str, what: str, kind: str) -> list[Finding]:
+    """Per machine, arch, device and batch (and activation): the fastest backend and its lead on the next."""
+    mine = [r for r in records if r.section == section and r.batch_size]
+    varying = _varying(mine)
+    groups: dict[tuple, list[Record]] = {}
+    for r in mine:
+        groups.setdefault((r.label, r.ident[1], r.ident[2], r.get("activation"), r.batch_size), []).append(r)
+    out = []
+    for (label, arch, device, activation, batch), recs in sorted(groups.items(), key=lambda kv: (
+            labels_of(mine).index(kv[0][0]), kv[0][1], kv[0][2], str(kv[0][3]), kv[0][4])):
+        if len({r.ident[0] for r in recs}) < 2:
+            continue
+        first, second = sorted(recs, key=lambda r: r.median)[:2]
+        ratio = second.median / first.median
+        where = _where({"label": label, "arch": arch, "device": device}, varying)
+        act = f", {activation}" if activation and len({r.get("activation") for r in mine}) > 1 else ""
+        text = (f"{what} at batch {batch}{act}{where}: **{first.ident[0]}** is fastest, {duration(first.median)} "
+                f"(median), {times(ratio)} faster than {second.ident[0]} ({duration(second.median)})"
+                f"{_unstable_mark(first, second)}.")
+        out.append(Finding(kind, text, {"label": label, "arch": arch, "device": device, "batch": batch,
+                                        "activation": activation, "fastest": first.ident[0],
+                                        "fastest_s": first.median, "runner_up": second.ident[0],
+                                        "runner_up_s": second.median, "ratio": ratio}))
+    return out
+
+
+def accuracy(records: list[Record]) -> list[Finding]:
+    recs = [r for r in records if r.section == "accuracy" and r.get("test_top1") is not None]
+    out = []
+    for label in labels_of(recs):
+        for arch in dict.fromkeys(r.ident[1] for r in recs if r.label == label):
+            mine = [r for r in recs if r.label == label and r.ident[1] == arch]
+            if len(mine) < 2:
+                continue
+            lo, hi = min(mine, key=lambda r: r.get("test_top1")), max(mine, key=lambda r: r.get("test_top1"))
+            spread = (hi.get("test_top1") - lo.get("test_top1")) * 100
+            where = _where({"label": label, "arch": arch}, _varying(recs))
+            if spread == 0:
+                text = f"Accuracy{where}: all {len(mine)} backends score test top-1 {lo.get('test_top1'):.4f}."
+            else:
+                text = (f"Accuracy{where}: test top-1 runs from {lo.get('test_top1'):.4f} ({lo.ident[0]}) to "
+                        f"{hi.get('test_top1'):.4f} ({hi.ident[0]}), {spread:.2f} points apart across "
+                        f"{len(mine)} backends.")
+            out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": lo.get("test_top1"),
+                                                  "high": hi.get("test_top1"), "points": spread, "n": len(mine)}))
+    return out
+
+
+def roofline(records: list[Record]) -> list[Finding]:
+    recs = [r for r in roofline_records(records) if r.get("pct_of_peak") is not None]
+    out = []
+    for label in labels_of(recs):
+        mine = [r for r in recs if r.label == label]
+        best = max(mine, key=lambda r: r.get("achieved_gflops"))
+        top = max(r.get("pct_of_peak") for r in mine)
+        where = f" on {label}" if len(labels_of(recs)) > 1 else ""
+        text = (f"Against the ceiling{where}: the best figure is {sig(best.get('achieved_gflops'), 3)} GFLOP/s "
+                f"({best.ident[0]}, {phase_of(best)}, batch {best.batch_size}), "
+                f"{sig(best.get('pct_of_peak'), 3)}% of the measured GEMM peak of "
+                f"{sig(best.get('peak_gflops'), 3)} GFLOP/s"
+                + ("; no row reaches half the peak, so overheads and memory traffic, not arithmetic, bound it."
+                   if top < 50 else "."))
+        out.append(Finding("roofline", text, {"label": label, "backend": best.ident[0], "phase": phase_of(best),
+                                              "batch": best.batch_size, "gflops": best.get("achieved_gflops"),
+                                              "pct_of_peak": best.get("pct_of_peak"),
+                                              "peak_gflops": best.get("peak_gflops"), "max_pct": top}))
+    return out
+
+
+def graph(records: list[Record]) -> list[Finding]:
+    """Per backend, phase and batch: after how many calls each graph mode repays its first call."""
+    recs = [r for r in records if r.section == "graph" and "break_even_calls" in r.extra
+            and r.get("mode") != "eager" and r.get("first_call_s") is not None]
+    groups: dict[tuple, list[Record]] = {}
+    for r in recs:
+        groups.setdefault((r.label, r.ident[0], r.get("phase"), r.batch_size), []).append(r)
+    out = []
+    for (label, backend, phase, batch), mine in groups.items():
+        parts, modes = [], []
+        for r in sorted(mine, key=_repaid_order):
+            n = break_even(r)
+            if n == "never":
+                parts.append(f"{r.get('mode')} never does (not faster than eager at steady state)")
+            else:
+                parts.append(f"{r.get('mode')} repays its {duration(r.get('first_call_s'))} first call after "
+                             f"{integer(n)} call{'s' if n != 1 else ''}")
+            modes.append({"mode": r.get("mode"), "first_call_s": r.get("first_call_s"), "break_even_calls": n})
+        where = f" on {label}" if len(labels_of(records)) > 1 else ""
+        text = f"Graph mode, {backend} {phase} at batch {batch}{where}: " + "; ".join(parts) + "."
+        out.append(Finding("graph", text, {"label": label, "backend": backend, "phase": phase, "batch": batch,
+                                           "modes": modes}))
+    return out
+
+
+def _repaid_order(r: Record) -> tuple:
+    """Soonest repaid first, "never" last."""
+    n = break_even(r)
+    return (1, 0) if n == "never" else (0, n)
+
+
+def compression(records: list[Record], ctx: Context) -> list[Finding]:
+    rows = [r for r in compression_rows(records) if "_record" in r]
+    out, keeps = [], {}
+    techniques: dict[tuple, list[dict]] = {}
+    for r in rows:
+        techniques.setdefault((r["label"], r["arch"], r.get("technique"), r.get("level")), []).append(r)
+    for (label, arch, technique, level), mine in techniques.items():
+        macs = {relative(r, "executed_macs") for r in mine} - {None}
+        points = sorted(p for r in mine if (p := top1_change_points(r)) is not None)
+        name = f"{technique} {level}" if level is not None else str(technique)
+        if len(macs) != 1:
+            continue
+        (ratio,) = macs
+        if ratio >= 1:
+            keeps.setdefault(label, []).append(name)
+            continue
+        cost = ("no top-1 change recorded" if not points else
+                f"{signed_points(points[0])} top-1 points" if points[0] == points[-1] else
+                f"{signed_points(points[0])} to {signed_points(points[-1])} top-1 points across backends")
+        r = mine[0]
+        text = (f"**{name}** removes work: it executes {times(ratio)} the base MACs "
+                f"({integer(r.get('executed_macs'))} of {integer(r.get('base_executed_macs'))} per sample), at "
+                f"{cost}.")
+        out.append(Finding("compression-removes", text, {"label": label, "arch": arch, "technique": technique,
+                                                         "level": level, "macs_ratio": ratio,
+                                                         "points": points}))
+    for label, names in keeps.items():
+        out.append(Finding("compression-keeps", f"{', '.join(names)} execute every base MAC (1×): they save "
+                           f"bytes, not arithmetic.", {"label": label, "techniques": names}))
+    slower = [(r, relative(r, "latency_b1_ms")) for r in rows if 1 in slower_at(r, ctx.threshold_time)]
+    if slower:
+        parts = [f"{r.get('technique')} {r.get('level')} on {r['backend']} ({times(q)})" for r, q in slower]
+        out.append(Finding("compression-slower", f"Slower than the uncompressed model at batch 1 (latency more "
+                           f"than {ctx.threshold_time:g}% above the base's): " + "; ".join(parts)
+                           + "; batch 256 is judged in the Compression section.",
+                           {"slower": [{"technique": r.get("technique"), "level": r.get("level"),
+                                        "backend": r["backend"], "ratio": q} for r, q in slower]}))
+    return out
+
+
+def scenarios(records: list[Record]) -> list[Finding]:
+    out = []
+    for label in labels_of(records):
+        single = [r for r in records if r.label == label and r.group.startswith("scenario single-stream")
+                  and r.get("latency_p90_ms") is not None]
+        if single:
+            best = min(single, key=lambda r: r.get("latency_p90_ms"))
+            text = (f"Single stream: **{best.ident[0]}** answers a query fastest at the tail, p90 "
+                    f"{duration(best.get('latency_p90_ms') / 1e3)} (p50 {duration(best.get('latency_p50_ms') / 1e3)}"
+                    f", over {integer(best.get('queries'))} queries){_unstable_mark(best)}.")
+            out.append(Finding("scenario-single-stream", text, {
+                "label": label, "backend": best.ident[0], "p90_s": best.get("latency_p90_ms") / 1e3,
+                "p50_s": best.get("latency_p50_ms") / 1e3, "queries": best.get("queries")}))
+        offline = [r for r in records if r.label == label and r.group.startswith("scenario offline")
+                   and r.get("throughput_img_s") is not None]
+        if offline:
+            best = max(offline, key=lambda r: r.get("throughput_img_s"))
+            text = (f"Offline: **{best.ident[0]}** has the highest throughput, {sig(best.get('throughput_img_s'))} "
+                    f"img/s at batch {best.batch_size}{_unstable_mark(best)}.")
+            out.append(Finding("scenario-offline", text, {"label": label, "backend": best.ident[0],
+                                                          "img_s": best.get("throughput_img_s"),
+                                                          "batch": best.batch_size}))
+    return out
+
+
+UNSTABLE_NAMED = 5  # more flagged benchmarks than this are counted per section, not named
+
+
+def unstable(records: list[Record]) -> list[Finding]:
+    known = [r for r in records if r.section is not None]
+    if not any("unstable" in r.extra for r in known):
+        return [Finding("unstable", "These histories carry no stability flags (recorded before the bench watched "
+                        "the machine), so no figure here was checked for a disturbed machine.", {"flagged": None})]
+    flagged = [r for r in known if r.get("unstable")]
+    if not flagged:
+        return [Finding("unstable", f"None of the {len(known)} benchmarks was flagged unstable.",
+                        {"flagged": [], "total": len(known)})]
+    if len(flagged) <= UNSTABLE_NAMED:
+        where = ": " + "; ".join(f"`{r.name}` ({', '.join(r.get('unstable_reasons') or ['flagged'])})"
+                                  for r in flagged)
+    else:
+        counts: dict[str, int] = {}
+        for r in flagged:
+            counts[r.section] = counts.get(r.section, 0) + 1
+        where = " (" + ", ".join(f"{n} {section}" for section, n in counts.items()) + "; each marked in its section)"
+    return [Finding("unstable", f"{FLAG}: {len(flagged)} of {len(known)} benchmarks were measured on a disturbed "
+                    f"machine or too spread to trust, so do not quote them{where}.",
+                    {"flagged": [r.name for r in flagged], "total": len(known)})]
+
+
+def findings(records: list[Record], ctx: Context) -> list[Finding]:
+    return (fastest(records, "inference", "Inference", "fastest-inference")
+            + fastest(records, "training", "Training", "fastest-training")
+            + accuracy(records) + roofline(records) + graph(records)
+            + compression([r for r in records if r.section == "compression"], ctx)
+            + scenarios([r for r in records if r.section == "scenarios"]) + unstable(records))
