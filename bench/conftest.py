@@ -7,7 +7,7 @@ Every benchmark's ``extra_info`` gets the common record (accuracy, parameters,
 bytes, FLOPs with conventions, dataset, epochs, seed, threads) from
 :meth:`Study.record`, and from the wrapped ``benchmark`` fixture its tail
 statistics, the machine's state around the timed call and the ``unstable``
-flag (:mod:`lenet.monitor`); the session ends with the overall-performance
+flag (:mod:`lenet.measure.monitor`); the session ends with the overall-performance
 table and a warning naming every flagged benchmark.
 """
 from __future__ import annotations
@@ -18,15 +18,16 @@ from pathlib import Path
 
 import pytest
 
-from lenet import __version__, threads
+from lenet import __version__
 from lenet.backends import BACKENDS, available_backends, get_backend
 from lenet.counting import CONVENTIONS, count
-from lenet.measure import gpu_name
+from lenet.io.model_cache import default_cache_dir, train_or_load
+from lenet.measure import threads
+from lenet.measure.machine import gpu_name
+from lenet.measure.monitor import SessionMonitor
 from lenet.metrics import evaluate
-from lenet.model_cache import default_cache_dir, train_or_load
-from lenet.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES, build_arch
-from lenet.study import PROFILES, default_config
+from lenet.study.profiles import PROFILES, default_config
 from lenet.testing import require_backend
 
 
@@ -65,7 +66,7 @@ class Study:
 
     @property
     def ceiling(self) -> dict:
-        """This machine's measured fp32 GEMM peak and copy bandwidth (once per session, see lenet.ceiling)."""
+        """This machine's measured fp32 GEMM peak and copy bandwidth (once per session, see lenet.measure.ceiling)."""
         self.monitor.start()
         return self.monitor.ceiling
 
@@ -254,7 +255,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from lenet.summary import format_summary
+    from lenet.study.summary import format_summary
 
     study = config.stash.get(_STUDY_KEY, None)
     if study and study.summary:

@@ -46,9 +46,9 @@ import numpy as np
 import pytest
 
 from lenet.backends import BACKENDS, get_backend, is_available
-from lenet.ceiling import roofline
-from lenet.measure import first_call, median_seconds, plan_rounds
-from lenet.study import PROFILES
+from lenet.measure.ceiling import roofline
+from lenet.measure.timing import first_call, median_seconds, plan_rounds
+from lenet.study.profiles import PROFILES
 from lenet.testing import require_backend
 
 from .conftest import _csv, backend_device

@@ -10,8 +10,9 @@ at batch 1024): a cold start.
 """
 import pytest
 
-from lenet.measure import peak_rss_fresh_process, serialized_sizes
-from lenet.threads import requested
+from lenet.measure.memory import peak_rss_fresh_process
+from lenet.measure.sizes import serialized_sizes
+from lenet.measure.threads import requested
 
 from .conftest import backend_device
 

@@ -59,7 +59,7 @@ def test_dry_run_with_zero_epochs_is_an_error(capsys):
 
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
 def test_a_bad_lenet_threads_is_one_line(capsys, monkeypatch, value):
-    monkeypatch.setattr("lenet.threads._requested", None)  # as in a fresh process: the variable is read
+    monkeypatch.setattr("lenet.measure.threads._requested", None)  # as in a fresh process: the variable is read
     monkeypatch.setenv("LENET_THREADS", value)
     assert f"lenet: error: LENET_THREADS must be a positive integer, got {value!r}" == run(capsys, *DRY)
 

@@ -8,10 +8,10 @@ from lenet.backends import get_backend
 from lenet.compress import pruning, sparse
 from lenet.compress.finetune import fine_tune
 from lenet.init import init_weights
+from lenet.io.weights import save as save_weights
 from lenet.spec import lenet5, lenet5_modified
 from lenet.testing import require_backend
 from lenet.training import TrainConfig
-from lenet.weights import save as save_weights
 
 
 @pytest.fixture(scope="module")

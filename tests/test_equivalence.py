@@ -9,15 +9,15 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet import weights as wio
 from lenet.backends import BACKENDS, get_backend, is_available
 from lenet.backends.common import InputShapeError
 from lenet.init import init_weights
+from lenet.io import weights as wio
+from lenet.io.weights import WeightsError
 from lenet.metrics import evaluate
 from lenet.spec import build_arch, lenet5, lenet5_modified, mlp
 from lenet.testing import require_backend
 from lenet.training import TrainConfig
-from lenet.weights import WeightsError
 
 ATOL = 1e-4
 REFERENCE = "handcrafted"

@@ -16,7 +16,7 @@ MEASUREMENT = ("make_forward", "count_flops", "reset_peak_memory", "peak_memory"
 
 @pytest.mark.parametrize("name", ["handcrafted", "torch", "keras"])
 def test_backend_offers_the_measurement_hooks(name):
-    """make_forward, count_flops, reset_peak_memory, peak_memory: used by lenet.probe and bench/."""
+    """make_forward, count_flops, reset_peak_memory, peak_memory: used by lenet.measure.probe and bench/."""
     from lenet.testing import require_backend
 
     require_backend(name)

@@ -11,7 +11,7 @@ Each backend module offers the same functions::
     set_threads(n);  thread_counts() -> dict;  versions() -> dict
     devices() -> list of usable device names ("cpu", "cuda"/"gpu")
 
-and, for measurement (lenet.measure, bench/):
+and, for measurement (lenet.measure.timing, bench/):
 
     make_forward(model, x) -> zero-argument callable: the forward pass on
         ``x`` already converted to the framework's tensor on the model's device;
@@ -81,7 +81,7 @@ def get_backend(name: str) -> ModuleType:
             f"pip install 'lenet-bench[{extra}]'"
         )
     mod = importlib.import_module(module)
-    from ..threads import requested
+    from ..measure.threads import requested
 
     mod.set_threads(requested())
     return mod

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .. import weights as wio
 from ..init import init_weights
+from ..io import weights as wio
 from ..spec import Arch
 from . import Model
 

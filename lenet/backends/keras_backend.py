@@ -77,9 +77,10 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .. import threads, training  # noqa: E402
+from .. import training  # noqa: E402
+from ..io.weights import check_weights  # noqa: E402
+from ..measure import threads  # noqa: E402
 from ..spec import Act, Arch, Conv, Dense, Flatten, Pool  # noqa: E402
-from ..weights import check_weights  # noqa: E402
 from . import DeviceError, Model  # noqa: E402
 from .common import (  # noqa: E402
     batch_slices,
@@ -113,8 +114,8 @@ def set_threads(n: int) -> dict:
     """Ask for ``n`` intra-op and ``n`` inter-op threads.
 
     This takes effect only before TensorFlow's runtime has started (this
-    module applies :func:`lenet.threads.requested` on import, so set
-    ``LENET_THREADS`` or call :func:`lenet.threads.set_threads` before
+    module applies :func:`lenet.measure.threads.requested` on import, so set
+    ``LENET_THREADS`` or call :func:`lenet.measure.threads.set_threads` before
     importing the backend).  Afterwards the call changes nothing and does not
     fail; :func:`thread_counts` reports the values actually in force.
     """

@@ -49,8 +49,8 @@ import torch
 from torch import nn
 
 from .. import training
+from ..io.weights import check_weights
 from ..spec import Act, Arch, Conv, Dense, Flatten, Pool
-from ..weights import check_weights
 from . import DeviceError, Model
 from .common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
 

@@ -1,6 +1,6 @@
 """Model compression, measured honestly: pruning (masked vs physically removed), int8, low-rank.
 
-Framework-neutral techniques work on canonical weights (:mod:`lenet.weights`)
+Framework-neutral techniques work on canonical weights (:mod:`lenet.io.weights`)
 and specs (:mod:`lenet.spec`), so every backend runs their output:
 
 * :mod:`.pruning`     unstructured magnitude masks, layer-wise or global; :mod:`.finetune` keeps them

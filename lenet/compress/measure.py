@@ -11,7 +11,7 @@
 * **peak memory**: :func:`peak_rss` runs :mod:`lenet.compress.probe` in a
   fresh interpreter, which loads the artifact, runs one inference at batch
   256 and reports the process's peak resident set (framework import
-  included) sampled by memory-profiler, as :mod:`lenet.probe` does for the
+  included) sampled by memory-profiler, as :mod:`lenet.measure.probe` does for the
   float models.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ import time
 import numpy as np
 
 from ..counting import layer_counts
-from ..measure import run_probe
+from ..measure.memory import run_probe
 from ..spec import Arch, Conv, Dense
 
 

@@ -2,7 +2,7 @@
 
 Kinds (``--file`` is the artifact; the framework is imported only when the kind needs it):
 
-``npz``                canonical weights (``lenet.weights``) run by ``--backend``
+``npz``                canonical weights (``lenet.io.weights``) run by ``--backend``
 ``csr``                the sparse file of :mod:`lenet.compress.sparse`, rebuilt dense, run by ``--backend``
 ``torch-prune-hooks``  canonical weights run by torch with ``torch.nn.utils.prune`` masks and hooks live
 ``torch-int8-static``  ``torch.save``d state of the static int8 model; ``--aux`` the float weights it came from
@@ -22,7 +22,7 @@ import json
 
 import numpy as np
 
-from .. import threads
+from ..measure import threads
 
 MIB = 2**20
 KINDS = ("npz", "csr", "torch-prune-hooks", "torch-int8-static", "torch-int8-dynamic", "tflite", "handcrafted-int8")
@@ -64,7 +64,7 @@ def _forward(kind: str, file: str, backend_name: str | None, aux: str | None, ba
         del model
         return torch_quant.make_forward(qnet, inputs(shape))
     if kind == "tflite":
-        from ..weights import load as load_weights
+        from ..io.weights import load as load_weights
         from . import tflite
 
         arch = load_weights(aux)[0]

@@ -27,9 +27,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .. import weights as wio
 from ..backends import Model
 from ..counting import count
+from ..io import weights as wio
 from ..metrics import topk_correct
 from ..training import TrainConfig
 from . import lowrank, pruning, sparse, structured
@@ -62,7 +62,7 @@ def _cases(prune, struct, ranks) -> tuple:
             Case("int8-static", "ptq"), Case("int8-dynamic", "dense", ("torch",)))
 
 
-# keyed by the study profile (lenet.study.PROFILES): quick runs one level of each technique
+# keyed by the study profile (lenet.study.profiles.PROFILES): quick runs one level of each technique
 PLANS = {
     "quick": _cases(("global-75",), ("50",), ("r16",)),
     "full": _cases(PRUNE_LEVELS, STRUCT_LEVELS, RANK_LEVELS),

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from ..threads import requested
+from ..measure.threads import requested
 
 
 @contextlib.contextmanager

@@ -21,12 +21,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import write_text
-from ..compare import Comparison, Verdict, compare_runs
-from ..history import Run, load_runs
+from ..io.atomic import write_text
+from ..study.compare import Comparison, Verdict, compare_runs
 from . import plots as P
 from . import tables as T
 from .compare import pick_pair, verdicts_table
+from .history import Run, load_runs
 from .markdown import text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
 

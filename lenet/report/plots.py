@@ -14,7 +14,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatterSciNotation
 
-from ..atomic import write_bytes
+from ..io.atomic import write_bytes
 from .records import Record, labels_of
 from .tables import compression_rows, overall_rows, sort_key
 

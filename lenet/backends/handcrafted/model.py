@@ -13,9 +13,9 @@ import os
 
 import numpy as np
 
+from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
-from ...weights import check_weights
 from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
 from . import layers as L
@@ -310,7 +310,7 @@ def set_threads(n: int) -> dict:
     """Limit NumPy's BLAS pool, the only thread pool this backend uses, to ``n`` threads.
 
     Elementwise NumPy code is single-threaded.  This is the same limit that
-    :func:`lenet.threads.set_threads` applies; repeating it here makes
+    :func:`lenet.measure.threads.set_threads` applies; repeating it here makes
     :func:`lenet.backends.get_backend` honour ``LENET_THREADS`` for this
     backend as it does for the others.
     """
@@ -324,7 +324,7 @@ def set_threads(n: int) -> dict:
 
 
 def thread_counts() -> dict:
-    """Nothing of its own: the BLAS pool is reported by :func:`lenet.threads.report`."""
+    """Nothing of its own: the BLAS pool is reported by :func:`lenet.measure.threads.report`."""
     return {}
 
 

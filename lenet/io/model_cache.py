@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
+from ..backends import Model
+from ..report.history_checks import FieldError, history_rows, non_negative_number
+from ..spec import Arch
+from ..training import TrainConfig
 from . import weights as wio
-from .backends import Model
-from .history_checks import FieldError, history_rows, non_negative_number
-from .spec import Arch
-from .training import TrainConfig
 
 
 class CacheWarning(UserWarning):

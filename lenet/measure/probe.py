@@ -1,4 +1,4 @@
-"""Memory probe, run as ``python -m lenet.probe`` in a fresh interpreter by :mod:`lenet.measure`.
+"""Memory probe, run as ``python -m lenet.measure.probe`` in a fresh interpreter by :mod:`lenet.measure.timing`.
 
 Loads one backend and one weight file, builds random inputs of the model's
 shape (values do not change memory), records the resident set after that
@@ -15,15 +15,15 @@ import numpy as np
 import psutil
 from memory_profiler import memory_usage
 
+from ..backends import get_backend
+from ..training import TrainConfig, run_epoch
 from . import threads
-from .backends import get_backend
-from .training import TrainConfig, run_epoch
 
 MIB = 2**20
 
 
 def main(argv=None) -> None:
-    p = argparse.ArgumentParser(prog="python -m lenet.probe")
+    p = argparse.ArgumentParser(prog="python -m lenet.measure.probe")
     p.add_argument("--backend", required=True)
     p.add_argument("--weights", required=True)
     p.add_argument("--phase", choices=("infer", "train"), required=True)
