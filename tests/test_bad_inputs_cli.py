@@ -66,7 +66,7 @@ def test_a_bad_lenet_threads_is_one_line(capsys, monkeypatch, value):
 
 def test_outputs_that_cannot_be_written_are_refused_before_training(capsys, tmp_path, monkeypatch):
     trained = []
-    monkeypatch.setattr("lenet.backends.handcrafted.train", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr("lenet.backends.handcrafted.backend.train", lambda *a, **k: trained.append(1))
     (tmp_path / "afile").write_text("x")
     for flag in ("--save", "--json"):
         assert f"{flag} {tmp_path}: is a folder" in run(capsys, *DRY, flag, str(tmp_path))
@@ -88,7 +88,7 @@ def test_a_diverging_run_is_one_line(capsys, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("loss became nan in epoch 1; lower the learning rate")
 
-    monkeypatch.setattr("lenet.backends.handcrafted.train", diverge)
+    monkeypatch.setattr("lenet.backends.handcrafted.backend.train", diverge)
     assert run(capsys, *DRY) == "lenet: error: loss became nan in epoch 1; lower the learning rate"
 
 

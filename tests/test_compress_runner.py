@@ -6,7 +6,8 @@ import pytest
 
 from lenet.backends import get_backend
 from lenet.compress import runner as R
-from lenet.compress.measure import int8_dense_bytes, peak_rss
+from lenet.measure.memory import peak_rss_artifact
+from lenet.measure.sizes import int8_dense_bytes
 from lenet.spec import lenet5
 from lenet.training import TrainConfig
 
@@ -62,6 +63,6 @@ def test_probe_measures_handcrafted_int8_in_a_fresh_process(digits, tmp_path):
     arch = lenet5()
     w = get_backend("handcrafted").get_weights(get_backend("handcrafted").build(arch, seed=0))
     path = int8.quantize(arch, w, digits.x_train[:32]).save(tmp_path / "q.npz")
-    out = peak_rss("handcrafted-int8", path, batch_size=16, threads=1)
+    out = peak_rss_artifact("handcrafted", "handcrafted-int8", path, batch_size=16, threads=1)
     assert out["peak_mib"] >= out["baseline_mib"] > 10
     assert np.isfinite(out["delta_mib"])

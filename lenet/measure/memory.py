@@ -25,11 +25,25 @@ def peak_rss_fresh_process(backend: str, weights: str | os.PathLike, phase: str,
     and data creation), ``peak_mib`` (max RSS sampled by memory-profiler while
     the phase ran), ``delta_mib`` and, on GPU, ``device_peak_bytes``.
     """
-    args = ["--backend", backend, "--weights", str(weights), "--phase", phase, "--batch-size", str(batch_size),
-            "--samples", str(samples), "--device", device]
-    if threads:
-        args += ["--threads", str(threads)]
-    return run_probe("lenet.measure.probe", args, timeout)
+    return _probe(["--backend", backend, "--weights", str(weights), "--phase", phase, "--batch-size", str(batch_size),
+                   "--samples", str(samples), "--device", device], threads, timeout)
+
+
+def peak_rss_artifact(backend: str, kind: str, file, aux=None, batch_size: int = 256, threads: int | None = None,
+                      timeout: float = 600) -> dict:
+    """Peak memory of one inference at ``batch_size`` of a compressed artifact, in a new process.
+
+    ``kind`` ``"npz"`` is canonical weights, ``"csr"`` the sparse file of
+    :mod:`lenet.compress.sparse`, both run by ``backend``; any other kind is
+    the backend's own artifact, rebuilt by its ``load_artifact`` hook.
+    """
+    args = ["--backend", backend, "--artifact", kind, "--weights", str(file), "--phase", "infer",
+            "--batch-size", str(batch_size)]
+    return _probe(args + (["--aux", str(aux)] if aux else []), threads, timeout)
+
+
+def _probe(args: list[str], threads: int | None, timeout: float) -> dict:
+    return run_probe("lenet.measure.probe", args + (["--threads", str(threads)] if threads else []), timeout)
 
 
 def run_probe(module: str, args: list[str], timeout: float = 600) -> dict:
