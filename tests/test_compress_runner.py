@@ -25,6 +25,8 @@ def test_plans_cover_every_technique_and_respect_backends():
                                                "int8-static", "int8-dynamic"}
     assert [b for b, c in quick if c.technique == "int8-dynamic"] == ["torch"]
     assert all(b == "keras" for b, _ in R.cases("full", ["keras"]))
+    assert {c.technique for b, c in quick if b == "onnxruntime"} == {"prune-masked", "prune-sparse",
+                                                                     "prune-structured", "lowrank", "int8-static"}
     assert len(R.cases("full")) > len(quick)
     with pytest.raises(ValueError, match="unknown compression plan"):
         R.cases("huge")

@@ -38,7 +38,8 @@ def test_unknown_backend_names_the_choices():
     assert not is_available("jax")
 
 
-@pytest.mark.parametrize("name, framework, extra", [("torch", "torch", "torch"), ("keras", "tensorflow", "tf")])
+@pytest.mark.parametrize("name, framework, extra", [("torch", "torch", "torch"), ("keras", "tensorflow", "tf"),
+                                                   ("onnxruntime", "onnxruntime", "onnx")])
 def test_missing_framework_via_find_spec(monkeypatch, name, framework, extra):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -72,7 +73,7 @@ def test_backend_offers_the_contract(backend_name):
     assert isinstance(versions, dict) and versions
 
 
-@pytest.mark.parametrize("name", ["torch", "keras"])
+@pytest.mark.parametrize("name", ["torch", "keras", "onnxruntime"])
 def test_thread_knob_reports_values_in_force(name):
     from lenet.testing import require_backend
 

@@ -30,6 +30,7 @@ _REGISTRY = {
     "handcrafted": "lenet.backends.handcrafted",
     "torch": "lenet.backends.torch",
     "keras": "lenet.backends.keras",
+    "onnxruntime": "lenet.backends.onnxruntime",
 }
 BACKENDS = tuple(_REGISTRY)
 
