@@ -7,7 +7,6 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ..init import init_weights
 from ..io import weights as wio
 from ..spec import Arch
 from . import Capabilities, InferenceOnly, Model
@@ -48,10 +47,6 @@ def batch_slices(n: int, batch_size: int):
         raise ValueError(f"batch_size must be >= 1, got {batch_size}")
     for start in range(0, n, batch_size):
         yield slice(start, min(start + batch_size, n))
-
-
-def initial_weights(arch: Arch, seed: int) -> dict[str, np.ndarray]:
-    return init_weights(arch, seed)
 
 
 def check_mode(name: str, caps: Capabilities, phase: str, mode: str | None) -> str:

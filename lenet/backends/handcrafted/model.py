@@ -13,20 +13,12 @@ import os
 
 import numpy as np
 
+from ...init import init_weights
 from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
 from .. import DeviceError, Model
-from ..common import (
-    batch_slices,
-    check_input,
-    check_labels,
-    check_mode,
-    check_thread_count,
-    initial_weights,
-    load_model,
-    save_model,
-)
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
 from . import CAPABILITIES, NAME
 from . import layers as L
 from .losses import SoftmaxCrossEntropy
@@ -183,7 +175,7 @@ def _net(model: Model) -> Net:
 def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> Model:
     """A :class:`~lenet.backends.Model` of ``arch`` with the shared seeded initial weights."""
     _check_device(device)
-    return Model(arch, Net(arch, dtype, weights=initial_weights(arch, seed)), NAME, device)
+    return Model(arch, Net(arch, dtype, weights=init_weights(arch, seed)), NAME, device)
 
 
 # Micro-batches.  A step on a batch larger than TRAIN_CHUNK runs forward and backward on

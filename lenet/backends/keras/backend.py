@@ -78,20 +78,12 @@ import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
 from ... import training  # noqa: E402
+from ...init import init_weights
 from ...io.weights import check_weights  # noqa: E402
 from ...measure import threads  # noqa: E402
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool  # noqa: E402
 from .. import DeviceError, Model  # noqa: E402
-from ..common import (  # noqa: E402
-    batch_slices,
-    check_input,
-    check_labels,
-    check_mode,
-    check_thread_count,
-    initial_weights,
-    load_model,
-    save_model,
-)
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model  # noqa: E402
 from ..common import cold_start as cold_start  # noqa: E402  (the contract's defaults)
 from ..common import mode_unavailable as mode_unavailable  # noqa: E402
 from ..common import warm_up as warm_up  # noqa: E402
@@ -273,7 +265,7 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
         net = keras.Sequential(stack, name=arch.name.replace("-", "_"))
     model = Model(arch=arch, net=net, backend=NAME, device=name)
     net._lenet_forward = _forward_fn(net, arch)
-    set_weights(model, initial_weights(arch, seed))
+    set_weights(model, init_weights(arch, seed))
     return model
 
 

@@ -22,9 +22,10 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 
+from ...init import init_weights
 from ...spec import Arch
 from .. import DeviceError, Model
-from ..common import batch_slices, check_input, check_mode, check_thread_count, initial_weights, load_model, save_model
+from ..common import batch_slices, check_input, check_mode, check_thread_count, load_model, save_model
 from ..common import cold_start as cold_start  # the contract's defaults: no compile caches, every mode runs
 from ..common import mode_unavailable as mode_unavailable
 from ..common import warm_up as warm_up
@@ -99,7 +100,7 @@ def _net(model: Model) -> OrtNet:
 def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
     """``arch`` as an ONNX graph holding ``lenet.init.init_weights(arch, seed)``, run on ``device``."""
     dev = _device(device)
-    return Model(arch, OrtNet(arch, initial_weights(arch, seed), dev), NAME, dev)
+    return Model(arch, OrtNet(arch, init_weights(arch, seed), dev), NAME, dev)
 
 
 def get_weights(model: Model) -> dict[str, np.ndarray]:

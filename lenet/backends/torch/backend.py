@@ -49,19 +49,11 @@ import torch
 from torch import nn
 
 from ... import training
+from ...init import init_weights
 from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from .. import DeviceError, Model
-from ..common import (
-    batch_slices,
-    check_input,
-    check_labels,
-    check_mode,
-    check_thread_count,
-    initial_weights,
-    load_model,
-    save_model,
-)
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
 from . import CAPABILITIES, NAME
 from .compression import compress as compress  # the native compression hooks
 from .compression import load_artifact as load_artifact
@@ -128,7 +120,7 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
     net = nn.Sequential(*(_module(layer, shape) for layer, shape in zip(arch.layers, arch.input_shapes())))
     net.to(dev)
     model = Model(arch=arch, net=net, backend=NAME, device=dev.type if dev.index is None else str(dev))
-    set_weights(model, initial_weights(arch, seed))
+    set_weights(model, init_weights(arch, seed))
     return model
 
 
