@@ -7,26 +7,27 @@ Every benchmark's ``extra_info`` gets the common record (accuracy, parameters,
 bytes, FLOPs with conventions, dataset, epochs, seed, threads) from
 :meth:`Study.record`, and from the wrapped ``benchmark`` fixture its tail
 statistics, the machine's state around the timed call and the ``unstable``
-flag (:mod:`lenet.monitor`); the session ends with the overall-performance
+flag (:mod:`lenet.measure.monitor`); the session ends with the overall-performance
 table and a warning naming every flagged benchmark.
 """
 from __future__ import annotations
 
 import platform
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pytest
 
-from lenet import __version__, threads
-from lenet.backends import BACKENDS, available_backends, get_backend
+from lenet import __version__
+from lenet.backends import BACKENDS, available_backends, capabilities, get_backend, trainer_for
 from lenet.counting import CONVENTIONS, count
-from lenet.measure import gpu_name
+from lenet.io.model_cache import default_cache_dir, train_or_load
+from lenet.measure import threads
+from lenet.measure.machine import gpu_name
+from lenet.measure.monitor import SessionMonitor
 from lenet.metrics import evaluate
-from lenet.model_cache import default_cache_dir, train_or_load
-from lenet.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES, build_arch
-from lenet.study import PROFILES, default_config
+from lenet.study.profiles import PROFILES, default_config
 from lenet.testing import require_backend
 
 
@@ -65,7 +66,7 @@ class Study:
 
     @property
     def ceiling(self) -> dict:
-        """This machine's measured fp32 GEMM peak and copy bandwidth (once per session, see lenet.ceiling)."""
+        """This machine's measured fp32 GEMM peak and copy bandwidth (once per session, see lenet.measure.ceiling)."""
         self.monitor.start()
         return self.monitor.ceiling
 
@@ -122,12 +123,24 @@ class Study:
         return self.trained_arch(backend_name, self.arch(arch_name), self.dataset, device, arch_name)
 
     def trained_arch(self, backend_name: str, arch, data, device: str, key_name: str | None = None):
-        """Train ``arch`` on ``data`` once per session (or load it from the cache); evaluate val and test."""
+        """Train ``arch`` on ``data`` once per session (or load it from the cache); evaluate val and test.
+
+        An inference-only backend runs the weights its declared ``weights_from`` backend trained
+        (``tm.weights_from`` names it).
+        """
         key = (backend_name, key_name or arch.name, device, data.name, data.input_shape)
         if key not in self.models:
             backend = get_backend(backend_name)
-            tm = train_or_load(backend, arch, data, self.train_config(), device,
-                               self.opt("--model-cache"), progress=True, backend_name=backend_name)
+            source = trainer_for(backend_name)
+            if source == backend_name:
+                tm = train_or_load(backend, arch, data, self.train_config(), device,
+                                   self.opt("--model-cache"), progress=True, backend_name=backend_name)
+            else:
+                src = self.trained_arch(source, arch, data, "cpu", key_name)
+                model = backend.build(arch, seed=0, device=device)
+                backend.set_weights(model, get_backend(source).get_weights(src.model))
+                tm = replace(src, model=model)
+            tm.weights_from = source
             tm.metrics = {
                 split: evaluate(backend.predict(tm.model, x), y)
                 for split, x, y in (("val", data.x_val, data.y_val), ("test", data.x_test, data.y_test))
@@ -161,6 +174,8 @@ class Study:
                 "test_loss": tm.metrics["test"]["loss"], "train_seconds": tm.train_seconds,
                 "model_cached": tm.cached,
             })
+            if tm.weights_from != backend_name:
+                info["weights_from"] = tm.weights_from
         info.update(extra)
         benchmark.extra_info.update(info)
         if not in_summary:
@@ -190,7 +205,13 @@ def pytest_generate_tests(metafunc):
     opt = metafunc.config.getoption
     profile = PROFILES[opt("--profile")]
     if "backend_name" in metafunc.fixturenames:
-        metafunc.parametrize("backend_name", _csv(opt("--backends"), BACKENDS), scope="session")
+        chosen = _csv(opt("--backends"), BACKENDS)
+        unknown = sorted(set(chosen) - set(BACKENDS))
+        if unknown:
+            raise pytest.UsageError(f"--backends: unknown {unknown}; choose from {','.join(BACKENDS)}")
+        if "train_batch" in metafunc.fixturenames:  # a training benchmark: backends that declare training
+            chosen = tuple(b for b in chosen if capabilities(b).trains)
+        metafunc.parametrize("backend_name", chosen, scope="session")
     if "arch_name" in metafunc.fixturenames:
         metafunc.parametrize("arch_name", _csv(opt("--archs"), profile.archs), scope="session")
     if "device" in metafunc.fixturenames:
@@ -254,7 +275,7 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    from lenet.summary import format_summary
+    from lenet.study.summary import format_summary
 
     study = config.stash.get(_STUDY_KEY, None)
     if study and study.summary:

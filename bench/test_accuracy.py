@@ -1,7 +1,7 @@
 """Top-1/top-5 on validation and test, gated per (dataset, architecture); timed: the whole test-set pass."""
 import pytest
 
-from lenet.gates import check_accuracy
+from lenet.study.gates import check_accuracy
 
 
 @pytest.mark.benchmark(group="accuracy")

@@ -24,11 +24,10 @@ everything else running: they are noisy.
 import pytest
 
 from lenet.backends import available_backends, get_backend
-from lenet.compress.measure import batch_of
 from lenet.compress.runner import FINETUNE_EPOCHS, Runner, cases
 from lenet.counting import count
-from lenet.measure import plan_rounds
-from lenet.threads import requested
+from lenet.measure.threads import requested
+from lenet.measure.timing import batch_of, plan_rounds
 
 _RUNNERS: dict = {}
 

@@ -1,6 +1,7 @@
 """Static graph against eager: first call, steady state and break-even, per backend x phase x batch x mode.
 
-Modes (the backends' ``TRAIN_MODES`` / ``INFER_MODES``):
+Modes (each backend's declared ``train_modes`` / ``infer_modes``; a backend without an eager mode for a phase,
+such as onnxruntime, is not generated for it):
 
 - keras: ``eager`` (GradientTape / ``model(x)`` op by op), ``graph`` (one ``tf.function`` with a fixed input
   signature), ``xla`` (the same with ``jit_compile=True``), and Keras' own API: ``fit`` for training (its
@@ -38,17 +39,16 @@ Profiles: ``quick`` batch 64 and no torch.compile (its compile alone takes 20-60
 """
 from __future__ import annotations
 
-import contextlib
 import math
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from lenet.backends import BACKENDS, get_backend, is_available
-from lenet.ceiling import roofline
-from lenet.measure import first_call, median_seconds, plan_rounds
-from lenet.study import PROFILES
+from lenet.backends import BACKENDS, capabilities, get_backend
+from lenet.measure.ceiling import roofline
+from lenet.measure.timing import first_call, median_seconds, plan_rounds
+from lenet.study.profiles import PROFILES
 from lenet.testing import require_backend
 
 from .conftest import _csv, backend_device
@@ -58,11 +58,11 @@ WARMUP_CALLS = 3
 
 
 def _modes(backend_name: str, phase: str) -> tuple:
-    """The backend's modes for ``phase``, eager first (("eager",) for a backend without modes or not installed)."""
-    if not is_available(backend_name):
-        return ("eager",)
-    module = get_backend(backend_name)
-    modes = getattr(module, "TRAIN_MODES" if phase == "train" else "INFER_MODES", ("eager",))
+    """The backend's declared modes for ``phase``, eager first; none when it declares no eager baseline
+    for the phase (an inference-only backend's training; ORT's optimization levels)."""
+    modes = capabilities(backend_name).modes(phase)
+    if "eager" not in modes:
+        return ()
     return ("eager",) + tuple(m for m in modes if m != "eager")
 
 
@@ -104,27 +104,20 @@ class Case:
             self.x = np.resize(data.x_train, (batch, *data.input_shape))
             self.y = np.resize(data.y_train, batch)
             self.idx = np.random.default_rng(self.config.seed).permutation(batch)
-        self.has_modes = hasattr(backend, "TRAIN_MODES" if phase == "train" else "INFER_MODES")
 
     def make(self, mode: str):
         """A zero-argument callable: one training step or one forward pass, on a freshly built model."""
         backend = self.backend
-        kw = {"mode": mode} if self.has_modes else {}
         model = backend.build(self.arch, seed=self.config.seed, device=self.dev)
         if self.phase == "infer":
-            if hasattr(backend, "make_forward"):
-                return backend.make_forward(model, self.x, **kw)
-            return lambda: backend.predict(model, self.x, batch_size=self.batch)  # handcrafted: its own forward
-        trainer = backend.trainer(model, self.x, self.y, self.config, **kw)
-        if hasattr(trainer, "make_step"):
-            return trainer.make_step(self.idx, self.config.lr)
-        return lambda: trainer.step(self.idx, self.config.lr)
+            return backend.make_forward(model, self.x, mode=mode)
+        trainer = backend.trainer(model, self.x, self.y, self.config, mode=mode)
+        return trainer.make_step(self.idx, self.config.lr)
 
     def first_call(self, mode: str) -> tuple:
-        """(fresh callable, seconds of its first call), a torch.compile one compiled from cold."""
+        """(fresh callable, seconds of its first call), from cold where the mode caches compiles (torch.compile)."""
         fn = self.make(mode)
-        cold = getattr(self.backend, "cold_compile", None) if mode == "compile" else None
-        with cold() if cold else contextlib.nullcontext():
+        with self.backend.cold_start(mode):
             seconds = first_call(fn)
         return fn, seconds
 
@@ -145,19 +138,18 @@ def test_graph(benchmark, study, graph_state, graph_arch, device, graph_backend,
         if not study.profile.graph_compile:
             pytest.skip(f"torch.compile runs in the full profile only (20-60 s of compiling per case on 2 cores, "
                         f"profile {study.opt('--profile')!r}): use --profile full")
-        reason = backend.compile_unavailable(backend_device(backend, device))
-        if reason:
-            pytest.skip(reason)
+    reason = backend.mode_unavailable(mode, backend_device(backend, device))
+    if reason:
+        pytest.skip(reason)
     benchmark.group = f"graph {graph_backend} {phase} batch={batch}"
     case = Case(study, backend, graph_backend, graph_arch, device, phase, batch)
     key = (graph_backend, graph_arch, device, phase, batch)
     if key not in graph_state["warmed"]:
         case.make("eager")()  # throwaway: warms what every mode shares (see the module docstring)
         graph_state["warmed"].add(key)
-    warm_compiler = getattr(backend, "warm_compiler", None)
-    if mode != "eager" and warm_compiler and graph_backend not in graph_state["warmed"]:
-        warm_compiler()
-        graph_state["warmed"].add(graph_backend)
+    if mode != "eager" and (graph_backend, mode) not in graph_state["warmed"]:
+        backend.warm_up(mode)
+        graph_state["warmed"].add((graph_backend, mode))
 
     fn, first = case.first_call(mode)
     for _ in range(WARMUP_CALLS):

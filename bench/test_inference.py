@@ -4,13 +4,13 @@ The input is converted to the framework's tensor (and moved to the device)
 before timing; the timed call runs the forward pass and, on GPU, waits for it.
 The first call (tracing, allocator warm-up) is reported apart as
 ``first_call_s``; timing starts after a warm-up.  Each row also places its
-median under the machine's measured ceiling (:func:`lenet.ceiling.roofline`).
+median under the machine's measured ceiling (:func:`lenet.measure.ceiling.roofline`).
 """
 import numpy as np
 import pytest
 
-from lenet.ceiling import roofline
-from lenet.measure import first_call, plan_rounds
+from lenet.measure.ceiling import roofline
+from lenet.measure.timing import first_call, plan_rounds
 
 
 @pytest.mark.benchmark(group="inference")

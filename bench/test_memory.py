@@ -4,14 +4,17 @@ Peak RSS is measured by memory-profiler in a new interpreter per backend and
 phase (torch and TF in one process pollute each other's RSS).  ``baseline_mib``
 is the process after imports, model build and input creation; ``delta_mib``
 what the phase added on top.  On GPU the framework's peak allocation is
-recorded as ``device_peak_bytes``.  The timed figure of this group is the
+recorded as ``device_peak_bytes``.  An inference-only backend has no training
+phase: its ``train_*`` fields are null.  The timed figure of this group is the
 fresh process's whole run (interpreter start, framework import, one inference
 at batch 1024): a cold start.
 """
 import pytest
 
-from lenet.measure import peak_rss_fresh_process, serialized_sizes
-from lenet.threads import requested
+from lenet.backends import capabilities
+from lenet.measure.memory import peak_rss_fresh_process
+from lenet.measure.sizes import serialized_sizes
+from lenet.measure.threads import requested
 
 from .conftest import backend_device
 
@@ -22,7 +25,9 @@ def test_memory(benchmark, study, backend, backend_name, arch_name, device, trai
     probe = lambda phase, batch, samples: peak_rss_fresh_process(  # noqa: E731
         backend_name, tmp_weights, phase, batch, samples, dev, requested())
     infer = benchmark.pedantic(probe, args=("infer", 1024, 1024), rounds=1, iterations=1)
-    train = probe("train", study.train_config().batch_size, study.profile.memory_samples)
+    no_train = dict.fromkeys(("peak_mib", "baseline_mib", "delta_mib", "samples", "device_peak_bytes"))
+    train = (probe("train", study.train_config().batch_size, study.profile.memory_samples)
+             if capabilities(backend_name).trains else no_train)
     sizes = serialized_sizes(tmp_weights)
     study.record(benchmark, backend_name, arch_name, device, **sizes,
                  infer_peak_rss_mib=infer["peak_mib"], infer_baseline_rss_mib=infer["baseline_mib"],

@@ -11,9 +11,10 @@ study used PyTorch); the full profile runs all 30 on every selected backend.
 import pytest
 
 from lenet.counting import count
-from lenet.measure import median_seconds, peak_rss_fresh_process, plan_rounds
-from lenet.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
-from lenet.threads import requested
+from lenet.measure.memory import peak_rss_fresh_process
+from lenet.measure.threads import requested
+from lenet.measure.timing import median_seconds, plan_rounds
+from lenet.study.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
 
 from .conftest import backend_device
 

@@ -15,9 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lenet.ceiling import roofline
-from lenet.measure import first_call, median_seconds, plan_rounds
-from lenet.stats import summarize
+from lenet.measure.ceiling import roofline
+from lenet.measure.stats import summarize
+from lenet.measure.timing import first_call, median_seconds, plan_rounds
 
 
 def _input(data, batch: int) -> np.ndarray:

@@ -17,9 +17,9 @@ from itertools import count
 import numpy as np
 import pytest
 
-from lenet.ceiling import roofline
+from lenet.measure.ceiling import roofline
+from lenet.measure.stats import summarize
 from lenet.spec import build_arch
-from lenet.stats import summarize
 from lenet.training import run_epoch, timer_overhead_s
 
 from .conftest import backend_device

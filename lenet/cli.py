@@ -23,14 +23,14 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from . import threads
 from .backends import BACKENDS, get_backend
 from .counting import summary_table
-from .memory_budget import require_fits
+from .io.memory_budget import require_fits
+from .io.weights import WeightsError
+from .measure import threads
 from .metrics import evaluate
 from .spec import ARCHITECTURES, SpecError, build_arch
 from .training import OPTIMIZERS, STUDY_E_SCHEDULE, ConfigError, TrainConfig
-from .weights import WeightsError
 
 
 class _Parser(argparse.ArgumentParser):
@@ -228,7 +228,7 @@ def cmd_train(args) -> int:
         backend.save(model, args.save)
         print(f"saved {args.save}")
     if args.json:
-        from .atomic import write_text
+        from .io.atomic import write_text
 
         write_text(args.json, json.dumps({"backend": args.backend, "arch": arch.to_dict(), "dataset": data.name,
                                           "config": config.to_dict(), "history": history.to_list(),
@@ -252,8 +252,8 @@ def cmd_eval(args) -> int:
 
 
 def cmd_check_speed(args) -> int:
-    from .history import load_runs
-    from .speed_targets import check, format_rows, passed
+    from .report.history import load_runs
+    from .study.speed_targets import check, format_rows, passed
 
     run = load_runs(args.history)[-1]
     rows = check(run)
@@ -263,8 +263,8 @@ def cmd_check_speed(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .compare import compare_runs, exit_status, format_comparison
-    from .history import load_runs
+    from .report.history import load_runs
+    from .study.compare import compare_runs, exit_status, format_comparison
 
     sides = []
     for path in (args.base, args.new):
@@ -292,7 +292,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .backends import BackendUnavailable, DeviceError
     from .data.base import DatasetError
-    from .history import HistoryError
+    from .report.history import HistoryError
 
     # Notes (a skipped file, a rebuilt cache) on one line, like errors; restored for callers in-process.
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning

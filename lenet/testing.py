@@ -1,9 +1,7 @@
 """Test helpers shared by tests/ and bench/ (imports pytest lazily)."""
 from __future__ import annotations
 
-from .backends import is_available
-
-EXTRAS = {"torch": "torch", "keras": "tf"}
+from .backends import install_hint, is_available
 
 
 def require_backend(name: str) -> None:
@@ -11,4 +9,4 @@ def require_backend(name: str) -> None:
     if not is_available(name):
         import pytest
 
-        pytest.skip(f"backend {name!r} not installed: pip install 'lenet-bench[{EXTRAS.get(name, name)}]'")
+        pytest.skip(f"backend {name!r} not installed: {install_hint(name)}")

@@ -9,17 +9,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet import atomic
-from lenet import weights as wio
 from lenet.data.imagelist import _write_cache
 from lenet.init import init_weights
+from lenet.io import atomic
+from lenet.io import weights as wio
 from lenet.spec import build_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 # A writer that stops inside atomic_path, its temporary file written and locked, until it is killed.
 STALLED = """
 import sys, time
-from lenet.atomic import atomic_path
+from lenet.io.atomic import atomic_path
 with atomic_path(sys.argv[1]) as tmp:
     tmp.write_bytes(b"half")
     print("ready", flush=True)

@@ -59,14 +59,14 @@ def test_dry_run_with_zero_epochs_is_an_error(capsys):
 
 @pytest.mark.parametrize("value", ["abc", "0", "-3", "1.5"])
 def test_a_bad_lenet_threads_is_one_line(capsys, monkeypatch, value):
-    monkeypatch.setattr("lenet.threads._requested", None)  # as in a fresh process: the variable is read
+    monkeypatch.setattr("lenet.measure.threads._requested", None)  # as in a fresh process: the variable is read
     monkeypatch.setenv("LENET_THREADS", value)
     assert f"lenet: error: LENET_THREADS must be a positive integer, got {value!r}" == run(capsys, *DRY)
 
 
 def test_outputs_that_cannot_be_written_are_refused_before_training(capsys, tmp_path, monkeypatch):
     trained = []
-    monkeypatch.setattr("lenet.backends.handcrafted.train", lambda *a, **k: trained.append(1))
+    monkeypatch.setattr("lenet.backends.handcrafted.backend.train", lambda *a, **k: trained.append(1))
     (tmp_path / "afile").write_text("x")
     for flag in ("--save", "--json"):
         assert f"{flag} {tmp_path}: is a folder" in run(capsys, *DRY, flag, str(tmp_path))
@@ -88,7 +88,7 @@ def test_a_diverging_run_is_one_line(capsys, monkeypatch):
     def diverge(*args, **kwargs):
         raise FloatingPointError("loss became nan in epoch 1; lower the learning rate")
 
-    monkeypatch.setattr("lenet.backends.handcrafted.train", diverge)
+    monkeypatch.setattr("lenet.backends.handcrafted.backend.train", diverge)
     assert run(capsys, *DRY) == "lenet: error: loss became nan in epoch 1; lower the learning rate"
 
 

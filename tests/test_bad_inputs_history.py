@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from lenet.history import HistoryError, HistoryNote, load_run, load_runs
-from lenet.speed_targets import check
+from lenet.report.history import HistoryError, HistoryNote, load_run, load_runs
+from lenet.study.speed_targets import check
 
 HISTORIES = Path(__file__).resolve().parents[1] / "docs" / "history"
 

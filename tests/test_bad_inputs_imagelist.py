@@ -134,7 +134,7 @@ def test_a_fifo_list_is_refused_never_waited_on(tmp_path, name):
 
 def test_the_arrays_must_fit_in_memory(tmp_path, monkeypatch):
     root = make(tmp_path / "r", "a.png 0\nb.png 1\n")
-    monkeypatch.setattr("lenet.memory_budget.available_bytes", lambda: 500)
+    monkeypatch.setattr("lenet.io.memory_budget.available_bytes", lambda: 500)
     with pytest.raises(DatasetError, match=r"at 8x8 \(4 images of 64 pixels\) would need 1.2 KiB of memory, "
                                            r"but only 500 bytes is available; choose a smaller input_size"):
         read(root)

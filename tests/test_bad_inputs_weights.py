@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet import model_cache
-from lenet import weights as wio
 from lenet.backends import get_backend
 from lenet.data import load_dataset
 from lenet.init import init_weights
+from lenet.io import model_cache
+from lenet.io import weights as wio
 from lenet.spec import build_arch
 from lenet.training import TrainConfig
 
@@ -98,7 +98,7 @@ def test_headers_are_checked_before_any_data_is_read(tmp_path, name, member, exp
 
 
 def test_a_zip_bomb_that_cannot_fit_is_refused_before_allocating(tmp_path, monkeypatch):
-    monkeypatch.setattr("lenet.memory_budget.available_bytes", lambda: 1000)
+    monkeypatch.setattr("lenet.io.memory_budget.available_bytes", lambda: 1000)
     with pytest.raises(wio.WeightsError, match="its weights would need .* of memory, but only 1,000 bytes"):
         wio.load(npz(tmp_path / "w.npz", GOOD))
 

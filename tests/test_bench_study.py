@@ -14,12 +14,12 @@ import sys
 import numpy as np
 import pytest
 
-from lenet import weights as wio
 from lenet.backends import available_backends
 from lenet.counting import count
-from lenet.history import load_run
+from lenet.io import weights as wio
+from lenet.report.history import load_run
 from lenet.spec import build_arch
-from lenet.sweep import sweep_archs
+from lenet.study.sweep import sweep_archs
 
 pytestmark = pytest.mark.slow
 

@@ -105,7 +105,7 @@ def test_fixed_point_multipliers():
 
 
 def test_handcrafted_int8_close_to_float_and_to_torch_int8(digits, trained):
-    from lenet.compress import torch_quant
+    from lenet.backends.torch import quant as torch_quant
 
     model, w = trained
     arch = model.arch
@@ -122,7 +122,7 @@ def test_handcrafted_int8_close_to_float_and_to_torch_int8(digits, trained):
 def test_torch_static_and_dynamic_int8_run_close_to_float(digits, trained, tmp_path):
     from torch import nn
 
-    from lenet.compress import torch_quant
+    from lenet.backends.torch import quant as torch_quant
 
     model, w = trained
     tb = get_backend("torch")
@@ -151,7 +151,7 @@ def test_torch_static_and_dynamic_int8_run_close_to_float(digits, trained, tmp_p
 
 def test_tflite_full_integer_runs_close_to_float(digits, trained):
     require_backend("keras")
-    from lenet.compress import tflite
+    from lenet.backends.keras import tflite
 
     _, w = trained
     kb = get_backend("keras")

@@ -6,7 +6,8 @@ import pytest
 
 from lenet.backends import get_backend
 from lenet.compress import runner as R
-from lenet.compress.measure import int8_dense_bytes, peak_rss
+from lenet.measure.memory import peak_rss_artifact
+from lenet.measure.sizes import int8_dense_bytes
 from lenet.spec import lenet5
 from lenet.training import TrainConfig
 
@@ -24,6 +25,8 @@ def test_plans_cover_every_technique_and_respect_backends():
                                                "int8-static", "int8-dynamic"}
     assert [b for b, c in quick if c.technique == "int8-dynamic"] == ["torch"]
     assert all(b == "keras" for b, _ in R.cases("full", ["keras"]))
+    assert {c.technique for b, c in quick if b == "onnxruntime"} == {"prune-masked", "prune-sparse",
+                                                                     "prune-structured", "lowrank", "int8-static"}
     assert len(R.cases("full")) > len(quick)
     with pytest.raises(ValueError, match="unknown compression plan"):
         R.cases("huge")
@@ -62,6 +65,6 @@ def test_probe_measures_handcrafted_int8_in_a_fresh_process(digits, tmp_path):
     arch = lenet5()
     w = get_backend("handcrafted").get_weights(get_backend("handcrafted").build(arch, seed=0))
     path = int8.quantize(arch, w, digits.x_train[:32]).save(tmp_path / "q.npz")
-    out = peak_rss("handcrafted-int8", path, batch_size=16, threads=1)
+    out = peak_rss_artifact("handcrafted", "handcrafted-int8", path, batch_size=16, threads=1)
     assert out["peak_mib"] >= out["baseline_mib"] > 10
     assert np.isfinite(out["delta_mib"])

@@ -8,9 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet.atomic import write_bytes
 from lenet.data import idx
 from lenet.data.base import DatasetError
+from lenet.io.atomic import write_bytes
 
 DATA = Path(__file__).parent / "data"
 SLICE_IMAGES = DATA / "t10k-500-images-idx3-ubyte.gz"

@@ -21,13 +21,13 @@ import numpy as np
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from lenet import weights as wio
 from lenet.data import DatasetError, idx
 from lenet.data.imagelist import parse_list
-from lenet.history import HistoryError, load_run
 from lenet.init import init_weights
+from lenet.io import weights as wio
+from lenet.report.history import HistoryError, load_run
 from lenet.spec import build_arch
-from lenet.speed_targets import check
+from lenet.study.speed_targets import check
 
 FUZZ = settings(max_examples=400, deadline=None, derandomize=True, database=None,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])

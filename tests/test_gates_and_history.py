@@ -2,10 +2,10 @@ import json
 
 import pytest
 
-from lenet.gates import AccuracyRegression, check_accuracy, threshold
-from lenet.history import HistoryError, load_run, load_runs
-from lenet.speed_targets import check, format_rows
-from lenet.summary import format_summary
+from lenet.report.history import HistoryError, load_run, load_runs
+from lenet.study.gates import AccuracyRegression, check_accuracy, threshold
+from lenet.study.speed_targets import check, format_rows
+from lenet.study.summary import format_summary
 
 
 def test_gate_passes_and_fails_with_reason():

@@ -63,7 +63,7 @@ def test_keras_inference_modes_match_eager(kb, arch, digits):
     model = kb.build(arch, seed=2)
     eager = np.asarray(kb.make_forward(model, x, mode="eager")())
     np.testing.assert_allclose(eager, kb.predict(model, x), rtol=0, atol=ATOL)
-    for mode in kb.INFER_MODES:
+    for mode in kb.CAPABILITIES.infer_modes:
         for n in (9, 1, 4):  # several batch sizes through the same functions
             out = np.asarray(kb.make_forward(model, x[:n], mode=mode)())
             assert out.shape == (n, arch.num_classes)
@@ -71,7 +71,7 @@ def test_keras_inference_modes_match_eager(kb, arch, digits):
     # the traced functions traced once for all three batch sizes
     assert model.net._lenet_forward.experimental_get_tracing_count() == 1
     assert model.net._lenet_forward_xla.experimental_get_tracing_count() == 1
-    with pytest.raises(ValueError, match=r"unknown inference mode 'jit'.*'eager', 'graph', 'xla', 'predict'"):
+    with pytest.raises(ValueError, match=r"unknown inference mode 'jit'.*'graph', 'eager', 'xla', 'predict'"):
         kb.make_forward(model, x, mode="jit")
 
 
@@ -86,7 +86,7 @@ def test_keras_training_modes_make_the_same_steps(kb, config, digits):
     batches = [rng.permutation(64)[:n] for n in (32, 32, 17, 32, 17, 32)]  # two shapes: two XLA compilations
     lrs = [config.lr] * 4 + [config.lr / 4, config.lr * 2]
     results = {}
-    for mode in kb.TRAIN_MODES:
+    for mode in kb.CAPABILITIES.train_modes:
         model = kb.build(arch, seed=4)
         trainer = kb.trainer(model, x, y, config, mode=mode)
         assert trainer.mode == mode
@@ -165,7 +165,7 @@ def test_keras_train_function_by_mode_and_unknown_mode(kb, digits):
     assert len(history.epochs) == 1
     step = kb.trainer(model, x, y, TrainConfig(), mode="xla").make_step(np.arange(8), 1e-3)
     assert np.isfinite(step())
-    with pytest.raises(ValueError, match=r"unknown training mode 'compile'.*'eager', 'graph', 'xla', 'fit'"):
+    with pytest.raises(ValueError, match=r"unknown training mode 'compile'.*'graph', 'eager', 'xla', 'fit'"):
         kb.trainer(model, x, y, TrainConfig(), mode="compile")
 
 
@@ -224,7 +224,7 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
     steps = [(np.arange(16), 0.05), (np.arange(16, 32), 0.05), (np.arange(32, 40), 0.05), (np.arange(16), 0.01)]
     results = {}
     tb.warm_compiler()  # also resets dynamo: nothing compiled earlier counts against its recompile limit
-    for mode in tb.TRAIN_MODES:
+    for mode in tb.CAPABILITIES.train_modes:
         model = tb.build(arch, seed=1)
         forward = np.asarray(tb.make_forward(model, x[:16], mode=mode)())
         trainer = tb.trainer(model, x, y, SGD, mode=mode)

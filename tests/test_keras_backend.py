@@ -18,10 +18,10 @@ import tensorflow as tf  # noqa: E402
 from lenet.backends.common import InputShapeError  # noqa: E402
 from lenet.data.base import Dataset  # noqa: E402
 from lenet.init import init_weights  # noqa: E402
+from lenet.io.weights import WeightsError  # noqa: E402
 from lenet.metrics import cross_entropy  # noqa: E402
 from lenet.spec import Arch, Conv, Dense, Flatten, Pool, lenet5, lenet5_modified, mlp  # noqa: E402
 from lenet.training import TrainConfig  # noqa: E402
-from lenet.weights import WeightsError  # noqa: E402
 
 
 def _x(arch, n=6, seed=0):
@@ -211,7 +211,7 @@ def test_gpu_matches_cpu():
 def test_threads_fixed_at_import_and_later_calls_do_not_crash():
     before = kb.thread_counts()
     assert set(before) == {"tf_intra", "tf_inter"}
-    assert before["tf_intra"] == before["tf_inter"] >= 1  # set from lenet.threads.requested() at import
+    assert before["tf_intra"] == before["tf_inter"] >= 1  # set from lenet.measure.threads.requested() at import
     after = kb.set_threads(before["tf_intra"] + 1)  # the runtime has started: nothing changes, nothing fails
     assert after == before
 

@@ -3,7 +3,7 @@ import itertools
 
 import pytest
 
-from lenet import measure
+from lenet.measure import timing as measure
 
 
 @pytest.fixture

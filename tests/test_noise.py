@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from lenet import noise
-from lenet.ceiling import bytes_moved, roofline
+from lenet.measure import noise
+from lenet.measure.ceiling import bytes_moved, roofline
+from lenet.measure.stats import summarize
 from lenet.spec import build_arch
-from lenet.stats import summarize
 
 QUIET = summarize(np.random.default_rng(0).normal(1e-3, 1e-5, 200))
 

@@ -2,27 +2,34 @@
 from __future__ import annotations
 
 import importlib.util
+import subprocess
 import sys
 
 import pytest
 
 from lenet import backends
-from lenet.backends import BACKENDS, BackendUnavailable, available_backends, get_backend, is_available
+from lenet.backends import (
+    BACKENDS,
+    Backend,
+    BackendUnavailable,
+    Capabilities,
+    available_backends,
+    capabilities,
+    get_backend,
+    is_available,
+)
 
-CONTRACT = ("build", "trainer", "train", "predict", "get_weights", "set_weights", "save", "load",
-            "set_threads", "thread_counts", "versions", "devices")
-MEASUREMENT = ("make_forward", "count_flops", "reset_peak_memory", "peak_memory")
 
-
-@pytest.mark.parametrize("name", ["handcrafted", "torch", "keras"])
-def test_backend_offers_the_measurement_hooks(name):
-    """make_forward, count_flops, reset_peak_memory, peak_memory: used by lenet.probe and bench/."""
-    from lenet.testing import require_backend
-
-    require_backend(name)
-    module = get_backend(name)
-    missing = [f for f in MEASUREMENT if not callable(getattr(module, f, None))]
-    assert not missing, f"{name} lacks {missing}"
+@pytest.mark.parametrize("name", BACKENDS)
+def test_every_backend_declares_its_capabilities_without_importing_its_framework(name):
+    caps = capabilities(name)
+    assert isinstance(caps, Capabilities) and caps.infer_modes and "cpu" in caps.devices
+    assert caps.trains == bool(caps.train_modes)
+    assert caps.trains or caps.weights_from in BACKENDS and capabilities(caps.weights_from).trains
+    code = (f"import sys, lenet.backends as b; b.capabilities({name!r}); "
+            "print(sorted(m for m in ('torch', 'tensorflow', 'onnxruntime', 'onnx') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_unknown_backend_names_the_choices():
@@ -31,7 +38,8 @@ def test_unknown_backend_names_the_choices():
     assert not is_available("jax")
 
 
-@pytest.mark.parametrize("name, framework, extra", [("torch", "torch", "torch"), ("keras", "tensorflow", "tf")])
+@pytest.mark.parametrize("name, framework, extra", [("torch", "torch", "torch"), ("keras", "tensorflow", "tf"),
+                                                   ("onnxruntime", "onnxruntime", "onnx")])
 def test_missing_framework_via_find_spec(monkeypatch, name, framework, extra):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -57,15 +65,15 @@ def test_handcrafted_needs_no_extra():
 
 def test_backend_offers_the_contract(backend_name):
     module = get_backend(backend_name)
-    missing = [f for f in CONTRACT if not callable(getattr(module, f, None))]
-    assert not missing, f"{backend_name} lacks {missing}"
+    assert isinstance(module, Backend), f"{backend_name} lacks part of lenet.backends.Backend"
+    assert module.NAME == backend_name and module.CAPABILITIES == capabilities(backend_name)
     assert "cpu" in module.devices()
     assert module in backends.loaded_backends()
     versions = module.versions()
     assert isinstance(versions, dict) and versions
 
 
-@pytest.mark.parametrize("name", ["torch", "keras"])
+@pytest.mark.parametrize("name", ["torch", "keras", "onnxruntime"])
 def test_thread_knob_reports_values_in_force(name):
     from lenet.testing import require_backend
 
@@ -82,27 +90,48 @@ def test_thread_knob_reports_values_in_force(name):
         module.set_threads(0)
 
 
-def test_backends_do_not_import_each_other():
-    """Each backend module imports only its own framework (read from the source, no import needed)."""
+FRAMEWORKS = {"torch": {"torch", "thop"}, "keras": {"tensorflow", "keras", "ai_edge_litert"},
+              "onnxruntime": {"onnxruntime", "onnx"}, "handcrafted": set()}
+ALL_FRAMEWORKS = set().union(*FRAMEWORKS.values()) | {"jax"}
+
+
+def _imports(path, package: str) -> set:
     import ast
+
+    imported = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            imported |= {a.name for a in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
+                if node.level else node.module
+            imported |= {base} | {f"{base}.{a.name}" for a in node.names}
+    return imported
+
+
+def _is(module: str, names) -> bool:
+    return any(module == n or module.startswith(n + ".") for n in names)
+
+
+def test_backends_import_only_their_own_framework_and_never_each_other():
+    """Read from the source, no import needed."""
     from pathlib import Path
 
     root = Path(backends.__file__).parent
-    files = {"torch": [root / "torch_backend.py"], "keras": [root / "keras_backend.py"],
-             "handcrafted": sorted((root / "handcrafted").glob("*.py"))}
-    foreign = {"torch": {"tensorflow", "keras", "lenet.backends.keras_backend", "lenet.backends.handcrafted"},
-               "keras": {"torch", "lenet.backends.torch_backend", "lenet.backends.handcrafted"},
-               "handcrafted": {"torch", "tensorflow", "keras"}}
     for name in BACKENDS:
-        package = "lenet.backends.handcrafted" if name == "handcrafted" else "lenet.backends"
-        for path in files[name]:
-            imported = set()
-            for node in ast.walk(ast.parse(path.read_text())):
-                if isinstance(node, ast.Import):
-                    imported |= {a.name for a in node.names}
-                elif isinstance(node, ast.ImportFrom):
-                    base = importlib.util.resolve_name("." * node.level + (node.module or ""), package) \
-                        if node.level else node.module
-                    imported |= {base} | {f"{base}.{a.name}" for a in node.names}
-            bad = {m for m in imported for f in foreign[name] if m == f or m.startswith(f + ".")}
-            assert not bad, f"{path.name} imports {sorted(bad)}"
+        foreign = (ALL_FRAMEWORKS - FRAMEWORKS[name]) | {f"lenet.backends.{b}" for b in BACKENDS if b != name}
+        for path in sorted((root / name).glob("*.py")):
+            bad = {m for m in _imports(path, f"lenet.backends.{name}") if _is(m, foreign)}
+            assert not bad, f"{name}/{path.name} imports {sorted(bad)}"
+
+
+def test_nothing_outside_the_backends_imports_a_framework():
+    from pathlib import Path
+
+    root = Path(backends.__file__).parents[1]
+    for path in sorted(root.rglob("*.py")):
+        if (root / "backends") in path.parents:
+            continue
+        package = ".".join(path.relative_to(root.parent).with_suffix("").parts[:-1])
+        bad = {m for m in _imports(path, package) if _is(m, ALL_FRAMEWORKS)}
+        assert not bad, f"{path.relative_to(root.parent)} imports {sorted(bad)}"

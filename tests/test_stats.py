@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import stats as sps
 
-from lenet.stats import (
+from lenet.measure.stats import (
     StatsError,
     order_statistic_ranks,
     proportion_change,

@@ -11,15 +11,15 @@ require_backend("torch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lenet import threads  # noqa: E402
 from lenet.backends import get_backend  # noqa: E402
 from lenet.backends.common import InputShapeError  # noqa: E402
 from lenet.data.base import Dataset  # noqa: E402
 from lenet.init import init_weights  # noqa: E402
+from lenet.io.weights import WeightsError  # noqa: E402
+from lenet.measure import threads  # noqa: E402
 from lenet.metrics import cross_entropy  # noqa: E402
 from lenet.spec import Arch, Dense, Flatten, Pool, lenet5, lenet5_modified, mlp  # noqa: E402
 from lenet.training import TrainConfig  # noqa: E402
-from lenet.weights import WeightsError  # noqa: E402
 
 tb = get_backend("torch")
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from lenet import weights as wio
-from lenet.atomic import atomic_path, write_text
 from lenet.init import init_weights
+from lenet.io import weights as wio
+from lenet.io.atomic import atomic_path, write_text
 from lenet.spec import lenet5
 
 
@@ -78,7 +78,7 @@ def test_atomic_write_keeps_old_file_on_crash(tmp_path):
 
 
 def test_atomic_write_gives_the_mode_open_would(tmp_path):
-    from lenet.atomic import _UMASK
+    from lenet.io.atomic import _UMASK
 
     write_text(tmp_path / "f.txt", "x")
     assert (tmp_path / "f.txt").stat().st_mode & 0o777 == 0o666 & ~_UMASK

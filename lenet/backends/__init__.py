@@ -1,24 +1,11 @@
-"""Backends by name, imported lazily.
+"""Backends by name: the registry, the contract every backend keeps, and what each one declares it can do.
 
-Each backend module offers the same functions::
-
-    build(arch, seed=0, device="cpu") -> Model
-    trainer(model, x_train, y_train, config) -> object with step(idx, lr)
-    train(model, data, config, progress=True) -> History
-    predict(model, x, batch_size=1024) -> np.ndarray logits (n, classes)
-    get_weights(model) -> canonical dict;  set_weights(model, weights)
-    save(model, path);  load(path, device="cpu") -> Model
-    set_threads(n);  thread_counts() -> dict;  versions() -> dict
-    devices() -> list of usable device names ("cpu", "cuda"/"gpu")
-
-and, for measurement (lenet.measure, bench/):
-
-    make_forward(model, x) -> zero-argument callable: the forward pass on
-        ``x`` already converted to the framework's tensor on the model's device;
-        each call returns only once the result is computed (GPU synchronised)
-    count_flops(model, batch_size) -> {counter: {"value", "convention", "per",
-        "batch_size"}} from the framework's own counters ({} if it has none)
-    reset_peak_memory(model);  peak_memory(model) -> device bytes or None (CPU)
+A backend is a package ``lenet/backends/<name>/``.  Its ``__init__.py`` imports
+no framework and declares :data:`CAPABILITIES` (a :class:`Capabilities`), so
+that callers (the bench's parametrization, the compression runner, the CLI)
+read what a backend can do without importing its framework and never probe
+with ``hasattr``.  Its ``backend`` module is the implementation, a module
+satisfying :class:`Backend`, and is imported only by :func:`get_backend`.
 
 No backend imports another; only the one that owns a framework imports it.
 """
@@ -27,17 +14,23 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
 
 from ..spec import Arch
 
-# name -> (module, framework module that must be importable, extra to install)
+# name -> package; one line per backend
 _REGISTRY = {
-    "handcrafted": ("lenet.backends.handcrafted", "numpy", None),
-    "torch": ("lenet.backends.torch_backend", "torch", "torch"),
-    "keras": ("lenet.backends.keras_backend", "tensorflow", "tf"),
+    "handcrafted": "lenet.backends.handcrafted",
+    "torch": "lenet.backends.torch",
+    "keras": "lenet.backends.keras",
+    "onnxruntime": "lenet.backends.onnxruntime",
 }
 BACKENDS = tuple(_REGISTRY)
 
@@ -50,6 +43,46 @@ class DeviceError(ValueError):
     """A device that a backend cannot use here (absent, unknown, or not one the backend runs on)."""
 
 
+class InferenceOnly(NotImplementedError):
+    """Training asked of a backend that declares itself inference-only (``Capabilities.trains`` is False)."""
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a backend can do, declared as data beside it.
+
+    ``infer_modes`` / ``train_modes``: execution modes of ``make_forward`` and
+    ``trainer`` (the first is the default; ``train_modes`` is empty for an
+    inference-only backend).  ``devices``: the device kinds it can run on
+    (``"cpu"``, ``"gpu"``), whether or not one is present here.
+    ``flop_counters``: names of the framework's own FLOP counters
+    (:func:`count_flops` keys; empty: the analytic count is the only one).
+    ``compression``: techniques of :mod:`lenet.compress.runner` the backend
+    runs natively through its ``compress`` hook, with their levels.
+    ``weights_from``: for an inference-only backend, the backend whose
+    training produces the weights it runs.
+    """
+
+    framework: str  # the module that must be importable
+    extra: str | None  # the pyproject extra that installs it
+    infer_modes: tuple[str, ...]
+    train_modes: tuple[str, ...] = ()
+    devices: tuple[str, ...] = ("cpu",)
+    flop_counters: tuple[str, ...] = ()
+    compression: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    weights_from: str | None = None
+
+    @property
+    def trains(self) -> bool:
+        return bool(self.train_modes)
+
+    def modes(self, phase: str) -> tuple[str, ...]:
+        """The modes of ``phase`` (``"train"`` or ``"infer"``)."""
+        if phase not in ("train", "infer"):
+            raise ValueError(f"phase must be 'train' or 'infer', got {phase!r}")
+        return self.train_modes if phase == "train" else self.infer_modes
+
+
 @dataclass
 class Model:
     """A built network: the spec it came from, the framework object, where it runs."""
@@ -60,33 +93,103 @@ class Model:
     device: str = "cpu"
 
 
+@dataclass
+class Artifact:
+    """A model compressed by a backend's native technique, ready to measure.
+
+    ``predict(x)`` gives logits for NCHW float32 ``x``; ``make_forward(x)`` a
+    zero-argument timed callable on ``x`` converted once.  ``probe`` is what
+    :mod:`lenet.measure.probe` needs to rebuild it in a fresh process
+    (``{"kind", "file", "aux"}``, passed back to the backend's
+    ``load_artifact``).  ``extra`` goes into the benchmark record.
+    """
+
+    predict: Callable[[np.ndarray], np.ndarray]
+    make_forward: Callable[[np.ndarray], Callable[[], Any]]
+    file: Path
+    probe: dict
+    extra: dict = field(default_factory=dict)
+    dense_bytes: int | None = None  # None: what the runner counts for the technique
+    weights: dict | None = None  # canonical weights after the technique (pruning), for the techniques after it
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """The functions every ``lenet.backends.<name>.backend`` module offers.
+
+    ``trainer``/``train`` of an inference-only backend raise :class:`InferenceOnly`.
+    """
+
+    NAME: str
+    CAPABILITIES: Capabilities
+
+    def build(self, arch: Arch, seed: int = 0, device: str = "cpu") -> Model: ...
+    def trainer(self, model: Model, x_train, y_train, config, mode: str | None = None): ...
+    def train(self, model: Model, data, config, progress: bool = True, mode: str | None = None): ...
+    def predict(self, model: Model, x, batch_size: int = 1024) -> np.ndarray: ...
+    def get_weights(self, model: Model) -> dict[str, np.ndarray]: ...
+    def set_weights(self, model: Model, weights: dict) -> None: ...
+    def save(self, model: Model, path) -> None: ...
+    def load(self, path, device: str = "cpu", arch: Arch | None = None) -> Model: ...
+    def set_threads(self, n: int) -> dict: ...
+    def thread_counts(self) -> dict: ...
+    def versions(self) -> dict: ...
+    def devices(self) -> list[str]: ...
+    def make_forward(self, model: Model, x, mode: str | None = None) -> Callable[[], Any]: ...
+    def cold_start(self, mode: str) -> AbstractContextManager: ...
+    def warm_up(self, mode: str) -> None: ...
+    def count_flops(self, model: Model, batch_size: int) -> dict: ...
+    def reset_peak_memory(self, model: Model) -> None: ...
+    def peak_memory(self, model: Model) -> int | None: ...
+    def compress(self, technique: str, level: str, model: Model, context) -> Artifact: ...
+    def load_artifact(self, kind: str, file: str, aux: str | None) -> tuple[Arch, Callable]: ...
+
+
+def _check_name(name: str) -> str:
+    if name not in _REGISTRY:
+        raise ValueError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")
+    return _REGISTRY[name]
+
+
+def capabilities(name: str) -> Capabilities:
+    """What backend ``name`` declares it can do (imports no framework)."""
+    return importlib.import_module(_check_name(name)).CAPABILITIES
+
+
 def is_available(name: str) -> bool:
     if name not in _REGISTRY:
         return False
-    return importlib.util.find_spec(_REGISTRY[name][1]) is not None
+    return importlib.util.find_spec(capabilities(name).framework) is not None
 
 
 def available_backends() -> list[str]:
     return [name for name in BACKENDS if is_available(name)]
 
 
+def install_hint(name: str) -> str:
+    extra = capabilities(name).extra
+    return f"pip install 'lenet-bench[{extra}]'" if extra else "pip install lenet-bench"
+
+
 def get_backend(name: str) -> ModuleType:
-    """Import and return the backend module ``name``, with a clear error if it cannot be had."""
-    if name not in _REGISTRY:
-        raise ValueError(f"unknown backend {name!r}; choose one of {list(BACKENDS)}")
-    module, framework, extra = _REGISTRY[name]
+    """Import and return the implementation of backend ``name``, with a clear error if it cannot be had."""
+    package = _check_name(name)
     if not is_available(name):
-        raise BackendUnavailable(
-            f"backend {name!r} needs {framework}, which is not installed: "
-            f"pip install 'lenet-bench[{extra}]'"
-        )
-    mod = importlib.import_module(module)
-    from ..threads import requested
+        raise BackendUnavailable(f"backend {name!r} needs {capabilities(name).framework}, which is not installed: "
+                                 f"{install_hint(name)}")
+    mod = importlib.import_module(f"{package}.backend")
+    from ..measure.threads import requested
 
     mod.set_threads(requested())
     return mod
 
 
 def loaded_backends() -> list[ModuleType]:
-    """Backend modules already imported in this process (for the thread knob)."""
-    return [sys.modules[m] for m, _, _ in _REGISTRY.values() if m in sys.modules]
+    """Backend implementations already imported in this process (for the thread knob)."""
+    return [sys.modules[f"{p}.backend"] for p in _REGISTRY.values() if f"{p}.backend" in sys.modules]
+
+
+def trainer_for(name: str) -> str:
+    """The backend that trains the weights ``name`` runs: itself, or its declared ``weights_from``."""
+    caps = capabilities(name)
+    return name if caps.trains else caps.weights_from

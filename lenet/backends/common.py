@@ -1,15 +1,15 @@
 """Helpers every backend uses, so that no backend copies another (NumPy only)."""
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Callable
 
 import numpy as np
 
-from .. import weights as wio
-from ..init import init_weights
+from ..io import weights as wio
 from ..spec import Arch
-from . import Model
+from . import Capabilities, InferenceOnly, Model
 
 
 class InputShapeError(ValueError):
@@ -49,8 +49,48 @@ def batch_slices(n: int, batch_size: int):
         yield slice(start, min(start + batch_size, n))
 
 
-def initial_weights(arch: Arch, seed: int) -> dict[str, np.ndarray]:
-    return init_weights(arch, seed)
+def check_mode(name: str, caps: Capabilities, phase: str, mode: str | None) -> str:
+    """``mode`` if ``caps`` declares it for ``phase`` (``"train"``/``"infer"``); None means the default (the first)."""
+    modes = caps.modes(phase)
+    if not modes:
+        raise InferenceOnly(f"the {name} backend is inference-only: it declares no training modes; train the "
+                            f"weights with {caps.weights_from!r} and load them (set_weights / load)")
+    if mode is None:
+        return modes[0]
+    if mode not in modes:
+        what = "training" if phase == "train" else "inference"
+        raise ValueError(f"unknown {what} mode {mode!r} for the {name} backend; choose one of {list(modes)}")
+    return mode
+
+
+def check_thread_count(n) -> int:
+    """``n`` as a positive int, or a ValueError naming it."""
+    if isinstance(n, bool) or int(n) != n or int(n) < 1:
+        raise ValueError(f"thread count must be a positive integer, got {n!r}")
+    return int(n)
+
+
+def cold_start(mode: str) -> contextlib.AbstractContextManager:
+    """For a first-call measurement in ``mode``: nothing to forget (backends without compile caches)."""
+    return contextlib.nullcontext()
+
+
+def warm_up(mode: str) -> None:
+    """Pay one-time process costs of ``mode`` before first-call measurements: none here."""
+
+
+def mode_unavailable(mode: str, device: str) -> str | None:
+    """Why ``mode`` cannot run on ``device`` here; None: every declared mode runs wherever the backend does."""
+    return None
+
+
+def compress(technique: str, level: str, model: Model, context):
+    """A backend without native compression: the runner uses the canonical techniques only."""
+    raise ValueError(f"the {model.backend} backend declares no native {technique!r}")
+
+
+def load_artifact(kind: str, file: str, aux: str | None):
+    raise ValueError(f"unknown compressed artifact kind {kind!r} for this backend")
 
 
 def save_model(model: Model, path: str | os.PathLike, get_weights: Callable[[Model], dict],

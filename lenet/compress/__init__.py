@@ -1,6 +1,6 @@
 """Model compression, measured honestly: pruning (masked vs physically removed), int8, low-rank.
 
-Framework-neutral techniques work on canonical weights (:mod:`lenet.weights`)
+Framework-neutral techniques work on canonical weights (:mod:`lenet.io.weights`)
 and specs (:mod:`lenet.spec`), so every backend runs their output:
 
 * :mod:`.pruning`     unstructured magnitude masks, layer-wise or global; :mod:`.finetune` keeps them
@@ -9,17 +9,19 @@ and specs (:mod:`lenet.spec`), so every backend runs their output:
 * :mod:`.structured`  whole filters / neurons removed by L1 norm -> a smaller Arch;
 * :mod:`.lowrank`     truncated SVD of dense (and conv) layers -> two thinner layers.
 
-Framework-specific code sits in modules named after their framework, each
-importing only it, imported lazily by :mod:`.runner`:
+Framework-native techniques are hooks of the backends that own the framework,
+declared in their ``Capabilities.compression`` and called through the registry
+(``backend.compress``; ``backend.load_artifact`` rebuilds one in the memory probe):
 
-* :mod:`.torch_prune` ``torch.nn.utils.prune`` (masks + hooks: the state dict grows until ``prune.remove``);
-* :mod:`.torch_quant` PyTorch static (FX, x86) and dynamic int8;
-* :mod:`.tflite`      TensorFlow Lite full-integer int8 in the TFLite interpreter;
-* the NumPy int8 engine lives with its backend, :mod:`lenet.backends.handcrafted.int8`.
+* torch: ``torch.nn.utils.prune`` (masks + hooks: the state dict grows until ``prune.remove``), static (FX, x86)
+  and dynamic int8 (:mod:`lenet.backends.torch.prune`, :mod:`lenet.backends.torch.quant`);
+* keras: TensorFlow Lite full-integer int8 (:mod:`lenet.backends.keras.tflite`);
+* handcrafted: the NumPy int8 engine (:mod:`lenet.backends.handcrafted.int8`);
+* onnxruntime: ORT's ``quantize_static`` (:mod:`lenet.backends.onnxruntime.quant`).
 
 :mod:`.runner` applies each (technique, level) to a backend's trained model and
-builds the record the report renders; :mod:`.measure` and :mod:`.probe` say
-how latency, sizes and peak memory are measured.
+builds the record the report renders; latency, sizes and peak memory are
+measured by :mod:`lenet.measure`.
 
 Keras pruning and tensorflow-model-optimization (tfmot)
 -------------------------------------------------------

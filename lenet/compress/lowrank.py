@@ -21,8 +21,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..io.weights import check_weights
 from ..spec import Arch, Conv, Dense
-from ..weights import check_weights
 
 
 def _matrix(layer, w: np.ndarray) -> np.ndarray:

@@ -25,9 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
+from ..io.weights import check_weights
 from ..spec import Arch
-from ..weights import check_weights
 
 _ARCH_KEY = "__arch__"
 _FORMAT = "lenet-csr-v1"

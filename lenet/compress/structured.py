@@ -21,8 +21,8 @@ from dataclasses import replace
 
 import numpy as np
 
+from ..io.weights import check_weights
 from ..spec import Arch, Conv, Dense, Flatten
-from ..weights import check_weights
 
 
 def kept_count(n: int, fraction: float) -> int:

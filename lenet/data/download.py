@@ -32,7 +32,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from .. import __version__
-from ..atomic import atomic_path
+from ..io.atomic import atomic_path
 from .base import DatasetError
 
 _CHUNK = 1 << 16

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..atomic import write_bytes
-from ..regular_file import read_regular
+from ..io.atomic import write_bytes
+from ..io.regular_file import read_regular
 from .base import DatasetError
 
 IMAGES_MAGIC = 0x00000803  # uint8, 3 dimensions: (N, H, W)

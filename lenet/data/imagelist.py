@@ -81,9 +81,9 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
-from ..atomic import atomic_path
-from ..memory_budget import human
-from ..regular_file import read_regular
+from ..io.atomic import atomic_path
+from ..io.memory_budget import human
+from ..io.regular_file import read_regular
 from .base import Dataset, DatasetError
 from .idx_datasets import cache_dir
 from .prepare import finish, require_images_fit

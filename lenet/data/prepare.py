@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..memory_budget import require_fits
+from ..io.memory_budget import require_fits
 from .base import Dataset, DatasetError
 
 # Samples per chunk when measuring statistics: bounds the float64 temporaries

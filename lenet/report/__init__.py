@@ -13,7 +13,7 @@ Modules, one concern each:
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
 * :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
 * :mod:`.csv_out`: every table as CSV, raw figures;
-* :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.compare`'s verdicts.
+* :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.study.compare`'s verdicts.
 
 A section appears only when the histories hold its group; the others are
 listed under "Not run in these histories".  Nothing is estimated or filled in.
@@ -26,14 +26,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ..atomic import write_text
-from ..compare import Comparison, Verdict, compare_runs
-from ..history import Run, load_runs
+from ..io.atomic import write_text
+from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
 from . import tables as T
 from .compare import pick_pair, verdicts_table
 from .findings import Finding, findings
+from .history import Run, load_runs
 from .html import page
 from .markdown import document, text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label

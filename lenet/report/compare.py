@@ -1,4 +1,4 @@
-"""The report's comparison section: which two runs, and the table of :mod:`lenet.compare`'s verdicts.
+"""The report's comparison section: which two runs, and the table of :mod:`lenet.study.compare`'s verdicts.
 
 ``lenet report --compare`` judges exactly as ``lenet compare`` does (raw samples, significance and a
 threshold, unstable rows inconclusive, top-1 against its binomial standard error); this module only picks
@@ -6,8 +6,8 @@ the two runs and renders the verdicts.
 """
 from __future__ import annotations
 
-from ..compare import Verdict, describe_time, side_text
-from ..history import Run
+from ..study.compare import Verdict, describe_time, side_text
+from .history import Run
 from .markdown import Column, Table, code, fraction, text
 from .records import ReportError
 

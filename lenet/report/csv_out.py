@@ -11,7 +11,7 @@ import csv
 import io
 from pathlib import Path
 
-from ..atomic import write_text
+from ..io.atomic import write_text
 from .markdown import UNIT
 
 FOLDER = "csv"

@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation
 
-from ..atomic import write_bytes
+from ..io.atomic import write_bytes
 from .records import Record, labels_of
 from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from ..history import HistoryError, Run
+from .history import HistoryError, Run
 
 
 class ReportError(HistoryError):

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backends import BACKENDS
-from ..history import Run
-from ..speed_targets import check as check_speed_targets
+from ..study.speed_targets import check as check_speed_targets
+from .history import Run
 from .markdown import (
     UNIT,
     Column,
@@ -37,7 +37,7 @@ COMMON_FIELDS = frozenset({
     "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
     "flops_tf_per_sample", "flop_conventions", "val_top1", "val_top5", "test_top1", "test_top5", "test_loss",
     "train_seconds", "model_cached", "history",
-    # uncertainty, machine state and the roofline (lenet.monitor, lenet.ceiling): shown by their own columns
+    # uncertainty, machine state and the roofline (lenet.measure.monitor, lenet.measure.ceiling): shown by their own columns
     "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
     "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
@@ -129,7 +129,7 @@ FLAG = "⚠ unstable"
 
 
 def flag(r: Record):
-    """``⚠ unstable: reasons`` for a flagged benchmark (lenet.noise), None otherwise."""
+    """``⚠ unstable: reasons`` for a flagged benchmark (lenet.measure.noise), None otherwise."""
     return f"{FLAG}: " + "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
 
 
@@ -279,7 +279,7 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
     ], recs, caption="Steady state (after warm-up)",
         note="The forward pass on a tensor already on the device; on GPU each call waits for the result. p90/p99 "
              "and the median's 95% interval (exact order statistics) are per call. ⚠ unstable: the machine was "
-             "disturbed or the samples too spread to trust (lenet.noise); do not quote that figure.")
+             "disturbed or the samples too spread to trust (lenet.measure.noise); do not quote that figure.")
     spread = Table(_id_columns(ctx) + [
         batch,
         Column(f"IQR {UNIT}", _stat("iqr"), optional=True),

@@ -49,8 +49,8 @@ from pathlib import Path
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
-from ...weights import check_weights
 
 GEMMS = ("float32-exact", "int32")
 _EXACT = 2**24  # float32 represents every integer below this exactly
@@ -368,7 +368,7 @@ class Int8Model:
         return arrays
 
     def save(self, path: str | os.PathLike) -> Path:
-        from ...atomic import atomic_path
+        from ...io.atomic import atomic_path
 
         path = Path(path)
         with atomic_path(path) as tmp:

@@ -10,12 +10,14 @@ from __future__ import annotations
 import numpy as np
 
 from .. import Model
-from ..common import check_input
+from ..common import check_input, check_mode
+from . import CAPABILITIES, NAME
 from .model import PREDICT_CHUNK, _chunks, _net
 
 
-def make_forward(model: Model, x):
+def make_forward(model: Model, x, mode: str | None = None):
     """A zero-argument callable running the forward pass on ``x`` (NCHW), converted once beforehand."""
+    check_mode(NAME, CAPABILITIES, "infer", mode)
     net = _net(model)
     x = check_input(model.arch, x)
     chunks = _chunks(len(x), PREDICT_CHUNK)

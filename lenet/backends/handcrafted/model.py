@@ -13,16 +13,17 @@ import os
 
 import numpy as np
 
+from ...init import init_weights
+from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
-from ...weights import check_weights
 from .. import DeviceError, Model
-from ..common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
+from . import CAPABILITIES, NAME
 from . import layers as L
 from .losses import SoftmaxCrossEntropy
 from .optim import make_optimizer
 
-BACKEND = "handcrafted"
 _ALIGN = 16  # parameter views start on 64-byte boundaries (float32) in the flat vector
 
 
@@ -166,7 +167,7 @@ def _check_device(device: str) -> None:
 
 
 def _net(model: Model) -> Net:
-    if model.backend != BACKEND or not isinstance(model.net, Net):
+    if model.backend != NAME or not isinstance(model.net, Net):
         raise TypeError(f"not a handcrafted model: backend {model.backend!r}")
     return model.net
 
@@ -174,7 +175,7 @@ def _net(model: Model) -> Net:
 def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> Model:
     """A :class:`~lenet.backends.Model` of ``arch`` with the shared seeded initial weights."""
     _check_device(device)
-    return Model(arch, Net(arch, dtype, weights=initial_weights(arch, seed)), BACKEND, device)
+    return Model(arch, Net(arch, dtype, weights=init_weights(arch, seed)), NAME, device)
 
 
 # Micro-batches.  A step on a batch larger than TRAIN_CHUNK runs forward and backward on
@@ -227,6 +228,14 @@ class Trainer:
         np.take(self._x_flat, idx, axis=0, out=rows, mode="clip")  # bounds checked by step
         return self.net.from_rows(rows)
 
+    def make_step(self, idx, lr: float):
+        """For timing: a zero-argument callable making one step on the fixed samples ``idx`` at ``lr``.
+
+        Returns the loss (the logits of :meth:`step` are computed anyway: the loss needs them).
+        """
+        idx = np.asarray(idx)
+        return lambda: self.step(idx, lr)[0]
+
     def step(self, idx: np.ndarray, lr: float) -> tuple[float, np.ndarray]:
         """One optimizer step on samples ``idx``; returns ``(mean loss, logits (n, classes))`` before the update."""
         idx = np.asarray(idx)
@@ -254,14 +263,17 @@ class Trainer:
         return total / n, out
 
 
-def trainer(model: Model, x_train, y_train, config: TrainConfig, chunk: int = TRAIN_CHUNK) -> Trainer:
+def trainer(model: Model, x_train, y_train, config: TrainConfig, mode: str | None = None, *,
+            chunk: int = TRAIN_CHUNK) -> Trainer:
+    """A trainer in ``mode`` (``"eager"``, the only one); batches above ``chunk`` run as micro-batches."""
+    check_mode(NAME, CAPABILITIES, "train", mode)
     return Trainer(model, x_train, y_train, config, chunk)
 
 
-def train(model: Model, data, config: TrainConfig, progress: bool = True):
+def train(model: Model, data, config: TrainConfig, progress: bool = True, mode: str | None = None):
     """Train on ``data`` (a :class:`~lenet.data.base.Dataset`) with the shared loop; returns the History."""
-    tr = trainer(model, data.x_train, data.y_train, config)
-    return fit(tr, lambda x: predict(model, x), data, config, progress=progress, desc=BACKEND)
+    tr = trainer(model, data.x_train, data.y_train, config, mode)
+    return fit(tr, lambda x: predict(model, x), data, config, progress=progress, desc=NAME)
 
 
 def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
@@ -310,13 +322,11 @@ def set_threads(n: int) -> dict:
     """Limit NumPy's BLAS pool, the only thread pool this backend uses, to ``n`` threads.
 
     Elementwise NumPy code is single-threaded.  This is the same limit that
-    :func:`lenet.threads.set_threads` applies; repeating it here makes
+    :func:`lenet.measure.threads.set_threads` applies; repeating it here makes
     :func:`lenet.backends.get_backend` honour ``LENET_THREADS`` for this
     backend as it does for the others.
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
+    n = check_thread_count(n)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
@@ -324,7 +334,7 @@ def set_threads(n: int) -> dict:
 
 
 def thread_counts() -> dict:
-    """Nothing of its own: the BLAS pool is reported by :func:`lenet.threads.report`."""
+    """Nothing of its own: the BLAS pool is reported by :func:`lenet.measure.threads.report`."""
     return {}
 
 

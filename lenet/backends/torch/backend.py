@@ -13,8 +13,8 @@ Translation notes (each one is what the spec says, see :mod:`lenet.spec`):
   zeros are counted in the mean.
 - ``Act("swish")`` -> ``nn.SiLU`` (x * sigmoid(x)).
 
-Execution modes (``trainer(..., mode=...)``, ``make_forward(..., mode=...)``,
-:data:`TRAIN_MODES`, :data:`INFER_MODES`): ``"eager"`` (the default) and
+Execution modes (``trainer(..., mode=...)``, ``make_forward(..., mode=...)``, declared in
+:data:`lenet.backends.torch.CAPABILITIES`): ``"eager"`` (the default) and
 ``"compile"``, ``torch.compile`` with its default backend, inductor (C++ on
 the CPU, Triton on CUDA).  For training, the model's forward pass together
 with the loss is compiled, not the whole step: AOTAutograd then compiles the
@@ -48,13 +48,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from .. import training
-from ..spec import Act, Arch, Conv, Dense, Flatten, Pool
-from ..weights import check_weights
-from . import DeviceError, Model
-from .common import batch_slices, check_input, check_labels, initial_weights, load_model, save_model
-
-NAME = "torch"
+from ... import training
+from ...init import init_weights
+from ...io.weights import check_weights
+from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
+from .. import DeviceError, Model
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
+from . import CAPABILITIES, NAME
+from .compression import compress as compress  # the native compression hooks
+from .compression import load_artifact as load_artifact
 
 _ACTIVATIONS = {"tanh": nn.Tanh, "relu": nn.ReLU, "sigmoid": nn.Sigmoid, "swish": nn.SiLU}
 
@@ -118,7 +120,7 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
     net = nn.Sequential(*(_module(layer, shape) for layer, shape in zip(arch.layers, arch.input_shapes())))
     net.to(dev)
     model = Model(arch=arch, net=net, backend=NAME, device=dev.type if dev.index is None else str(dev))
-    set_weights(model, initial_weights(arch, seed))
+    set_weights(model, init_weights(arch, seed))
     return model
 
 
@@ -183,16 +185,6 @@ def _sync(dev: torch.device) -> None:
         torch.cuda.synchronize(dev)
 
 
-INFER_MODES = ("eager", "compile")
-TRAIN_MODES = ("eager", "compile")
-
-
-def _check_mode(mode: str, modes: tuple, what: str) -> str:
-    if mode not in modes:
-        raise ValueError(f"unknown {what} mode {mode!r} for the torch backend; choose one of {list(modes)}")
-    return mode
-
-
 def _import_inductor() -> None:
     """Import inductor, silencing the one DeprecationWarning its import raises (torch.utils.mkldnn decorates
     with the deprecated ``torch.jit.script_method``), so that ``-W error`` runs can compile."""
@@ -200,6 +192,11 @@ def _import_inductor() -> None:
         warnings.filterwarnings("ignore", message=r".*torch\.jit\.script_method.* is deprecated",
                                 category=DeprecationWarning)
         import torch._inductor.compile_fx  # noqa: F401
+
+
+def mode_unavailable(mode: str, device: str = "cpu") -> str | None:
+    """Why ``mode`` cannot run on ``device`` here, naming the missing piece; None if it can."""
+    return compile_unavailable(device) if mode == "compile" else None
 
 
 def compile_unavailable(device: str = "cpu") -> str | None:
@@ -241,6 +238,17 @@ def cold_compile():
         yield
 
 
+def cold_start(mode: str):
+    """For a first-call measurement in ``mode``: :func:`cold_compile` for ``"compile"``, else nothing."""
+    return cold_compile() if mode == "compile" else contextlib.nullcontext()
+
+
+def warm_up(mode: str) -> None:
+    """Before first-call measurements in ``mode``: :func:`warm_compiler` for ``"compile"``."""
+    if mode == "compile":
+        warm_compiler()
+
+
 def warm_compiler() -> None:
     """Pay inductor's one-time costs in this process (its imports, its pool of compile workers, the C++
     toolchain checks) on a one-op function, so that a later first call measures its own model's compile.
@@ -252,14 +260,14 @@ def warm_compiler() -> None:
     torch._dynamo.reset()
 
 
-def make_forward(model: Model, x, mode: str = "eager"):
+def make_forward(model: Model, x, mode: str | None = None):
     """A zero-argument callable: eval-mode forward pass on ``x``, converted to a tensor on the device once.
 
-    ``mode`` (:data:`INFER_MODES`): ``"eager"``, or ``"compile"``: a fresh
+    ``mode``: ``"eager"`` (the default), or ``"compile"``: a fresh
     ``torch.compile(model.net)`` whose first call compiles (for this input shape).
     Each call returns after the computation has finished (CUDA synchronised).
     """
-    _check_mode(mode, INFER_MODES, "inference")
+    mode = check_mode(NAME, CAPABILITIES, "infer", mode)
     dev = _torch_device(model)
     xt = torch.from_numpy(check_input(model.arch, x)).to(dev)
     net = model.net
@@ -331,8 +339,8 @@ def peak_memory(model: Model) -> int | None:
 class TorchTrainer:
     """The training set on the device (converted once), the optimizer, and one step (eager or compiled)."""
 
-    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "eager"):
-        self.mode = _check_mode(mode, TRAIN_MODES, "training")
+    def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str | None = None):
+        self.mode = mode = check_mode(NAME, CAPABILITIES, "train", mode)
         x_train = check_input(model.arch, x_train)
         y_train = check_labels(model.arch, x_train, y_train)
         self.model = model
@@ -401,17 +409,17 @@ class TorchTrainer:
         return run
 
 
-def trainer(model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "eager") -> TorchTrainer:
-    """A trainer in ``mode`` (:data:`TRAIN_MODES`; ``"eager"`` by default)."""
+def trainer(model: Model, x_train, y_train, config: training.TrainConfig, mode: str | None = None) -> TorchTrainer:
+    """A trainer in ``mode`` (declared ``train_modes``; ``"eager"`` by default)."""
     return TorchTrainer(model, x_train, y_train, config, mode)
 
 
 def train(model: Model, data, config: training.TrainConfig, progress: bool = True,
-          mode: str = "eager") -> training.History:
+          mode: str | None = None) -> training.History:
     """Train on ``data`` (a :class:`lenet.data.Dataset`) with the shared loop; returns the History."""
     torch.manual_seed(config.seed)
     t = trainer(model, data.x_train, data.y_train, config, mode)
-    desc = f"torch {model.arch.name}" + ("" if mode == "eager" else f" ({mode})")
+    desc = f"torch {model.arch.name}" + ("" if t.mode == "eager" else f" ({t.mode})")
     return training.fit(t, lambda x: predict(model, x), data, config, progress=progress, desc=desc)
 
 
@@ -425,9 +433,7 @@ def set_threads(n: int) -> dict:
     work starts; after that the call raises RuntimeError, which is ignored
     here: :func:`thread_counts` reports the values actually in force.
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
+    n = check_thread_count(n)
     torch.set_num_threads(n)
     if torch.get_num_interop_threads() != n:
         try:

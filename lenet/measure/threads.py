@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import sys
 
-from .training import ConfigError
+from ..training import ConfigError
 
 _requested: int | None = None
 _limiter = None  # keeps the threadpoolctl limit alive
@@ -40,7 +40,7 @@ def set_threads(n: int | None = None) -> dict:
         raise ConfigError(f"thread count must be a positive integer, got {n!r}")
     _requested = n
     _limiter = threadpool_limits(limits=n, user_api="blas")
-    from .backends import loaded_backends
+    from ..backends import loaded_backends
 
     for module in loaded_backends():
         module.set_threads(n)
@@ -51,7 +51,7 @@ def report() -> dict:
     """Thread counts actually in force: BLAS pools and each loaded backend's."""
     from threadpoolctl import threadpool_info
 
-    from .backends import loaded_backends
+    from ..backends import loaded_backends
 
     out = {"requested": requested()}
     for pool in threadpool_info():

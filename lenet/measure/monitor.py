@@ -1,16 +1,17 @@
 """Watching every benchmark of a session: the machine's state around its timed region, its statistics, its flag.
 
-``bench/conftest.py`` reads the machine (:mod:`lenet.noise`) right before and right after the body of every
+``bench/conftest.py`` reads the machine (:mod:`lenet.measure.noise`) right before and right after the body of every
 test that uses pytest-benchmark's ``benchmark`` fixture (its ``pytest_runtest_call`` hook: fixtures, and so
 model training, are outside that window; the body is the warm-up and the timed call), then
 :meth:`SessionMonitor.judge` writes into ``extra_info``:
 
-* ``timing``: p50/p90/p99 per call, the median's 95% interval and the tail bound (:func:`lenet.stats.summarize`);
+* ``timing``: p50/p90/p99 per call, the median's 95% interval and the tail bound
+  (:func:`lenet.measure.stats.summarize`);
 * ``noise``: load, steal, other processes' CPU and the reference probe before and after;
 * ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke).
 
 :class:`SessionMonitor` keeps what is shared by the session: the reference probe's first reading, the measured
-ceiling (:mod:`lenet.ceiling`) and the flagged benchmarks for the end-of-session warning.
+ceiling (:mod:`lenet.measure.ceiling`) and the flagged benchmarks for the end-of-session warning.
 """
 from __future__ import annotations
 

@@ -7,7 +7,7 @@ study.  ``quick`` is a subset spanning small to large that fits CI.
 """
 from __future__ import annotations
 
-from .spec import Arch, lenet5, mlp
+from ..spec import Arch, lenet5, mlp
 
 ONE_HIDDEN = (30, 60, 90, 100, 120, 150, 180, 200, 210, 240, 270, 300, 400, 512, 1024, 2058, 4096, 8192,
               16384, 32768)  # 2058 (not 2048) is the study's own figure

@@ -8,15 +8,15 @@ same threads, same batch:
 * inference throughput at batch 1024 at least half torch's.
 
 A figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
-:mod:`lenet.noise`) is not judged: the row reads "UNSTABLE" with the reasons,
+:mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons,
 and the check does not pass.  A zero, negative or non-finite time never
-reaches a judgement: :mod:`lenet.history` refuses the file that holds it.
+reaches a judgement: :mod:`lenet.report.history` refuses the file that holds it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .history import Run
+from ..report.history import Run
 
 EPOCH_MAX_RATIO = 1.25
 INFER_MIN_RATIO = {1: 1.0, 1024: 0.5}
@@ -36,7 +36,7 @@ def _figure(b: dict) -> Figure:
 
 def _index(run: Run, group_prefix: str) -> dict:
     """``(backend, arch, batch_size) -> Figure`` of the run's CPU benchmarks in the group; entries that do not
-    say their backend and arch cannot be paired and are left out.  (Medians are positive: lenet.history checks.)
+    say their backend and arch cannot be paired and are left out.  (Medians are positive: lenet.report.history checks.)
     """
     out = {}
     for b in run.benchmarks:
@@ -93,7 +93,7 @@ def format_rows(rows: list[dict]) -> str:
             lines.append(f"{r['target']:<{width}}  {r['ratio']:6.2f}  ({r['limit']})  "
                          f"{'PASS' if r['passed'] else 'FAIL'}")
     if any(r["passed"] is None for r in rows):
-        from .noise import ADVICE
+        from ..measure.noise import ADVICE
 
         lines.append(f"unstable figures are not judged: {ADVICE}")
     return "\n".join(lines)

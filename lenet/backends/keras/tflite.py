@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from ..threads import requested
+from ...measure.threads import requested
 
 
 @contextlib.contextmanager
@@ -140,3 +140,33 @@ class TFLiteModel:
 def from_file(path: str | os.PathLike, input_shape_nchw: tuple, threads: int | None = None) -> TFLiteModel:
     with open(path, "rb") as f:
         return TFLiteModel(f.read(), input_shape_nchw, threads)
+
+
+def compress(technique: str, level: str, model, context):
+    """The keras backend's native hook: TFLite full-integer int8 of the model (``int8-static``)."""
+    from ...counting import count
+    from .. import Artifact
+
+    if technique != "int8-static":
+        raise ValueError(f"the keras backend declares no native {technique!r}")
+    arch = model.arch
+    from .backend import get_weights
+
+    float_path = context.save_weights(arch, get_weights(model), "float-base")
+    content = convert_int8(model.net, arch.input_shape, context.calib)
+    path = context.workdir / "int8-static.tflite"
+    path.write_bytes(content)
+    tm = TFLiteModel(content, arch.input_shape, context.threads)
+    return Artifact(tm.predict, tm.make_forward, path, {"kind": "tflite", "file": path, "aux": float_path},
+                    {"runtime": f"TFLite full-integer ({tm.runtime} interpreter)", "mac_dtype": "int8",
+                     "int8_macs": count(arch).macs, "calibration_images": len(context.calib)})
+
+
+def load_artifact(kind: str, file: str, aux: str | None):
+    """(arch, make_forward) of a ``.tflite`` file; ``aux`` is the float weights it came from (for the arch)."""
+    from ...io.weights import load as load_weights
+
+    if kind != "tflite":
+        raise ValueError(f"unknown compressed artifact kind {kind!r} for the keras backend")
+    arch = load_weights(aux)[0]
+    return arch, from_file(file, arch.input_shape).make_forward

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .training import TrainConfig
+from ..training import TrainConfig
 
 
 @dataclass(frozen=True)

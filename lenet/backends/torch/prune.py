@@ -46,7 +46,7 @@ def apply(net: nn.Module, sparsity: float, scope: str = "layer") -> None:
 
 def apply_masks(net: nn.Module, masks: dict, arch) -> None:
     """Install given canonical masks (dense ``(in, out)`` transposed to torch's ``(out, in)``) as torch prune masks."""
-    from ..spec import Dense
+    from ...spec import Dense
 
     modules = dict(net.named_children())
     for key, keep in masks.items():

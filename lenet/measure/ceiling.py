@@ -19,8 +19,8 @@ import time
 
 import numpy as np
 
-from .counting import FLOAT32_BYTES, count
-from .spec import Arch
+from ..counting import FLOAT32_BYTES, count
+from ..spec import Arch
 
 GEMM_N = 1024
 STREAM_MIB = 128

@@ -1,4 +1,4 @@
-"""Measurement helpers that sit outside the backends: first-call cost, fresh-process memory, sizes.
+"""Timing helpers around pytest-benchmark: first-call cost, medians of secondary figures, rounds from a pilot.
 
 Timing itself belongs to pytest-benchmark; what is here is what it does not do.
 
@@ -7,23 +7,16 @@ Timing itself belongs to pytest-benchmark; what is here is what it does not do.
 * :func:`plan_rounds` chooses pytest-benchmark's rounds and iterations from a
   short pilot: enough rounds to fill the time budget, and more (up to a cap)
   when the pilot's spread says the median's interval would otherwise be wider
-  than :data:`lenet.noise.CI_REL_WIDTH_MAX`, so that precision, not a fixed
+  than :data:`lenet.measure.noise.CI_REL_WIDTH_MAX`, so that precision, not a fixed
   count, decides how long a figure is timed.
-* :func:`peak_rss_fresh_process` runs :mod:`lenet.probe` in a new interpreter
-  and reads its peak resident set with memory-profiler, because torch and TF
-  in one process pollute each other's RSS (DESIGN section 4).
-* :func:`serialized_sizes` is the on-disk and gzip size of a weight file.
 """
 from __future__ import annotations
 
-import gzip
-import json
 import math
-import os
-import subprocess
-import sys
+import statistics
 import time
-from pathlib import Path
+
+import numpy as np
 
 
 def first_call(fn) -> float:
@@ -76,48 +69,18 @@ def plan_rounds(fn, budget_s: float, *, repeatable: bool = True, max_budget_s: f
     return min(max(rounds, MIN_ROUNDS), max_rounds), iterations
 
 
-def serialized_sizes(path: str | os.PathLike) -> dict:
-    """Bytes of a weight file on disk and gzip-compressed (level 9)."""
-    data = Path(path).read_bytes()
-    return {"file_bytes": len(data), "gzip_bytes": len(gzip.compress(data, compresslevel=9))}
+def latency_ms(forward, budget_s: float = 0.3, warmup: int = 3, min_reps: int = 5, max_reps: int = 300) -> float:
+    """Median ms per call of ``forward`` after ``warmup`` calls, repeated for about ``budget_s`` seconds
+    (a secondary figure of the compression record; the headline timing is pytest-benchmark's)."""
+    for _ in range(warmup):
+        forward()
+    times = []
+    deadline = time.perf_counter() + budget_s
+    while len(times) < min_reps or (time.perf_counter() < deadline and len(times) < max_reps):
+        times.append(first_call(forward))
+    return statistics.median(times) * 1e3
 
 
-def gpu_name() -> str | None:
-    """Name of the first NVIDIA GPU (from nvidia-smi, framework-free), or None without one."""
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
-    except (FileNotFoundError, subprocess.TimeoutExpired):
-        return None
-    names = out.stdout.strip().splitlines() if out.returncode == 0 else []
-    return names[0].strip() if names else None
-
-
-class ProbeError(RuntimeError):
-    """The memory probe process failed."""
-
-
-def peak_rss_fresh_process(backend: str, weights: str | os.PathLike, phase: str, batch_size: int,
-                           samples: int, device: str = "cpu", threads: int | None = None,
-                           timeout: float = 600) -> dict:
-    """Peak memory of one inference or one training epoch, measured in a new process.
-
-    Returns the probe's JSON: ``baseline_mib`` (RSS after imports, model build
-    and data creation), ``peak_mib`` (max RSS sampled by memory-profiler while
-    the phase ran), ``delta_mib`` and, on GPU, ``device_peak_bytes``.
-    """
-    args = ["--backend", backend, "--weights", str(weights), "--phase", phase, "--batch-size", str(batch_size),
-            "--samples", str(samples), "--device", device]
-    if threads:
-        args += ["--threads", str(threads)]
-    return run_probe("lenet.probe", args, timeout)
-
-
-def run_probe(module: str, args: list[str], timeout: float = 600) -> dict:
-    """Run ``python -m module args`` in a fresh interpreter and return the JSON of its last output line."""
-    cmd = [sys.executable, "-m", module, *args]
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"}
-    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=env)
-    if proc.returncode != 0:
-        raise ProbeError(f"probe {module} {' '.join(args)} failed ({proc.returncode}):\n{proc.stderr[-2000:]}")
-    return json.loads(proc.stdout.strip().splitlines()[-1])
+def batch_of(x: np.ndarray, n: int) -> np.ndarray:
+    """``n`` images from ``x`` (repeated if ``x`` has fewer), float32 contiguous."""
+    return np.ascontiguousarray(np.resize(x, (n, *x.shape[1:])), dtype=np.float32)

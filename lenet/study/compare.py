@@ -6,13 +6,13 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
 * the figure of a side is the **median of its runs' medians**; the spread across its runs is shown as the
   range of those medians;
 * the change is the ratio ``new / base`` of those figures with a 95% **hierarchical bootstrap** interval
-  (:func:`lenet.stats.ratio_interval`: runs resampled, then samples within runs);
+  (:func:`lenet.measure.stats.ratio_interval`: runs resampled, then samples within runs);
 * a time change counts only when it is **significant** (the interval excludes 1) **and beyond the threshold**
   (``ratio > 1 + t`` is a regression, ``ratio < 1 / (1 + t)`` an improvement; ``t`` = 10% unless told);
 * a benchmark flagged ``unstable`` in any run of either side reads "inconclusive (unstable)", never
   "regression";
 * a benchmark whose machine state differs between the sides reads "inconclusive (machine state differs)":
-  its reference probe (:mod:`lenet.noise`, read around the benchmark; geometric mean of before and after, median
+  its reference probe (:mod:`lenet.measure.noise`, read around the benchmark; geometric mean of before and after, median
   over a side's runs) differs by more than :data:`PROBE_MATCH_MAX`.  On a shared host the same code measured
   minutes apart runs on a machine whose 2-thread GEMM speed moved by 20-90% (vCPUs placed on other cores);
   the probe sees that, so such a pair is not called a change of the code.  The gate needs both sides at the same
@@ -20,7 +20,7 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
 * a history without raw samples compares its medians with the note "no raw samples: medians only, no
   significance", and is never called a regression;
 * test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the binomial standard
-  error of the difference at the test-set size (:func:`lenet.stats.proportion_change`), not by fixed points.
+  error of the difference at the test-set size (:func:`lenet.measure.stats.proportion_change`), not by fixed points.
 
 :func:`exit_status` is what CI reads: 1 when anything regressed significantly beyond its bound, else 0.
 """
@@ -32,9 +32,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .history import HistoryError, Run
-from .noise import PROBE_DRIFT_MAX
-from .stats import (
+from ..measure.noise import PROBE_DRIFT_MAX
+from ..measure.stats import (
     CONFIDENCE,
     ProportionChange,
     Ratio,
@@ -43,6 +42,7 @@ from .stats import (
     ratio_interval,
     z_critical,
 )
+from ..report.history import HistoryError, Run
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much

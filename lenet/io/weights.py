@@ -22,9 +22,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..spec import Arch, SpecError
 from .atomic import atomic_path
 from .memory_budget import require_fits
-from .spec import Arch, SpecError
 
 _ARCH_KEY = "__arch__"
 _META_KEY = "__meta__"
@@ -114,7 +114,7 @@ def _text(z: zipfile.ZipFile, infos: dict, key: str, headers: dict, path: Path, 
     shape, dtype, _ = headers[key]
     if dtype.kind != "U" or shape != () or dtype.itemsize > 4 * _MAX_TEXT_CHARS:
         raise WeightsError(f"{path}: '{key}' is a {dtype} array of shape {shape}; expected one text string of at "
-                           f"most {_MAX_TEXT_CHARS:,} characters, as lenet.weights.save writes")
+                           f"most {_MAX_TEXT_CHARS:,} characters, as lenet.io.weights.save writes")
     with z.open(infos[key]) as f:
         return str(np.lib.format.read_array(f, allow_pickle=False))
 
@@ -136,7 +136,7 @@ def _read(z: zipfile.ZipFile, path: Path) -> tuple[Arch, dict[str, np.ndarray], 
             raise WeightsError(f"{path}: unexpected member {info.filename!r}; a weight file holds .npy arrays only")
         infos[info.filename.removesuffix(".npy")] = info
     if _ARCH_KEY not in infos:
-        raise WeightsError(f"{path}: has no '{_ARCH_KEY}' entry; it was not written by lenet.weights.save")
+        raise WeightsError(f"{path}: has no '{_ARCH_KEY}' entry; it was not written by lenet.io.weights.save")
     headers = {key: _header(z, info, path) for key, info in infos.items()}
     try:
         arch = Arch.from_dict(_json_object(_text(z, infos, _ARCH_KEY, headers, path, ""), _ARCH_KEY, path))

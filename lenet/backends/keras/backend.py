@@ -20,7 +20,7 @@ Translation notes (each one is what the spec says, see :mod:`lenet.spec`):
 - ``Act("swish")`` -> Keras ``"silu"`` (x * sigmoid(x)).
 
 Training is a hand-written step (``tf.GradientTape``), run in one of four
-modes (``trainer(..., mode=...)``, :data:`TRAIN_MODES`), all the same algorithm
+modes (``trainer(..., mode=...)``, declared ``train_modes``), all the same algorithm
 from the same weights:
 
 - ``"graph"`` (the default): the step inside one ``tf.function`` with a fixed
@@ -39,7 +39,7 @@ from the same weights:
   bookkeeping.  Its figures include Keras' own overheads (callbacks, metric
   trackers, data adapters).
 
-Inference runs likewise in :data:`INFER_MODES` (``make_forward(..., mode=...)``):
+Inference runs likewise in the declared ``infer_modes`` (``make_forward(..., mode=...)``):
 ``"graph"`` (default, one traced ``tf.function``), ``"eager"``
 (``model(x, training=False)``), ``"xla"`` and ``"predict"`` (``model.predict``).
 
@@ -77,21 +77,19 @@ os.environ.setdefault("KERAS_BACKEND", "tensorflow")
 import numpy as np  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
-from .. import threads, training  # noqa: E402
-from ..spec import Act, Arch, Conv, Dense, Flatten, Pool  # noqa: E402
-from ..weights import check_weights  # noqa: E402
-from . import DeviceError, Model  # noqa: E402
-from .common import (  # noqa: E402
-    batch_slices,
-    check_input,
-    check_labels,
-    initial_weights,
-    load_model,
-    save_model,
-)
-
-NAME = "keras"
-
+from ... import training  # noqa: E402
+from ...init import init_weights
+from ...io.weights import check_weights  # noqa: E402
+from ...measure import threads  # noqa: E402
+from ...spec import Act, Arch, Conv, Dense, Flatten, Pool  # noqa: E402
+from .. import DeviceError, Model  # noqa: E402
+from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model  # noqa: E402
+from ..common import cold_start as cold_start  # noqa: E402  (the contract's defaults)
+from ..common import mode_unavailable as mode_unavailable  # noqa: E402
+from ..common import warm_up as warm_up  # noqa: E402
+from . import CAPABILITIES, NAME  # noqa: E402
+from .tflite import compress as compress  # noqa: E402  (the native compression hooks)
+from .tflite import load_artifact as load_artifact  # noqa: E402
 
 # --------------------------------------------------------------------------- threads
 #
@@ -113,14 +111,12 @@ def set_threads(n: int) -> dict:
     """Ask for ``n`` intra-op and ``n`` inter-op threads.
 
     This takes effect only before TensorFlow's runtime has started (this
-    module applies :func:`lenet.threads.requested` on import, so set
-    ``LENET_THREADS`` or call :func:`lenet.threads.set_threads` before
+    module applies :func:`lenet.measure.threads.requested` on import, so set
+    ``LENET_THREADS`` or call :func:`lenet.measure.threads.set_threads` before
     importing the backend).  Afterwards the call changes nothing and does not
     fail; :func:`thread_counts` reports the values actually in force.
     """
-    n = int(n)
-    if n < 1:
-        raise ValueError(f"thread count must be >= 1, got {n}")
+    n = check_thread_count(n)
     cfg = tf.config.threading
     _set_pool(cfg.get_intra_op_parallelism_threads, cfg.set_intra_op_parallelism_threads, n)
     _set_pool(cfg.get_inter_op_parallelism_threads, cfg.set_inter_op_parallelism_threads, n)
@@ -269,7 +265,7 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu") -> Model:
         net = keras.Sequential(stack, name=arch.name.replace("-", "_"))
     model = Model(arch=arch, net=net, backend=NAME, device=name)
     net._lenet_forward = _forward_fn(net, arch)
-    set_weights(model, initial_weights(arch, seed))
+    set_weights(model, init_weights(arch, seed))
     return model
 
 
@@ -365,16 +361,6 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
 # --------------------------------------------------------------------------- measurement
 
 
-INFER_MODES = ("eager", "graph", "xla", "predict")
-TRAIN_MODES = ("eager", "graph", "xla", "fit")
-
-
-def _check_mode(mode: str, modes: tuple, what: str) -> str:
-    if mode not in modes:
-        raise ValueError(f"unknown {what} mode {mode!r} for the keras backend; choose one of {list(modes)}")
-    return mode
-
-
 def _xla_forward(model: Model):
     """The model's XLA inference function, made on first use (one trace; one XLA compilation per batch shape)."""
     fn = getattr(model.net, "_lenet_forward_xla", None)
@@ -383,10 +369,10 @@ def _xla_forward(model: Model):
     return fn
 
 
-def make_forward(model: Model, x, mode: str = "graph"):
+def make_forward(model: Model, x, mode: str | None = None):
     """A zero-argument callable running the forward pass on ``x``, converted (NHWC, on the device) once.
 
-    ``mode`` (:data:`INFER_MODES`): ``"graph"`` the model's traced
+    ``mode``: ``"graph"`` (the default) the model's traced
     ``tf.function`` (the one :func:`predict` uses); ``"eager"``
     ``model(x, training=False)`` op by op; ``"xla"`` the same function
     compiled by XLA; ``"predict"`` Keras' ``model.predict(x, batch_size=len(x))``,
@@ -395,7 +381,7 @@ def make_forward(model: Model, x, mode: str = "graph"):
     On a GPU the call reads the logits back, which waits for the computation;
     on the CPU TensorFlow's eager calls return only when the result exists.
     """
-    _check_mode(mode, INFER_MODES, "inference")
+    mode = check_mode(NAME, CAPABILITIES, "infer", mode)
     with tf.device(_tf_device(model)):
         xt = tf.identity(tf.constant(to_nhwc(check_input(model.arch, x))))
     net, gpu = model.net, model.device == "gpu"
@@ -579,7 +565,9 @@ class KerasTrainer(_TrainerBase):
     """The hand-written step in mode ``"eager"``, ``"graph"`` (one ``tf.function``) or ``"xla"``."""
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str = "graph"):
-        self.mode = _check_mode(mode, ("eager", "graph", "xla"), "training")
+        if mode not in ("eager", "graph", "xla"):
+            raise ValueError(f"KerasTrainer runs modes eager, graph and xla, got {mode!r}; use trainer() for 'fit'")
+        self.mode = mode
         super().__init__(model, x_train, y_train, config)
         net = model.net
         x_all, y_all, variables, optimizer = self.x, self.y, self.variables, self.optimizer
@@ -718,7 +706,7 @@ class KerasFitTrainer(_TrainerBase):
 
         from tqdm.auto import tqdm
 
-        from ..metrics import evaluate
+        from ...metrics import evaluate
 
         cfg, model, trainer = self.config, self.model, self
         history = training.History()
@@ -750,15 +738,16 @@ class KerasFitTrainer(_TrainerBase):
 
 
 def trainer(model: Model, x_train, y_train, config: training.TrainConfig,
-            mode: str = "graph") -> KerasTrainer | KerasFitTrainer:
-    """A trainer in ``mode`` (:data:`TRAIN_MODES`; ``"graph"`` by default): see the module docstring."""
-    if _check_mode(mode, TRAIN_MODES, "training") == "fit":
+            mode: str | None = None) -> KerasTrainer | KerasFitTrainer:
+    """A trainer in ``mode`` (declared ``train_modes``; ``"graph"`` by default): see the module docstring."""
+    mode = check_mode(NAME, CAPABILITIES, "train", mode)
+    if mode == "fit":
         return KerasFitTrainer(model, x_train, y_train, config)
     return KerasTrainer(model, x_train, y_train, config, mode)
 
 
 def train(model: Model, data, config: training.TrainConfig, progress: bool = True,
-          mode: str = "graph") -> training.History:
+          mode: str | None = None) -> training.History:
     """Train on ``data`` (a :class:`lenet.data.Dataset`); returns the History.
 
     Modes ``"eager"``, ``"graph"`` and ``"xla"`` run the shared loop
@@ -766,7 +755,7 @@ def train(model: Model, data, config: training.TrainConfig, progress: bool = Tru
     (:meth:`KerasFitTrainer.fit`) in the same data order and schedule.
     """
     t = trainer(model, data.x_train, data.y_train, config, mode)
-    desc = f"keras {model.arch.name}" + ("" if mode == "graph" else f" ({mode})")
+    desc = f"keras {model.arch.name}" + ("" if mode in (None, "graph") else f" ({mode})")
     if isinstance(t, KerasFitTrainer):
         return t.fit(data, progress=progress, desc=desc)
     return training.fit(t, lambda x: predict(model, x), data, config, progress=progress, desc=desc)

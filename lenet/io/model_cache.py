@@ -21,12 +21,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import __version__
+from .. import __version__
+from ..backends import Model
+from ..report.history_checks import FieldError, history_rows, non_negative_number
+from ..spec import Arch
+from ..training import TrainConfig
 from . import weights as wio
-from .backends import Model
-from .history_checks import FieldError, history_rows, non_negative_number
-from .spec import Arch
-from .training import TrainConfig
 
 
 class CacheWarning(UserWarning):
@@ -81,7 +81,7 @@ def train_or_load(backend, arch: Arch, data, config: TrainConfig, device: str = 
                   cache_dir: str | os.PathLike | None = None, progress: bool = True,
                   backend_name: str | None = None) -> TrainedModel:
     """Load the trained model for this key from ``cache_dir``, or train and store it."""
-    name = backend_name or backend.__name__.rsplit(".", 1)[-1]
+    name = backend_name or backend.NAME
     key = cache_key(arch, data, config, name, device)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{name}-{arch.name}-{data.name}")[:80]
     path = Path(cache_dir or default_cache_dir()) / f"{slug}-{key}.npz"

@@ -167,8 +167,8 @@ def load(kind: str, net: nn.Module, path: str | os.PathLike, input_shape: tuple)
 
 def int8_macs(arch, kind: str) -> int:
     """MACs that run in int8: all conv and dense MACs (static), the dense ones only (dynamic)."""
-    from ..counting import layer_counts
-    from ..spec import Dense
+    from ...counting import layer_counts
+    from ...spec import Dense
 
     rows = layer_counts(arch)
     if kind == "static":

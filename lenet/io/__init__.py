@@ -1,0 +1,8 @@
+"""Files: atomic writes, canonical weight files, the trained-model cache, safe reads, memory budgets.
+
+* :mod:`.atomic`        writes that a crash leaves whole or absent;
+* :mod:`.weights`       canonical weights and their spec in one ``.npz``, trusted only after every check;
+* :mod:`.model_cache`   train once, then load (the bench fixtures' cache);
+* :mod:`.regular_file`  read a user-named file only if it is a regular file;
+* :mod:`.memory_budget` refuse an allocation that cannot fit, before making it.
+"""

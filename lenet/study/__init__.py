@@ -1,0 +1,9 @@
+"""The comparison study: what it runs and how its session behaves (no framework import).
+
+* :mod:`.profiles`      quick and full profiles, the per-dataset training configs;
+* :mod:`.gates`         accuracy regression gates;
+* :mod:`.speed_targets` the handcrafted speed targets judged from histories;
+* :mod:`.compare`       the noise-aware comparison of two sets of histories;
+* :mod:`.sweep`         Study E's MLP sweep;
+* :mod:`.summary`       the overall-performance table.
+"""
