@@ -37,7 +37,7 @@ COMMON_FIELDS = frozenset({
     "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
     "flops_tf_per_sample", "flop_conventions", "val_top1", "val_top5", "test_top1", "test_top5", "test_loss",
     "train_seconds", "model_cached", "history",
-    # uncertainty, machine state and the roofline (lenet.measure.monitor, lenet.measure.ceiling): shown by their own columns
+    # uncertainty, machine state, roofline (lenet.measure.monitor and .ceiling): shown by their own columns
     "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
     "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
