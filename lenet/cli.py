@@ -252,7 +252,7 @@ def cmd_eval(args) -> int:
 
 
 def cmd_check_speed(args) -> int:
-    from .report.history import load_runs
+    from .io.history import load_runs
     from .study.speed_targets import check, format_rows, passed
 
     run = load_runs(args.history)[-1]
@@ -263,7 +263,7 @@ def cmd_check_speed(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .report.history import load_runs
+    from .io.history import load_runs
     from .study.compare import compare_runs, exit_status, format_comparison
 
     sides = []
@@ -292,7 +292,7 @@ def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     from .backends import BackendUnavailable, DeviceError
     from .data.base import DatasetError
-    from .report.history import HistoryError
+    from .io.history import HistoryError
 
     # Notes (a skipped file, a rebuilt cache) on one line, like errors; restored for callers in-process.
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning

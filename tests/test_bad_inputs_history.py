@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from lenet.report.history import HistoryError, HistoryNote, load_run, load_runs
+from lenet.io.history import HistoryError, HistoryNote, load_run, load_runs
 from lenet.study.speed_targets import check
 
 HISTORIES = Path(__file__).resolve().parents[1] / "docs" / "history"

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lenet.report.history import load_run
+from lenet.io.history import load_run
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ import pytest
 from lenet.backends import available_backends
 from lenet.counting import count
 from lenet.io import weights as wio
-from lenet.report.history import load_run
+from lenet.io.history import load_run
 from lenet.spec import build_arch
 from lenet.study.sweep import sweep_archs
 

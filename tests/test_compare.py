@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lenet.cli import main
-from lenet.report.history import load_run
+from lenet.io.history import load_run
 from lenet.study.compare import MACHINE_DIFFERS, NO_SAMPLES, REGRESSION, UNSTABLE, compare_runs, exit_status
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -100,7 +100,7 @@ def test_several_runs_per_side_use_the_median_of_runs(tmp_path):
     for i, m in enumerate((0.95, 1.0, 1.05)):
         history(tmp_path / "base" / f"{i}.json", [bench("test_a", samples(i, m))], f"2026-12-01T0{i}:00:00")
         history(tmp_path / "new" / f"{i}.json", [bench("test_a", samples(10 + i, 1.3 * m))], f"2026-12-02T0{i}:00:00")
-    from lenet.report.history import load_runs
+    from lenet.io.history import load_runs
 
     c = compare_runs(load_runs([tmp_path / "base"]), load_runs([tmp_path / "new"]))
     v = c.verdicts[0]

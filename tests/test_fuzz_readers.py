@@ -25,7 +25,7 @@ from lenet.data import DatasetError, idx
 from lenet.data.imagelist import parse_list
 from lenet.init import init_weights
 from lenet.io import weights as wio
-from lenet.report.history import HistoryError, load_run
+from lenet.io.history import HistoryError, load_run
 from lenet.spec import build_arch
 from lenet.study.speed_targets import check
 

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from lenet.report.history import HistoryError, load_run, load_runs
+from lenet.io.history import HistoryError, load_run, load_runs
 from lenet.study.gates import AccuracyRegression, check_accuracy, threshold
 from lenet.study.speed_targets import check, format_rows
 from lenet.study.summary import format_summary

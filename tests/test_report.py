@@ -18,8 +18,8 @@ import pytest
 from matplotlib.image import imread
 
 from lenet.cli import main
+from lenet.io.history import HistoryError
 from lenet.report import build_report
-from lenet.report.history import HistoryError
 from lenet.report.plots import DPI, SIZE, WIDE, pareto_front
 from lenet.report.records import machine_label, section_of
 from lenet.study.speed_targets import check
@@ -426,7 +426,7 @@ def test_flops_table_matches_json(report, doc):
 
 @pytest.mark.slow
 def test_speed_targets_match_the_checker(report, history):
-    from lenet.report.history import load_run
+    from lenet.io.history import load_run
 
     rows = check(load_run(history))
     if not rows:
@@ -514,7 +514,7 @@ def test_two_machines_merge_with_labels(doc, tmp_path):
         b["stats"]["median"] /= 3  # a faster machine
     gpu = tmp_path / "gpu.json"
     gpu.write_text(json.dumps(gpu_doc))
-    from lenet.report.history import load_run
+    from lenet.io.history import load_run
 
     assert machine_label(load_run(cpu)) != machine_label(load_run(gpu))
     assert "GPU" in machine_label(load_run(gpu))
@@ -786,7 +786,7 @@ def test_pareto_front():
 
 
 def test_gpu_machine_label_names_the_gpu(tmp_path):
-    from lenet.report.history import load_run
+    from lenet.io.history import load_run
 
     h = write_history(tmp_path / "h.json", [], node="node7", lenet={"torch_devices": ["cpu", "cuda"],
                                                                     "keras_devices": ["cpu", "gpu"]})

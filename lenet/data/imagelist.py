@@ -84,6 +84,7 @@ from tqdm import tqdm
 from ..io.atomic import atomic_path
 from ..io.memory_budget import human
 from ..io.regular_file import read_regular
+from ..measure.threads import usable_cores
 from .base import Dataset, DatasetError
 from .idx_datasets import cache_dir
 from .prepare import finish, require_images_fit
@@ -343,10 +344,6 @@ def _decode_chunk(paths: list, size: int, channels: int) -> tuple[np.ndarray, li
     return out, failed
 
 
-def default_workers() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-
-
 def decode_entries(entries: list[Entry], size: int, channels: int, *, workers: int | None = None,
                    progress: bool = True, desc: str = "decode", executor: type[Executor] = ThreadPoolExecutor
                    ) -> np.ndarray:
@@ -362,7 +359,7 @@ def decode_entries(entries: list[Entry], size: int, channels: int, *, workers: i
     out = np.empty((len(entries), channels, size, size), dtype=np.uint8)
     starts = range(0, len(entries), CHUNK)
     chunks = [[str(e.path) for e in entries[s:s + CHUNK]] for s in starts]
-    workers = max(1, min(workers or default_workers(), len(chunks)))
+    workers = max(1, min(workers or usable_cores(), len(chunks)))
     failed = []
     with (warnings.catch_warnings(), tqdm(total=len(entries), unit="img", desc=desc, disable=not progress) as bar):
         warnings.simplefilter("ignore", Image.DecompressionBombWarning)

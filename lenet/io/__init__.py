@@ -1,8 +1,10 @@
-"""Files: atomic writes, canonical weight files, the trained-model cache, safe reads, memory budgets.
+"""Files: atomic writes, canonical weight files, the trained-model cache, safe reads, memory budgets, histories.
 
 * :mod:`.atomic`        writes that a crash leaves whole or absent;
 * :mod:`.weights`       canonical weights and their spec in one ``.npz``, trusted only after every check;
 * :mod:`.model_cache`   train once, then load (the bench fixtures' cache);
 * :mod:`.regular_file`  read a user-named file only if it is a regular file;
-* :mod:`.memory_budget` refuse an allocation that cannot fit, before making it.
+* :mod:`.memory_budget` refuse an allocation that cannot fit, before making it;
+* :mod:`.history`       pytest-benchmark histories read and checked field by field (:mod:`.history_checks`),
+                        for the report, the speed targets and the comparison alike.
 """

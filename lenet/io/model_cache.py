@@ -23,10 +23,10 @@ import numpy as np
 
 from .. import __version__
 from ..backends import Model
-from ..report.history_checks import FieldError, history_rows, non_negative_number
 from ..spec import Arch
 from ..training import TrainConfig
 from . import weights as wio
+from .history_checks import FieldError, history_rows, non_negative_number
 
 
 class CacheWarning(UserWarning):

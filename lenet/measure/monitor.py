@@ -21,6 +21,7 @@ import numpy as np
 
 from . import noise
 from .stats import summarize
+from .threads import usable_cores
 
 PROBE_REFERENCE_READINGS = 3
 
@@ -78,7 +79,7 @@ class SessionMonitor:
         self.start()
         return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s,
                 "probe_reference_readings_s": list(self.probe_ref_readings), "noise_bounds": noise.BOUNDS,
-                "usable_cores": noise.usable_cores()}
+                "usable_cores": usable_cores()}
 
     def unstable_counts(self) -> dict:
         """``{(backend, arch, device): number of flagged benchmarks}`` for the overall table."""

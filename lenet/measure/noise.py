@@ -24,6 +24,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from .stats import Summary
+from .threads import usable_cores
 
 # The bounds a figure must stay within to be trusted.
 PROBE_DRIFT_MAX = 0.50  # reference probe more than 50% slower (or faster) than the session's first reading
@@ -36,10 +37,6 @@ MIN_SAMPLES_FOR_SPREAD = 6  # fewer samples: no interval, the spread rules do no
 PROBE_N = 384
 PROBE_WARMUP_S = 0.02  # products for this long first, untimed: idle vCPUs and sleeping BLAS threads wake
 PROBE_REPEATS = 15
-
-
-def usable_cores() -> int:
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
 def _proc_stat() -> tuple[float, float, float] | None:

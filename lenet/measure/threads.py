@@ -16,13 +16,18 @@ _requested: int | None = None
 _limiter = None  # keeps the threadpoolctl limit alive
 
 
+def usable_cores() -> int:
+    """Cores this process may run on (its CPU affinity), the default thread count and what noise rules count."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+
+
 def default_threads() -> int:
     env = os.environ.get("LENET_THREADS")
     if env:
         if not env.strip().isascii() or not env.strip().isdigit() or int(env) < 1:
             raise ConfigError(f"LENET_THREADS must be a positive integer, got {env!r}")
         return int(env)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return usable_cores()
 
 
 def requested() -> int:

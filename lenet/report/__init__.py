@@ -27,13 +27,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..io.atomic import write_text
+from ..io.history import Run, load_runs
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
 from . import tables as T
 from .compare import pick_pair, verdicts_table
 from .findings import Finding, findings
-from .history import Run, load_runs
 from .html import page
 from .markdown import document, text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label

@@ -6,8 +6,8 @@ the two runs and renders the verdicts.
 """
 from __future__ import annotations
 
+from ..io.history import Run
 from ..study.compare import Verdict, describe_time, side_text
-from .history import Run
 from .markdown import Column, Table, code, fraction, text
 from .records import ReportError
 

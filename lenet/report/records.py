@@ -8,10 +8,9 @@ folder reads as "the latest figure of every benchmark ever run there".
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 
-from .history import HistoryError, Run
+from ..io.history import HistoryError, Run, benchmark_key
 
 
 class ReportError(HistoryError):
@@ -81,10 +80,6 @@ class Record:
         return (e.get("backend") or self.params.get("backend_name") or "?",
                 e.get("arch") or self.params.get("arch_name") or "?",
                 e.get("device") or self.params.get("device") or "?")
-
-
-def benchmark_key(fullname: str, params: dict | None) -> tuple:
-    return fullname, json.dumps(params or {}, sort_keys=True, default=str)
 
 
 def gpu_names(run: Run) -> list[str]:

@@ -10,8 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backends import BACKENDS
+from ..io.history import Run
 from ..study.speed_targets import check as check_speed_targets
-from .history import Run
 from .markdown import (
     UNIT,
     Column,

@@ -32,6 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from ..io.history import HistoryError, Run, benchmark_key
 from ..measure.noise import PROBE_DRIFT_MAX
 from ..measure.stats import (
     CONFIDENCE,
@@ -42,14 +43,13 @@ from ..measure.stats import (
     ratio_interval,
     z_critical,
 )
-from ..report.history import HistoryError, Run
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much
 
 # Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
 # the trained model's accuracy, which would otherwise be judged once per timing).
-ACCURACY_GROUPS = ("accuracy", "compression", "mlp-sweep")
+ACCURACY_GROUPS = ("accuracy", "compression", "mlp-sweep")  # group prefixes
 ACCURACY_FIELDS = ("test_top1", "top1")
 
 REGRESSION = "regression"
@@ -61,12 +61,6 @@ MACHINE_DIFFERS = "inconclusive (machine state differs)"
 
 class CompareError(HistoryError):
     """Runs that cannot be compared (a side without runs)."""
-
-
-def benchmark_key(b: dict) -> tuple:
-    import json
-
-    return b.get("fullname") or b["name"], json.dumps(b.get("params") or {}, sort_keys=True, default=str)
 
 
 @dataclass(frozen=True)
@@ -180,10 +174,6 @@ class Verdict:
         return tuple(out)
 
 
-def _group_is_accuracy(group: str) -> bool:
-    return any(group.startswith(p) for p in ACCURACY_GROUPS)
-
-
 def _judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
     if base.unstable or new.unstable:
         return UNSTABLE, None
@@ -243,7 +233,7 @@ def _index(runs: Sequence[Run]) -> dict:
     found: dict = {}
     for run in runs:
         for b in run.benchmarks:
-            found.setdefault(benchmark_key(b), []).append((b, run.path))
+            found.setdefault(benchmark_key(b.get("fullname") or b["name"], b.get("params")), []).append((b, run.path))
     return {k: Side(tuple(b for b, _ in v), tuple(p for _, p in v)) for k, v in found.items()}
 
 
@@ -287,7 +277,7 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
             per_sample_names.append(new.entries[-1]["name"])
         group = new.entries[-1].get("group") or ""
         time_verdict, ratio = _judge_time(base, new, threshold, confidence)
-        top1, accuracy = _judge_top1(base, new, confidence) if _group_is_accuracy(group) else (None, None)
+        top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy))
     verdicts.sort(key=lambda v: (v.group, v.name))
     only_base = sorted(side.entries[-1]["name"] for k, side in old.items() if k not in cur)

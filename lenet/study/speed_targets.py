@@ -10,13 +10,13 @@ same threads, same batch:
 A figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
 :mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons,
 and the check does not pass.  A zero, negative or non-finite time never
-reaches a judgement: :mod:`lenet.report.history` refuses the file that holds it.
+reaches a judgement: :mod:`lenet.io.history` refuses the file that holds it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..report.history import Run
+from ..io.history import Run
 
 EPOCH_MAX_RATIO = 1.25
 INFER_MIN_RATIO = {1: 1.0, 1024: 0.5}
@@ -36,7 +36,7 @@ def _figure(b: dict) -> Figure:
 
 def _index(run: Run, group_prefix: str) -> dict:
     """``(backend, arch, batch_size) -> Figure`` of the run's CPU benchmarks in the group; entries that do not
-    say their backend and arch cannot be paired and are left out.  (Medians are positive: lenet.report.history checks.)
+    say their backend and arch cannot be paired and are left out.  (Medians are positive: lenet.io.history checks.)
     """
     out = {}
     for b in run.benchmarks:

@@ -5,7 +5,7 @@ Only regular files are read: in a folder, a FIFO, a folder or a broken or
 looping symlink named ``*.json`` is skipped with a :class:`HistoryNote`; named
 directly, it is refused.  Nothing waits on a FIFO.  Anything that is not a
 pytest-benchmark history, or holds a field of the wrong type or range (see
-:mod:`lenet.report.history_checks`), gets a clear error naming the file, the
+:mod:`lenet.io.history_checks`), gets a clear error naming the file, the
 benchmark and the field.
 """
 from __future__ import annotations
@@ -17,8 +17,13 @@ import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..io.regular_file import kind_of, read_regular
 from .history_checks import check_document
+from .regular_file import kind_of, read_regular
+
+
+def benchmark_key(fullname: str, params: dict | None) -> tuple:
+    """What identifies one benchmark across runs: its fullname and its params."""
+    return fullname, json.dumps(params or {}, sort_keys=True, default=str)
 
 
 class HistoryError(ValueError):
