@@ -31,12 +31,7 @@ def median_seconds(fn, repeats: int = 20, warmup: int = 3) -> float:
     the headline timing of a benchmark is pytest-benchmark's)."""
     for _ in range(warmup):
         fn()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return sorted(times)[len(times) // 2]
+    return sorted(first_call(fn) for _ in range(repeats))[repeats // 2]
 
 
 PILOT_CALLS = 11
