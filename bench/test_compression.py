@@ -48,7 +48,7 @@ def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
         tm = study.trained(backend_name, arch_name, "cpu")
         _RUNNERS[key] = Runner(backend_name, backend, tm.model, study.dataset, study.train_config(),
                                tmp_path_factory.mktemp(f"compression-{arch_name}"),
-                               finetune_epochs=FINETUNE_EPOCHS[study.opt("--profile")], threads=requested())
+                               finetune_epochs=FINETUNE_EPOCHS[study.options.profile], threads=requested())
     return _RUNNERS[key]
 
 

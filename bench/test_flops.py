@@ -10,8 +10,7 @@ import pytest
 
 from lenet.backends import capabilities
 from lenet.counting import count
-
-from .conftest import backend_device
+from lenet.study.session import backend_device
 
 FLOP_BATCH = 8  # the TF profiler needs a fixed batch; counts are divided back to per sample
 

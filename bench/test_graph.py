@@ -49,9 +49,8 @@ from lenet.backends import BACKENDS, capabilities, get_backend
 from lenet.measure.ceiling import roofline
 from lenet.measure.timing import first_call, median_seconds, plan_rounds
 from lenet.study.profiles import PROFILES
+from lenet.study.session import backend_device, split_csv
 from lenet.testing import require_backend
-
-from .conftest import _csv, backend_device
 
 PHASES = ("train", "infer")
 WARMUP_CALLS = 3
@@ -71,9 +70,9 @@ def pytest_generate_tests(metafunc):
         return
     opt = metafunc.config.getoption
     profile = PROFILES[opt("--profile")]
-    metafunc.parametrize("graph_arch", _csv(opt("--archs"), profile.archs[:1]), scope="session")
+    metafunc.parametrize("graph_arch", split_csv(opt("--archs")) or profile.archs[:1], scope="session")
     cases = [(b, phase, batch, mode)
-             for b in _csv(opt("--backends"), BACKENDS) for phase in PHASES for batch in profile.graph_batches
+             for b in split_csv(opt("--backends")) or BACKENDS for phase in PHASES for batch in profile.graph_batches
              for mode in _modes(b, phase)]
     metafunc.parametrize(("graph_backend", "phase", "batch", "mode"), cases,
                          ids=[f"{b}-{phase}-b{batch}-{mode}" for b, phase, batch, mode in cases])
@@ -137,7 +136,7 @@ def test_graph(benchmark, study, graph_state, graph_arch, device, graph_backend,
     if mode == "compile":
         if not study.profile.graph_compile:
             pytest.skip(f"torch.compile runs in the full profile only (20-60 s of compiling per case on 2 cores, "
-                        f"profile {study.opt('--profile')!r}): use --profile full")
+                        f"profile {study.options.profile!r}): use --profile full")
     reason = backend.mode_unavailable(mode, backend_device(backend, device))
     if reason:
         pytest.skip(reason)

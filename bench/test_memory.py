@@ -15,8 +15,7 @@ from lenet.backends import capabilities
 from lenet.measure.memory import peak_rss_fresh_process
 from lenet.measure.sizes import serialized_sizes
 from lenet.measure.threads import requested
-
-from .conftest import backend_device
+from lenet.study.session import backend_device
 
 
 @pytest.mark.benchmark(group="memory")

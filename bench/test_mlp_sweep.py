@@ -14,9 +14,8 @@ from lenet.counting import count
 from lenet.measure.memory import peak_rss_fresh_process
 from lenet.measure.threads import requested
 from lenet.measure.timing import median_seconds, plan_rounds
+from lenet.study.session import backend_device
 from lenet.study.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
-
-from .conftest import backend_device
 
 QUICK_BACKENDS = ("torch",)
 
@@ -29,12 +28,12 @@ def pytest_generate_tests(metafunc):
 
 @pytest.mark.benchmark(group="mlp-sweep")
 def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model, tmp_path):
-    if study.opt("--profile") == "quick" and backend_name not in QUICK_BACKENDS:
+    if study.options.profile == "quick" and backend_name not in QUICK_BACKENDS:
         pytest.skip(f"quick profile sweeps {', '.join(QUICK_BACKENDS)} only (Study E used PyTorch); "
                     "use --profile full for every backend")
     size = LENET_INPUT_SIZE if sweep_model == "lenet5" else MLP_INPUT_SIZE
     data = study.dataset_at(size)
-    arch = dict(sweep_archs(study.opt("--profile"), data.num_classes, data.input_shape[0]))[sweep_model]
+    arch = dict(sweep_archs(study.options.profile, data.num_classes, data.input_shape[0]))[sweep_model]
     dev = backend_device(backend, device)
     tm = study.trained_arch(backend_name, arch, data, dev)
     weights = tmp_path / "model.npz"

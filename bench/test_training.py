@@ -20,9 +20,8 @@ import pytest
 from lenet.measure.ceiling import roofline
 from lenet.measure.stats import summarize
 from lenet.spec import build_arch
+from lenet.study.session import backend_device
 from lenet.training import run_epoch, timer_overhead_s
-
-from .conftest import backend_device
 
 
 @pytest.mark.benchmark(group="train-epoch")

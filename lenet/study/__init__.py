@@ -1,6 +1,7 @@
 """The comparison study: what it runs and how its session behaves (no framework import).
 
 * :mod:`.profiles`      quick and full profiles, the per-dataset training configs;
+* :mod:`.session`       the bench session: options, datasets, train-or-load, records, the summary rows;
 * :mod:`.gates`         accuracy regression gates;
 * :mod:`.speed_targets` the handcrafted speed targets judged from histories;
 * :mod:`.compare`       the noise-aware comparison of two sets of histories;
