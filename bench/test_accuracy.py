@@ -13,4 +13,5 @@ def test_accuracy(benchmark, study, backend, backend_name, arch_name, device, tr
     study.record(benchmark, backend_name, arch_name, device, test_samples=len(data.y_test),
                  history=trained.history)
     # A --limit run ("digits[:200]") has no table entry and is gated at twice chance.
-    check_accuracy(data.name, arch_name, data.num_classes, trained.metrics["test"], label=f"{backend_name} {arch_name}")
+    check_accuracy(data.name, arch_name, data.num_classes, trained.metrics["test"], label=f"{backend_name} {arch_name}",
+                   config=study.config_name)

@@ -24,10 +24,11 @@ everything else running: they are noisy.
 import pytest
 
 from lenet.backends import available_backends, get_backend
-from lenet.compress.runner import FINETUNE_EPOCHS, Runner, cases
+from lenet.compress.runner import Runner, cases
 from lenet.counting import count
 from lenet.measure.threads import requested
 from lenet.measure.timing import batch_of, plan_rounds
+from lenet.study.profiles import PROFILES
 
 _RUNNERS: dict = {}
 
@@ -37,7 +38,7 @@ def pytest_generate_tests(metafunc):
         opt = metafunc.config.getoption
         chosen = opt("--backends")
         backends = [b.strip() for b in chosen.split(",")] if chosen else available_backends()
-        pairs = cases(opt("--profile"), backends)
+        pairs = cases(PROFILES[opt("--profile")].compression_plan, backends)
         metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
 
 
@@ -48,7 +49,7 @@ def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
         tm = study.trained(backend_name, arch_name, "cpu")
         _RUNNERS[key] = Runner(backend_name, backend, tm.model, study.dataset, study.train_config(),
                                tmp_path_factory.mktemp(f"compression-{arch_name}"),
-                               finetune_epochs=FINETUNE_EPOCHS[study.options.profile], threads=requested())
+                               finetune_epochs=study.profile.finetune_epochs, threads=requested())
     return _RUNNERS[key]
 
 

@@ -1,12 +1,13 @@
 """Study E: MLPs of one and two hidden layers against LeNet-5: accuracy, memory and latency by size.
 
-Each model is trained with the study dataset's config (``--epochs`` applies),
+Each model is trained with the profile's config (``--config`` and ``--epochs`` apply),
 then measured: test top-1/top-5; parameter bytes (analytic); peak RSS of one
 inference at batch 64 in a fresh process (memory-profiler), and the framework's
 peak device allocation on GPU; forward latency at batch 1 (the timed figure,
 warmed up) and at batch 64.  MLPs see the flattened 28x28 image, LeNet-5 the
 image padded to 32x32.  The quick profile runs 5 MLPs on torch only (the
-study used PyTorch); the full profile runs all 30 on every selected backend.
+study used PyTorch), the full profile the same 5 on every backend, ``sweep`` all 30 on every
+backend, and ``study-e`` the 5 with Study E's own protocol on torch.
 """
 import pytest
 
@@ -15,25 +16,20 @@ from lenet.measure.memory import peak_rss_fresh_process
 from lenet.measure.threads import requested
 from lenet.measure.timing import median_seconds, plan_rounds
 from lenet.study.session import backend_device
+from lenet.study.profiles import PROFILES
 from lenet.study.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
-
-QUICK_BACKENDS = ("torch",)
-
 
 def pytest_generate_tests(metafunc):
     if "sweep_model" in metafunc.fixturenames:
-        labels = [label for label, _ in sweep_archs(metafunc.config.getoption("--profile"), 10)]
+        labels = [label for label, _ in sweep_archs(PROFILES[metafunc.config.getoption("--profile")].sweep, 10)]
         metafunc.parametrize("sweep_model", labels)
 
 
 @pytest.mark.benchmark(group="mlp-sweep")
 def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model, tmp_path):
-    if study.options.profile == "quick" and backend_name not in QUICK_BACKENDS:
-        pytest.skip(f"quick profile sweeps {', '.join(QUICK_BACKENDS)} only (Study E used PyTorch); "
-                    "use --profile full for every backend")
     size = LENET_INPUT_SIZE if sweep_model == "lenet5" else MLP_INPUT_SIZE
     data = study.dataset_at(size)
-    arch = dict(sweep_archs(study.options.profile, data.num_classes, data.input_shape[0]))[sweep_model]
+    arch = dict(sweep_archs(study.profile.sweep, data.num_classes, data.input_shape[0]))[sweep_model]
     dev = backend_device(backend, device)
     tm = study.trained_arch(backend_name, arch, data, dev)
     weights = tmp_path / "model.npz"

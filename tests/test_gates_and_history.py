@@ -10,7 +10,7 @@ from lenet.study.summary import format_summary
 
 def test_gate_passes_and_fails_with_reason():
     check_accuracy("digits", "lenet5", 10, {"top1": 0.97, "top5": 1.0})
-    with pytest.raises(AccuracyRegression, match=r"top1 0\.5000 < 0\.9500 \(gate: table\)"):
+    with pytest.raises(AccuracyRegression, match=r"top1 0\.5000 < 0\.9500 \(gate: table \(default config\)\)"):
         check_accuracy("digits", "lenet5", 10, {"top1": 0.5, "top5": 1.0})
 
 

@@ -71,14 +71,11 @@ def _cases(prune, struct, ranks) -> tuple:
             Case("int8-static", "ptq"), Case("int8-dynamic", "dense"))
 
 
-# keyed by the study profile (lenet.study.profiles.PROFILES): quick runs one level of each technique
+# named by the study profile (lenet.study.profiles.Profile.compression_plan): quick runs one level of each
 PLANS = {
     "quick": _cases(("global-75",), ("50",), ("r16",)),
     "full": _cases(PRUNE_LEVELS, STRUCT_LEVELS, RANK_LEVELS),
 }
-FINETUNE_EPOCHS = {"quick": 2, "full": 3}
-
-
 def cases(plan: str, backends=None) -> list[tuple[str, Case]]:
     """``(backend, case)`` pairs of a plan for the given backends (default: all), from their declarations."""
     if plan not in PLANS:

@@ -126,7 +126,7 @@ STATS = {
 
 # Names the readers match, sort and join on (fields they only print, such as "level", may be any JSON value).
 TEXT_FIELDS = ("backend", "arch", "arch_name", "device", "dataset", "activation", "speed_dataset", "technique",
-               "mode", "phase")
+               "mode", "phase", "config")
 EXTRA = {
     **dict.fromkeys(TEXT_FIELDS, string),
     "history": history_rows,

@@ -34,7 +34,7 @@ from .records import Record, labels_of
 # "other fields" in the data-driven sections.
 COMMON_FIELDS = frozenset({
     "backend", "arch", "arch_name", "device", "dataset", "num_classes", "input_shape", "epochs", "seed",
-    "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
+    "config", "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
     "flops_tf_per_sample", "flop_conventions", "val_top1", "val_top5", "test_top1", "test_top5", "test_loss",
     "train_seconds", "model_cached", "history",
     # uncertainty, machine state, roofline (lenet.measure.monitor and .ceiling): shown by their own columns
@@ -83,7 +83,7 @@ class Context:
 
 
 def _id_columns(ctx: Context, with_arch: bool = True) -> list[Column]:
-    """machine (only when the report has several), backend, arch, device."""
+    """machine (only when the report has several), backend, arch, device, training config."""
     cols = [Column("machine", lambda r: r["label"] if isinstance(r, dict) else r.label, text, left=True)] \
         if len(ctx.labels) > 1 else []
     cols.append(Column("backend", lambda r: r["backend"] if isinstance(r, dict) else r.ident[0], text, left=True))
@@ -92,6 +92,8 @@ def _id_columns(ctx: Context, with_arch: bool = True) -> list[Column]:
                            collapsible=True))
     cols.append(Column("device", lambda r: r["device"] if isinstance(r, dict) else r.ident[2], text, left=True,
                        collapsible=True))
+    # the training config's name (lenet.study.configs); histories from before configs had names have none
+    cols.append(Column("config", lambda r: r.get("config"), text, left=True, collapsible=True, optional=True))
     return cols
 
 
@@ -167,7 +169,7 @@ def overall_rows(records: list[Record]) -> list[dict]:
         backend, arch, device = r.ident
         row = rows.setdefault((r.label, backend, arch, device),
                               {"label": r.label, "backend": backend, "arch": arch, "device": device})
-        for k in ("params", "param_bytes", "macs_per_sample"):
+        for k in ("params", "param_bytes", "macs_per_sample", "config"):
             if r.get(k) is not None:
                 row.setdefault(k, r.get(k))
         if r.get("unstable"):

@@ -1,13 +1,16 @@
-"""What the comparison study runs: profiles, default training configs, batch sizes.
+"""What the comparison study runs: profiles, their batch sizes, budgets, config and parts.
 
-``quick`` is the README's main command (digits, a few minutes on 2 cores);
-``full`` is for a real run (Fashion-MNIST, 60k-image speed epochs).
+``quick``     the README's main command (digits, a few minutes on 2 cores).
+``full``      the real study (Fashion-MNIST): every group, sized to finish within an hour on 2 cores;
+              ``docs/full-study.md`` has the wall time of each part.
+``sweep``     Study E's whole MLP sweep (30 MLPs up to 16384x8192) on every backend: hours on 2 cores,
+              the widest MLPs alone train for most of them, so it is a profile of its own.
+``study-e``   Study E's own protocol (its config: SGD, batch 4, 20 epochs, its step schedule) for the MLP
+              sweep and LeNet-5, on PyTorch as the study ran it.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
-
-from ..training import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -17,10 +20,12 @@ class Profile:
     train_batches: tuple
     speed_dataset: str | None  # training-epoch timings run on this (None: the study dataset)
     time_budget_s: float  # per inference benchmark, spread over its rounds
-    train_rounds: int
+    train_rounds: int  # timed epochs per training benchmark (7: the fewest with a 95% interval of the median)
     memory_samples: int  # images in the training epoch whose peak RSS is probed
+    config: str = "default"  # the training config's name (lenet.study.configs)
+    groups: tuple | None = None  # the bench files this profile runs (None: all), e.g. ("mlp_sweep",)
     # eager against graph (bench/test_graph.py): batch sizes, seconds per benchmark spread over its rounds,
-    # and whether torch.compile cases run (each compiles for 20-60 s on 2 cores: full profile only)
+    # and whether torch.compile cases are generated (each compiles for 20-60 s on 2 cores)
     graph_batches: tuple = (64,)
     graph_budget_s: float = 0.5
     graph_compile: bool = False
@@ -30,30 +35,36 @@ class Profile:
     scenario_min_duration_s: float = 1.0
     offline_batches: tuple = (16, 64, 256, 1024, 4096)
     offline_sweep_s: float = 0.3
+    # compression (lenet.compress.runner.PLANS): the plan, its fine-tuning epochs, and the archs it runs on
+    # (None: the profile's)
+    compression_plan: str = "quick"
+    finetune_epochs: int = 2
+    compression_archs: tuple | None = None
+    # the MLP sweep (lenet.study.sweep.SWEEPS) and its backends (None: every selected one)
+    sweep: str = "quick"
+    sweep_backends: tuple | None = ("torch",)
+
+    def runs(self, group: str) -> bool:
+        """Whether this profile runs the bench file ``test_<group>.py``."""
+        return self.groups is None or group in self.groups
 
 
 PROFILES = {
-    # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s)
+    # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s);
+    # the sweep on torch only (Study E used PyTorch)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024),
+    # full: rounds stop once the median's interval is tight (lenet.measure.timing.plan_rounds), so budgets
+    # are ceilings; training epochs are timed on 8192 synthetic images (about 1 s a round) rather than
+    # 60k (about 8 s), the per-image figure being the same; compression runs on the default LeNet-5 only
     "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
-                    train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
-                    train_rounds=3, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=2.0,
-                    graph_compile=True, scenario_min_duration_s=5.0, offline_sweep_s=1.0),
+                    train_batches=(64, 256), speed_dataset="synthetic:8192", time_budget_s=2.0,
+                    train_rounds=7, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=1.0,
+                    graph_compile=True, scenario_min_duration_s=2.0, offline_sweep_s=0.5,
+                    compression_plan="full", finetune_epochs=1, compression_archs=("lenet5",), sweep_backends=None),
+    "sweep": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None, time_budget_s=1.0,
+                     train_rounds=7, memory_samples=1024, groups=("mlp_sweep",), sweep="full", sweep_backends=None),
+    "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,
+                       time_budget_s=1.0, train_rounds=7, memory_samples=1024, config="study-e",
+                       groups=("mlp_sweep",), sweep="quick"),
 }
-
-# Per dataset: a config every backend trains well with (Adam, PyTorch defaults otherwise).
-_CONFIGS = {
-    "digits": TrainConfig(epochs=20, batch_size=32, optimizer="adam", lr=2e-3, seed=0),
-    "fashion-mnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
-    "mnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
-    "kmnist": TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0),
-}
-_FALLBACK = TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3, seed=0)
-
-
-def default_config(dataset: str, epochs: int | None = None, seed: int = 0) -> TrainConfig:
-    """The study's training config for ``dataset`` (``name[:limit]`` and ``name:arg`` map to ``name``)."""
-    base = dataset.split(":", 1)[0].split("[", 1)[0]
-    cfg = _CONFIGS.get(base, _FALLBACK)
-    return TrainConfig(**{**cfg.to_dict(), "epochs": epochs or cfg.epochs, "seed": seed})

@@ -22,7 +22,8 @@ from ..measure.machine import gpu_name
 from ..measure.monitor import SessionMonitor
 from ..metrics import evaluate
 from ..spec import build_arch
-from .profiles import PROFILES, Profile, default_config
+from .configs import CONFIG_NAMES, train_config
+from .profiles import PROFILES, Profile
 
 STUDY_INPUT_SIZE = 32  # the study dataset's image size (LeNet-5's 32x32)
 
@@ -48,10 +49,13 @@ class StudyOptions:
     limit: int | None = None
     threads: int | None = None
     model_cache: str | None = None
+    config: str | None = None  # the training config's name (None: the profile's)
 
     def __post_init__(self):
         if self.profile not in PROFILES:
             raise ValueError(f"--profile: unknown {self.profile!r}; choose from {','.join(sorted(PROFILES))}")
+        if self.config is not None and self.config not in CONFIG_NAMES:
+            raise ValueError(f"--config: unknown {self.config!r}; choose from {','.join(CONFIG_NAMES)}")
         unknown = sorted(set(self.backends or ()) - set(BACKENDS))
         if unknown:
             raise ValueError(f"--backends: unknown {unknown}; choose from {','.join(BACKENDS)}")
@@ -102,6 +106,7 @@ class Study:
     speed_data: object = None
     models: dict = field(default_factory=dict)
     summary: dict = field(default_factory=dict)
+    fresh_training_s: float = 0.0  # seconds spent training models that were not in the cache
 
     @property
     def ceiling(self) -> dict:
@@ -146,8 +151,12 @@ class Study:
             self.speed_data = load_dataset(name, input_size=self.dataset.input_shape[-1])
         return self.speed_data
 
+    @property
+    def config_name(self) -> str:
+        return self.options.config or self.profile.config
+
     def train_config(self):
-        return default_config(self.dataset.name, self.options.epochs, self.options.seed)
+        return train_config(self.dataset.name, self.config_name, self.options.epochs, self.options.seed)
 
     def arch(self, arch_name: str):
         return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
@@ -169,6 +178,8 @@ class Study:
             if source == backend_name:
                 tm = train_or_load(backend, arch, data, self.train_config(), device,
                                    self.options.model_cache, progress=True, backend_name=backend_name)
+                if not tm.cached:
+                    self.fresh_training_s += tm.train_seconds
             else:
                 src = self.trained_arch(source, arch, data, "cpu", key_name)
                 model = backend.build(arch, seed=0, device=device)
@@ -195,7 +206,7 @@ class Study:
         info = {
             "backend": backend_name, "arch": arch_name, "arch_name": arch.name, "device": device,
             "dataset": self.dataset.name, "num_classes": arch.num_classes, "input_shape": list(arch.input_shape),
-            "epochs": cfg.epochs, "seed": cfg.seed, "train_config": cfg.to_dict(),
+            "epochs": cfg.epochs, "seed": cfg.seed, "config": self.config_name, "train_config": cfg.to_dict(),
             "profile": self.options.profile, "threads": threads.report(),
             "params": c.params, "param_bytes": c.param_bytes, "macs_per_sample": c.macs,
             "flops_per_sample": c.flops, "flops_tf_per_sample": c.flops_tf, "flop_conventions": CONVENTIONS,

@@ -3,7 +3,8 @@
 The study lists 20 one-hidden-layer widths and 10 two-hidden-layer shapes
 (its text says "25 MLPs"; its own lists hold 30, and we run all 30).  MLPs see
 the flattened 28x28 image; LeNet-5 sees it zero-padded to 32x32, as in the
-study.  ``quick`` is a subset spanning small to large that fits CI.
+study.  ``quick`` is a subset spanning small to large that fits CI.  A profile names its sweep
+(:attr:`lenet.study.profiles.Profile.sweep`).
 """
 from __future__ import annotations
 
@@ -23,9 +24,11 @@ MLP_INPUT_SIZE = 28
 LENET_INPUT_SIZE = 32
 
 
-def sweep_archs(profile: str, num_classes: int, channels: int = 1) -> list[tuple[str, Arch]]:
-    """``[(label, arch)]``: the profile's MLPs (28x28 input), then LeNet-5 (32x32)."""
+def sweep_archs(sweep: str, num_classes: int, channels: int = 1) -> list[tuple[str, Arch]]:
+    """``[(label, arch)]``: the sweep's MLPs (28x28 input), then LeNet-5 (32x32)."""
+    if sweep not in SWEEPS:
+        raise ValueError(f"unknown MLP sweep {sweep!r}; choose one of {sorted(SWEEPS)}")
     out = [(f"mlp-{'x'.join(map(str, h))}", mlp(h, (channels, MLP_INPUT_SIZE, MLP_INPUT_SIZE), num_classes))
-           for h in SWEEPS[profile]]
+           for h in SWEEPS[sweep]]
     out.append(("lenet5", lenet5(num_classes=num_classes, in_channels=channels, input_size=LENET_INPUT_SIZE)))
     return out
