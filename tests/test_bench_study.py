@@ -8,8 +8,10 @@ is printed, and that zeroed weights in the model cache make the accuracy gate
 fail.
 """
 import json
+import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +22,8 @@ from lenet.io import weights as wio
 from lenet.io.history import load_run
 from lenet.spec import build_arch
 from lenet.study.sweep import sweep_archs
+
+ROOT = Path(__file__).resolve().parents[1]
 
 pytestmark = pytest.mark.slow
 
@@ -49,8 +53,13 @@ def test_quick_profile_saves_valid_storage(quick_run):
     acc = [b for b in run.benchmarks if b["group"] == "accuracy"]
     assert all({"test_top1", "test_top5", "val_top1", "val_top5", "history"} <= set(b["extra_info"]) for b in acc)
     assert all(len(b["extra_info"]["history"]) == 4 for b in acc)
+    assert {b["extra_info"]["config"] for b in run.benchmarks} == {"default"}
     lenet_info = run.machine["lenet"]
     assert "threads" in lenet_info and "handcrafted_versions" in lenet_info
+    parts = lenet_info["parts_wall_s"]  # the wall time of each part of the session
+    assert {"accuracy", "inference", "model training", "total (session)"} <= set(parts)
+    assert sum(v for k, v in parts.items() if k != "total (session)") <= parts["total (session)"]
+    assert "wall time per part" in proc.stdout
     assert "overall performance" in proc.stdout and "infer b=1 ms" in proc.stdout
     # the machine's ceiling, measured once in the session
     assert lenet_info["ceiling"]["gemm_gflops"] > 0 and lenet_info["ceiling"]["bandwidth_gbs"] > 0
@@ -119,3 +128,34 @@ def test_corrupt_cache_entry_is_retrained_with_warning(quick_run, bench):
     assert proc.returncode == 0, proc.stdout[-3000:]
     assert "ignoring unusable cache entry" in proc.stdout
     assert json.loads(json.dumps(wio.load(next((tmp / "models").glob("handcrafted-*.npz")))[2]))["history"]
+
+
+def test_a_named_profile_generates_only_its_groups():
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--profile", "study-e"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:]
+    ids = [line for line in proc.stdout.splitlines() if "::" in line]
+    assert ids and all(i.startswith("bench/test_mlp_sweep.py::") and i.endswith("-torch-cpu]") for i in ids), ids[:5]
+    assert "deselected" in proc.stdout
+
+
+def test_sigterm_ends_the_run_and_keeps_what_finished(tmp_path):
+    """An interrupted run loses only the test in progress: the finished benchmarks are saved."""
+    cmd = [sys.executable, "-m", "pytest", "bench/test_inference.py", "-p", "no:cacheprovider", "--dataset",
+           "digits", "--limit", "300", "--epochs", "1", "--backends", "handcrafted", "--progress", "log",
+           "--model-cache", str(tmp_path / "models"), f"--benchmark-storage=file://{tmp_path / 'storage'}",
+           "--benchmark-autosave", "-q"]
+    seen = []
+    with subprocess.Popen(cmd, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        for line in proc.stdout:  # the log lines say which test starts: stop the run during the third
+            seen.append(line)
+            if "lenet-bench 2/3" in line:
+                proc.send_signal(signal.SIGTERM)
+                break
+        out = "".join(seen) + proc.stdout.read()
+        assert proc.wait(timeout=300) == 2, out[-3000:]  # pytest's "interrupted"
+    files = list((tmp_path / "storage").rglob("*.json"))
+    assert len(files) == 1, out[-3000:]
+    names = [b["name"] for b in load_run(files[0]).benchmarks]
+    assert names == ["test_inference[handcrafted-lenet5-cpu-1]", "test_inference[handcrafted-lenet5-cpu-64]"]
+    assert list((tmp_path / "models").glob("*.npz")) and not list(tmp_path.rglob("*.part"))
