@@ -49,7 +49,8 @@ def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
         tm = study.trained(backend_name, arch_name, "cpu")
         _RUNNERS[key] = Runner(backend_name, backend, tm.model, study.dataset, study.train_config(),
                                tmp_path_factory.mktemp(f"compression-{arch_name}"),
-                               finetune_epochs=study.profile.finetune_epochs, threads=requested())
+                               finetune_epochs=study.profile.finetune_epochs, threads=requested(),
+                               finetune_samples=study.profile.finetune_samples)
     return _RUNNERS[key]
 
 

@@ -59,6 +59,19 @@ def test_handcrafted_records_every_quick_case(digits, tmp_path):
         assert rec["latency_b1_ms"] > 0 and rec["latency_b256_ms"] > 0 and rec["peak_rss_mib"] is None
 
 
+def test_fine_tuning_sees_only_finetune_samples(digits, tmp_path, monkeypatch):
+    hb = get_backend("handcrafted")
+    model = hb.build(lenet5(), seed=0)
+    seen = []
+    monkeypatch.setattr(R, "fine_tune", lambda backend, m, data, config, masks=None: seen.append(len(data.y_train)))
+    run = R.Runner("handcrafted", hb, model, digits, TrainConfig(epochs=1), tmp_path, finetune_epochs=1,
+                   probe_memory=False, finetune_samples=100)
+    comp = run.compress(R.Case("prune-structured", "50"))
+    assert seen == [100] and comp.extra["finetune_samples"] == 100 and comp.extra["finetune_epochs"] == 1
+    whole = R.Runner("handcrafted", hb, model, digits, TrainConfig(epochs=1), tmp_path, probe_memory=False)
+    assert whole.tuning["finetune_samples"] == len(digits.y_train)
+
+
 def test_probe_measures_handcrafted_int8_in_a_fresh_process(digits, tmp_path):
     from lenet.backends.handcrafted import int8
 

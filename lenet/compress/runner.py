@@ -117,8 +117,11 @@ class Runner:
 
     def __init__(self, backend_name: str, backend, base: Model, data, config: TrainConfig, workdir: Path,
                  finetune_epochs: int = 2, calib_images: int = 512, threads: int | None = None,
-                 latency_budget_s: float = 0.3, probe_memory: bool = True):
+                 latency_budget_s: float = 0.3, probe_memory: bool = True, finetune_samples: int | None = None):
         self.name, self.backend, self.base, self.data = backend_name, backend, base, data
+        # fine-tuning sees the first ``finetune_samples`` training images (all of them when None)
+        self.tune_data = data.subset(train=finetune_samples) if finetune_samples else data
+        self.tuning = {"finetune_epochs": finetune_epochs, "finetune_samples": len(self.tune_data.y_train)}
         self.caps = capabilities(backend_name)
         tuner = trainer_for(backend_name)
         self.tuner = backend if tuner == backend_name else get_backend(tuner)
@@ -142,10 +145,10 @@ class Runner:
         result loaded back into it.
         """
         if self.tuner is self.backend:
-            fine_tune(self.backend, model, self.data, self.config, masks=masks)
+            fine_tune(self.backend, model, self.tune_data, self.config, masks=masks)
             return model
         tuned = self._model(model.arch, self.backend.get_weights(model), self.tuner)
-        fine_tune(self.tuner, tuned, self.data, self.config, masks=masks)
+        fine_tune(self.tuner, tuned, self.tune_data, self.config, masks=masks)
         self.backend.set_weights(model, self.tuner.get_weights(tuned))
         return model
 
@@ -194,7 +197,7 @@ class Runner:
         scope, s = self._prune_level(level)
         arch = self.base.arch
         model = self._model(arch, self.base_weights)
-        extra = {"scope": scope, "sparsity_requested": s, "finetune_epochs": self.config.epochs}
+        extra = {"scope": scope, "sparsity_requested": s, **self.tuning}
         if "prune-masked" in self.caps.compression:
             art = self._native("prune-masked", level, model, extra)
             self._pruned[level] = art.weights
@@ -233,7 +236,7 @@ class Runner:
         widths = [getattr(layer, "out_channels", getattr(layer, "units", None)) for layer in
                   (arch.layers[i] for i in arch.param_layers())]
         return self._dense("prune-structured", level, model, f"struct-{level}",
-                           extra={"widths": widths, "finetune_epochs": self.config.epochs})
+                           extra={"widths": widths, **self.tuning})
 
     def _lowrank(self, level: str) -> Compressed:
         conv = level.endswith("+conv")
@@ -243,7 +246,7 @@ class Runner:
         model = self.fine_tune(self._model(arch, w))
         return self._dense("lowrank", level, model, f"lowrank-{level}",
                            extra={"ranks": {str(k): v for k, v in ranks.items()},
-                                  "finetune_epochs": self.config.epochs})
+                                  **self.tuning})
 
     def _int8_nonzero(self) -> int:
         """Non-zero int8 codes plus biases under per-channel symmetric rounding (the scheme all of them use)."""

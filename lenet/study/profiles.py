@@ -39,6 +39,7 @@ class Profile:
     # (None: the profile's)
     compression_plan: str = "quick"
     finetune_epochs: int = 2
+    finetune_samples: int | None = None  # the first N training images (None: all)
     compression_archs: tuple | None = None
     # the MLP sweep (lenet.study.sweep.SWEEPS) and its backends (None: every selected one)
     sweep: str = "quick"
@@ -56,12 +57,14 @@ PROFILES = {
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024),
     # full: rounds stop once the median's interval is tight (lenet.measure.timing.plan_rounds), so budgets
     # are ceilings; training epochs are timed on 8192 synthetic images (about 1 s a round) rather than
-    # 60k (about 8 s), the per-image figure being the same; compression runs on the default LeNet-5 only
+    # 60k (about 8 s), the per-image figure being the same; compression runs on LeNet-5 only, each case
+    # fine-tuned for one pass over 16,384 training images
     "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 256), speed_dataset="synthetic:8192", time_budget_s=2.0,
                     train_rounds=7, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=1.0,
                     graph_compile=True, scenario_min_duration_s=2.0, offline_sweep_s=0.5,
-                    compression_plan="full", finetune_epochs=1, compression_archs=("lenet5",), sweep_backends=None),
+                    compression_plan="full", finetune_epochs=1, finetune_samples=16384,
+                    compression_archs=("lenet5",), sweep_backends=None),
     "sweep": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None, time_budget_s=1.0,
                      train_rounds=7, memory_samples=1024, groups=("mlp_sweep",), sweep="full", sweep_backends=None),
     "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,
