@@ -23,22 +23,13 @@ everything else running: they are noisy.
 """
 import pytest
 
-from lenet.backends import available_backends, get_backend
-from lenet.compress.runner import FINETUNE_EPOCHS, Runner, cases
+from lenet.backends import get_backend
+from lenet.compress.runner import FINETUNE_EPOCHS, Runner
 from lenet.counting import count
 from lenet.measure.threads import requested
 from lenet.measure.timing import batch_of, plan_rounds
 
 _RUNNERS: dict = {}
-
-
-def pytest_generate_tests(metafunc):
-    if "compression_case" in metafunc.fixturenames:
-        opt = metafunc.config.getoption
-        chosen = opt("--backends")
-        backends = [b.strip() for b in chosen.split(",")] if chosen else available_backends()
-        pairs = cases(opt("--profile"), backends)
-        metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
 
 
 def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:

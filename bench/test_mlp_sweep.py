@@ -6,7 +6,7 @@ inference at batch 64 in a fresh process (memory-profiler), and the framework's
 peak device allocation on GPU; forward latency at batch 1 (the timed figure,
 warmed up) and at batch 64.  MLPs see the flattened 28x28 image, LeNet-5 the
 image padded to 32x32.  The quick profile runs 5 MLPs on torch only (the
-study used PyTorch); the full profile runs all 30 on every selected backend.
+study used PyTorch: ``Profile.sweep_backends``); the full profile runs all 30 on every selected backend.
 """
 import pytest
 
@@ -17,20 +17,9 @@ from lenet.measure.timing import median_seconds, plan_rounds
 from lenet.study.session import backend_device
 from lenet.study.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
 
-QUICK_BACKENDS = ("torch",)
-
-
-def pytest_generate_tests(metafunc):
-    if "sweep_model" in metafunc.fixturenames:
-        labels = [label for label, _ in sweep_archs(metafunc.config.getoption("--profile"), 10)]
-        metafunc.parametrize("sweep_model", labels)
-
 
 @pytest.mark.benchmark(group="mlp-sweep")
 def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model, tmp_path):
-    if study.options.profile == "quick" and backend_name not in QUICK_BACKENDS:
-        pytest.skip(f"quick profile sweeps {', '.join(QUICK_BACKENDS)} only (Study E used PyTorch); "
-                    "use --profile full for every backend")
     size = LENET_INPUT_SIZE if sweep_model == "lenet5" else MLP_INPUT_SIZE
     data = study.dataset_at(size)
     arch = dict(sweep_archs(study.options.profile, data.num_classes, data.input_shape[0]))[sweep_model]

@@ -248,7 +248,7 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
 
 
 def test_break_even_calls():
-    from bench.test_graph import break_even_calls
+    from lenet.study.graph_modes import break_even_calls
 
     # graph: 0.5 s first call against eager's 0.06 s, then 10 ms a step against 70 ms: 0.44 / 0.06 -> 8 steps
     assert break_even_calls(first=0.5, steady=0.010, first_eager=0.06, steady_eager=0.070) == 8

@@ -6,5 +6,6 @@
 * :mod:`.speed_targets` the handcrafted speed targets judged from histories;
 * :mod:`.compare`       the noise-aware comparison of two sets of histories;
 * :mod:`.sweep`         Study E's MLP sweep;
+* :mod:`.graph_modes`   eager against graph: the generated cases, fresh timed callables, break-even;
 * :mod:`.summary`       the overall-performance table.
 """

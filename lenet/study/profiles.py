@@ -30,12 +30,15 @@ class Profile:
     scenario_min_duration_s: float = 1.0
     offline_batches: tuple = (16, 64, 256, 1024, 4096)
     offline_sweep_s: float = 0.3
+    # Study E's MLP sweep (bench/test_mlp_sweep.py): the backends it runs, of those selected (None: all)
+    sweep_backends: tuple | None = None
 
 
 PROFILES = {
     # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
-                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024),
+                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
+                     sweep_backends=("torch",)),  # Study E used PyTorch
     "full": Profile(archs=("lenet5", "lenet5-relu", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
                     train_rounds=3, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=2.0,
