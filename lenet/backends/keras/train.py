@@ -235,12 +235,7 @@ class KerasFitTrainer(_TrainerBase):
             def on_epoch_end(self, epoch, logs=None):
                 seconds = time.perf_counter() - self.start
                 val = evaluate(predict(model, data.x_val), data.y_val)
-                history.append({
-                    "epoch": epoch + 1, "lr": cfg.lr_at(epoch), "seconds": seconds,
-                    "train_loss": float(logs["loss"]), "train_top1": float(logs["top1"]),
-                    "train_top5": float(logs["top5"]),
-                    "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
-                })
+                history.add_epoch(epoch, cfg.lr_at(epoch), seconds, logs, val)
                 bar.update(1)
 
         start = time.perf_counter()
