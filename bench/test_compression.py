@@ -59,7 +59,7 @@ def test_compression(benchmark, study, compression_case, arch_name, device, tmp_
     rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
     # the common fields describe the base model (arch_name's spec); the compressed spec is named beside them
     small = count(comp.arch)
-    study.record(benchmark, backend_name, arch_name, device, in_summary=False, compressed_arch=comp.arch.name,
+    study.record(benchmark, backend_name, arch_name, device, compressed_arch=comp.arch.name,
                  compressed_params=small.params, compressed_macs=small.macs, **comp.extra, **rec)
 
     base_macs = count(runner.base.arch).macs

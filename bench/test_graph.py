@@ -74,6 +74,6 @@ def test_graph(benchmark, study, graph_session, graph_arch, device, graph_backen
     benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
     steady = benchmark.stats.stats.median
     break_even = graph_session.break_even(case, mode, first, steady, rounds)
-    study.record(benchmark, graph_backend, graph_arch, device, in_summary=False, mode=mode, phase=phase,
+    study.record(benchmark, graph_backend, graph_arch, device, mode=mode, phase=phase,
                  batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even,
                  **roofline(case.arch, batch, steady, phase, study.ceiling))

@@ -39,7 +39,7 @@ def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model,
     benchmark.pedantic(forward1, rounds=rounds, iterations=iterations, warmup_rounds=2)
     c = count(arch)
     hidden = [layer.units for layer in arch.layers[:-1] if layer.kind == "dense"]
-    study.record(benchmark, backend_name, sweep_model, device, model_arch=arch, in_summary=False,
+    study.record(benchmark, backend_name, sweep_model, device, model_arch=arch,
                  hidden=hidden if sweep_model != "lenet5" else None,
                  activation_bytes_per_sample=c.activation_bytes,
                  test_top1=tm.metrics["test"]["top1"], test_top5=tm.metrics["test"]["top5"],
