@@ -18,16 +18,19 @@ from pathlib import Path
 
 import pytest
 
-from lenet.backends import BACKENDS, capabilities, get_backend
+from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
+from lenet.compress.runner import cases as compression_cases
 from lenet.io.model_cache import default_cache_dir
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES
+from lenet.study import graph_modes
 from lenet.study.configs import CONFIG_NAMES
 from lenet.study.profiles import PROFILES
 from lenet.study.progress import PROGRESS_MODES, RunProgress, format_seconds, part_of
 from lenet.study.session import Study, StudyOptions, backend_device, device_unavailable, split_csv
 from lenet.study.session import machine_info as session_machine_info
+from lenet.study.sweep import sweep_archs
 from lenet.testing import require_backend
 
 
@@ -94,25 +97,36 @@ def study(request) -> Study:
 
 
 def pytest_generate_tests(metafunc):
+    """Every parametrization, from the options, the profile and the backends' declarations: what a backend or
+    the profile does not run is never generated (rather than skipped at run time)."""
     study = metafunc.config.stash[_STUDY_KEY]
-    if "backend_name" in metafunc.fixturenames:
-        chosen = study.options.backend_names
-        if "train_batch" in metafunc.fixturenames:  # a training benchmark: backends that declare training
+    names, profile, chosen = metafunc.fixturenames, study.profile, study.options.backend_names
+    if "mode" in names:  # bench/test_graph.py
+        metafunc.parametrize("graph_arch", study.options.archs or profile.archs[:1], scope="session")
+        pairs = graph_modes.cases(chosen, profile)
+        metafunc.parametrize(("graph_backend", "phase", "batch", "mode"), pairs,
+                             ids=[graph_modes.case_id(*p) for p in pairs])
+    if "compression_case" in names:  # bench/test_compression.py
+        pairs = compression_cases(profile.compression_plan, study.options.backends or available_backends())
+        metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
+    if "sweep_model" in names:  # bench/test_mlp_sweep.py
+        metafunc.parametrize("sweep_model", [label for label, _ in sweep_archs(profile.sweep, 10)])
+        chosen = tuple(b for b in chosen if b in (profile.sweep_backends or chosen))
+    if "backend_name" in names:
+        if "train_batch" in names:  # a training benchmark: backends that declare training
             chosen = tuple(b for b in chosen if capabilities(b).trains)
-        if "sweep_model" in metafunc.fixturenames and study.profile.sweep_backends is not None:
-            chosen = tuple(b for b in chosen if b in study.profile.sweep_backends)
         metafunc.parametrize("backend_name", chosen, scope="session")
-    if "arch_name" in metafunc.fixturenames:
+    if "arch_name" in names:
         archs = study.arch_names
-        if "compression_case" in metafunc.fixturenames and study.profile.compression_archs and not study.options.archs:
-            archs = study.profile.compression_archs
+        if "compression_case" in names and profile.compression_archs and not study.options.archs:
+            archs = profile.compression_archs
         metafunc.parametrize("arch_name", archs, scope="session")
-    if "device" in metafunc.fixturenames:
+    if "device" in names:
         metafunc.parametrize("device", study.options.devices, scope="session")
-    if "infer_batch" in metafunc.fixturenames:
-        metafunc.parametrize("infer_batch", study.profile.infer_batches)
-    if "train_batch" in metafunc.fixturenames:
-        metafunc.parametrize("train_batch", study.profile.train_batches)
+    if "infer_batch" in names:
+        metafunc.parametrize("infer_batch", profile.infer_batches)
+    if "train_batch" in names:
+        metafunc.parametrize("train_batch", profile.train_batches)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -23,23 +23,13 @@ everything else running: they are noisy.
 """
 import pytest
 
-from lenet.backends import available_backends, get_backend
-from lenet.compress.runner import Runner, cases
+from lenet.backends import get_backend
+from lenet.compress.runner import Runner
 from lenet.counting import count
 from lenet.measure.threads import requested
 from lenet.measure.timing import batch_of, plan_rounds
-from lenet.study.profiles import PROFILES
 
 _RUNNERS: dict = {}
-
-
-def pytest_generate_tests(metafunc):
-    if "compression_case" in metafunc.fixturenames:
-        opt = metafunc.config.getoption
-        chosen = opt("--backends")
-        backends = [b.strip() for b in chosen.split(",")] if chosen else available_backends()
-        pairs = cases(PROFILES[opt("--profile")].compression_plan, backends)
-        metafunc.parametrize("compression_case", pairs, ids=[f"{b}-{c.id}" for b, c in pairs])
 
 
 def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
@@ -70,7 +60,7 @@ def test_compression(benchmark, study, compression_case, arch_name, device, tmp_
     rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
     # the common fields describe the base model (arch_name's spec); the compressed spec is named beside them
     small = count(comp.arch)
-    study.record(benchmark, backend_name, arch_name, device, in_summary=False, compressed_arch=comp.arch.name,
+    study.record(benchmark, backend_name, arch_name, device, compressed_arch=comp.arch.name,
                  compressed_params=small.params, compressed_macs=small.macs, **comp.extra, **rec)
 
     base_macs = count(runner.base.arch).macs

@@ -9,7 +9,7 @@ convention; a mismatch the convention does not explain fails the test.  A backen
 import pytest
 
 from lenet.backends import capabilities
-from lenet.counting import count
+from lenet.measure.flops import mismatches, reconcile
 from lenet.study.session import backend_device
 
 FLOP_BATCH = 8  # the TF profiler needs a fixed batch; counts are divided back to per sample
@@ -18,7 +18,6 @@ FLOP_BATCH = 8  # the TF profiler needs a fixed batch; counts are divided back t
 @pytest.mark.benchmark(group="flops")
 def test_flops(benchmark, study, backend, backend_name, arch_name, device):
     arch = study.arch(arch_name)
-    analytic = count(arch).as_dict()
     model = backend.build(arch, seed=0, device=backend_device(backend, device))
     counters = backend.count_flops(model, FLOP_BATCH)
     declared = set(capabilities(backend_name).flop_counters)
@@ -26,12 +25,6 @@ def test_flops(benchmark, study, backend, backend_name, arch_name, device):
     # timed: one run of the framework's counters (they must also be deterministic)
     again = benchmark.pedantic(backend.count_flops, args=(model, FLOP_BATCH), rounds=1, iterations=1)
     assert again == counters, f"{backend_name}'s FLOP counters changed between two calls: {counters} vs {again}"
-    checked = {}
-    for name, c in counters.items():
-        expected = analytic[c["convention"]] * (c["batch_size"] if c["per"] == "batch" else 1)
-        checked[name] = {**c, "expected": expected, "analytic_per_sample": analytic[c["convention"]]}
+    checked = reconcile(arch, counters)
     study.record(benchmark, backend_name, arch_name, device, flop_counters=checked)
-    for name, c in checked.items():
-        assert c["value"] == c["expected"], (
-            f"{name} counted {c['value']:,} but the analytic {c['convention']} "
-            f"({'x batch ' + str(c['batch_size']) if c['per'] == 'batch' else 'per sample'}) is {c['expected']:,}")
+    assert not mismatches(checked), "; ".join(mismatches(checked))

@@ -27,5 +27,3 @@ def test_inference(benchmark, study, backend, backend_name, arch_name, device, t
     study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,
                  latency_ms=median * 1e3, throughput_img_s=infer_batch / median,
                  **roofline(study.arch(arch_name), infer_batch, median, "infer", study.ceiling))
-    study.note(backend_name, arch_name, device, **{f"infer_b{infer_batch}_ms": median * 1e3,
-                                                   f"infer_b{infer_batch}_img_s": infer_batch / median})

@@ -35,6 +35,4 @@ def test_memory(benchmark, study, backend, backend_name, arch_name, device, trai
                  train_delta_rss_mib=train["delta_mib"], train_epoch_samples=train["samples"],
                  infer_device_peak_bytes=infer["device_peak_bytes"],
                  train_device_peak_bytes=train["device_peak_bytes"])
-    study.note(backend_name, arch_name, device, infer_peak_rss_mib=infer["peak_mib"],
-               train_peak_rss_mib=train["peak_mib"], file_bytes=sizes["file_bytes"])
     assert infer["peak_mib"] >= infer["baseline_mib"] > 0

@@ -16,13 +16,7 @@ from lenet.measure.memory import peak_rss_fresh_process
 from lenet.measure.threads import requested
 from lenet.measure.timing import median_seconds, plan_rounds
 from lenet.study.session import backend_device
-from lenet.study.profiles import PROFILES
 from lenet.study.sweep import LENET_INPUT_SIZE, MLP_INPUT_SIZE, sweep_archs
-
-def pytest_generate_tests(metafunc):
-    if "sweep_model" in metafunc.fixturenames:
-        labels = [label for label, _ in sweep_archs(PROFILES[metafunc.config.getoption("--profile")].sweep, 10)]
-        metafunc.parametrize("sweep_model", labels)
 
 
 @pytest.mark.benchmark(group="mlp-sweep")
@@ -46,7 +40,7 @@ def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model,
     benchmark.pedantic(forward1, rounds=rounds, iterations=iterations, warmup_rounds=2)
     c = count(arch)
     hidden = [layer.units for layer in arch.layers[:-1] if layer.kind == "dense"]
-    study.record(benchmark, backend_name, sweep_model, device, model_arch=arch, in_summary=False,
+    study.record(benchmark, backend_name, sweep_model, device, model_arch=arch,
                  hidden=hidden if sweep_model != "lenet5" else None,
                  activation_bytes_per_sample=c.activation_bytes,
                  test_top1=tm.metrics["test"]["top1"], test_top5=tm.metrics["test"]["top5"],

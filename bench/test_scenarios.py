@@ -35,7 +35,7 @@ def test_single_stream(benchmark, study, backend, backend_name, arch_name, devic
     queries = min(queries, 200_000)
     benchmark.pedantic(forward, rounds=queries, iterations=1, warmup_rounds=10)
     s = summarize(benchmark.stats.stats.data, what=benchmark.name)
-    study.record(benchmark, backend_name, arch_name, device, in_summary=False, scenario="single-stream",
+    study.record(benchmark, backend_name, arch_name, device, scenario="single-stream",
                  batch_size=1, queries=s.n, duration_s=float(np.sum(benchmark.stats.stats.data)),
                  latency_p50_ms=s.p50 * 1e3, latency_p90_ms=s.p90 * 1e3, latency_p99_ms=s.p99 * 1e3,
                  p90_upper99_ms=s.p90_upper * 1e3 if s.p90_upper is not None else None)
@@ -56,7 +56,7 @@ def test_offline(benchmark, study, backend, backend_name, arch_name, device, tra
     rounds, _ = plan_rounds(forward, profile.scenario_min_duration_s, repeatable=False)
     benchmark.pedantic(forward, rounds=rounds, iterations=1, warmup_rounds=2)
     median = benchmark.stats.stats.median
-    study.record(benchmark, backend_name, arch_name, device, in_summary=False, scenario="offline",
+    study.record(benchmark, backend_name, arch_name, device, scenario="offline",
                  batch_size=best["batch_size"], throughput_img_s=best["batch_size"] / median,
                  offline_sweep=sweep, **roofline(study.arch(arch_name), best["batch_size"], median, "infer",
                                                  study.ceiling))

@@ -49,5 +49,3 @@ def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device,
                  step_timing=steps.as_dict(), step_timer_overhead_s=overhead,
                  step_timer_overhead_fraction=overhead / steps.p50,
                  **roofline(arch, train_batch, median / steps_per_epoch, "train", study.ceiling))
-    if train_batch == study.profile.train_batches[0]:
-        study.note(backend_name, arch_name, device, epoch_s=median)

@@ -90,6 +90,12 @@ def _describe(index: int, layer: Layer) -> str:
     return f"layer {index} ({type(layer).__name__}({args}))"
 
 
+def output_size(n: int, window: int, stride: int, padding: int = 0) -> int:
+    """Output length of a conv or pool window sliding over ``n`` inputs: ``(n + 2p - window) // stride + 1``
+    (windows that would run past the padded input are dropped, as every framework does)."""
+    return (n + 2 * padding - window) // stride + 1
+
+
 def output_shape(layer: Layer, shape: Shape, index: int = 0) -> Shape:
     """Shape after ``layer`` given the per-sample input ``shape``; raises SpecError."""
     where = _describe(index, layer)
@@ -114,7 +120,7 @@ def output_shape(layer: Layer, shape: Shape, index: int = 0) -> Shape:
             if layer.out_channels < 1:
                 raise SpecError(f"{where}: out_channels must be >= 1, got {layer.out_channels}")
             out_c = layer.out_channels
-        return (out_c, (hp - size) // step + 1, (wp - size) // step + 1)
+        return (out_c, output_size(h, size, step, layer.padding), output_size(w, size, step, layer.padding))
     if isinstance(layer, Dense):
         if len(shape) != 1:
             raise SpecError(f"{where}: needs a flat input, got {shape}; put a Flatten before it")

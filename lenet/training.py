@@ -166,7 +166,12 @@ class History:
 
     epochs: list = field(default_factory=list)
 
-    def append(self, row: dict) -> None:
+    def add_epoch(self, epoch: int, lr: float, seconds: float, train: dict, val: dict) -> None:
+        """Append the row of epoch ``epoch`` (0-based): its lr, seconds, and the ``loss``, ``top1`` and ``top5``
+        of ``train`` (as the steps saw them) and ``val`` (after the epoch), as ``train_*`` and ``val_*``."""
+        row = {"epoch": epoch + 1, "lr": lr, "seconds": seconds}
+        for split, metrics in (("train", train), ("val", val)):
+            row.update({f"{split}_{k}": float(metrics[k]) for k in ("loss", "top1", "top5")})
         self.epochs.append(row)
 
     def last(self) -> dict:
@@ -206,10 +211,6 @@ def fit(trainer: Trainer, predict: Callable[[np.ndarray], np.ndarray], data, con
             seconds = time.perf_counter() - start
             val = evaluate(predict(data.x_val), data.y_val)
             train = stats.as_dict()
-            history.append({
-                "epoch": epoch + 1, "lr": config.lr_at(epoch), "seconds": seconds,
-                "train_loss": train["loss"], "train_top1": train["top1"], "train_top5": train["top5"],
-                "val_loss": val["loss"], "val_top1": val["top1"], "val_top5": val["top5"],
-            })
+            history.add_epoch(epoch, config.lr_at(epoch), seconds, train, val)
             bar.set_postfix(epoch=epoch + 1, loss=f"{train['loss']:.3f}", val_top1=f"{val['top1']:.3f}")
     return history

@@ -14,6 +14,7 @@ from lenet.data import load_dataset
 from lenet.init import init_weights
 from lenet.io import model_cache
 from lenet.io import weights as wio
+from lenet.io.paths import CacheWarning
 from lenet.spec import build_arch
 from lenet.training import TrainConfig
 
@@ -185,7 +186,7 @@ def test_the_model_cache_retrains_on_any_fault(cached, fault):
     }
     faults[fault]()
     try:
-        with pytest.warns(model_cache.CacheWarning, match=f"ignoring unusable cache entry, retraining: {entry}"):
+        with pytest.warns(CacheWarning, match=f"ignoring unusable cache entry, retraining: {entry}"):
             again = model_cache.train_or_load(backend, ARCH, data, config, cache_dir=folder, progress=False)
         assert not again.cached
         assert model_cache.train_or_load(backend, ARCH, data, config, cache_dir=folder, progress=False).cached

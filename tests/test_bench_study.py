@@ -60,7 +60,8 @@ def test_quick_profile_saves_valid_storage(quick_run):
     assert {"accuracy", "inference", "model training", "total (session)"} <= set(parts)
     assert sum(v for k, v in parts.items() if k != "total (session)") <= parts["total (session)"]
     assert "wall time per part" in proc.stdout
-    assert "overall performance" in proc.stdout and "infer b=1 ms" in proc.stdout
+    assert "overall performance" in proc.stdout and ", batch 1 (median)" in proc.stdout
+    assert "Sizes and work" in proc.stdout
     # the machine's ceiling, measured once in the session
     assert lenet_info["ceiling"]["gemm_gflops"] > 0 and lenet_info["ceiling"]["bandwidth_gbs"] > 0
     assert lenet_info["probe_reference_s"] > 0 and lenet_info["noise_bounds"]["probe_drift_max"] > 0

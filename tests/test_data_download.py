@@ -23,9 +23,10 @@ from lenet.data.idx_datasets import (
     TEST_LABELS,
     TRAIN_IMAGES,
     TRAIN_LABELS,
-    cache_dir,
     mirror_url,
 )
+from lenet.io.model_cache import default_cache_dir
+from lenet.io.paths import cache_dir
 
 
 def write_mini_mnist(folder: Path, n_train: int = 40, n_test: int = 20) -> dict[str, str]:
@@ -93,6 +94,9 @@ def test_cache_and_mirror_locations(monkeypatch, tmp_path):
     monkeypatch.delenv("LENET_CACHE")
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache_dir("kmnist") == tmp_path / ".cache" / "lenet-bench" / "kmnist"
+    monkeypatch.setenv("LENET_CACHE", "")  # empty counts as unset, for every kind of entry
+    assert cache_dir("kmnist") == tmp_path / ".cache" / "lenet-bench" / "kmnist"
+    assert default_cache_dir() == tmp_path / ".cache" / "lenet-bench" / "models"
     monkeypatch.setenv("LENET_MIRROR", "http://example.org/m/")
     assert mirror_url("kmnist", TRAIN_IMAGES) == "http://example.org/m/kmnist/" + TRAIN_IMAGES
     monkeypatch.delenv("LENET_MIRROR")

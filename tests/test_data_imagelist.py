@@ -10,7 +10,8 @@ import pytest
 from PIL import Image
 
 from lenet.data import PATH_DATASETS, DatasetError, imagelist, load_dataset
-from lenet.data.imagelist import CacheWarning, cache_path, decode_image, load_imagelist, read_imagelist
+from lenet.data.imagelist import cache_path, decode_image, load_imagelist, read_imagelist
+from lenet.io.paths import CacheWarning
 
 
 @pytest.fixture(autouse=True)

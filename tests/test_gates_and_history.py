@@ -5,7 +5,6 @@ import pytest
 from lenet.io.history import HistoryError, load_run, load_runs
 from lenet.study.gates import AccuracyRegression, check_accuracy, threshold
 from lenet.study.speed_targets import check, format_rows
-from lenet.study.summary import format_summary
 
 
 def test_gate_passes_and_fails_with_reason():
@@ -63,12 +62,6 @@ def test_history_errors_name_the_file(tmp_path):
         load_runs([tmp_path / "empty"])
 
 
-def test_summary_table_marks_missing_figures():
-    text = format_summary({("torch", "lenet5", "cpu"): {"test_top1": 0.98, "params": 61706, "infer_b1_ms": 0.1}})
-    assert "0.9800" in text and "61,706" in text and "0.100" in text
-    assert " - " in text  # figures not run in the session are dashes, not zeros
-
-
 def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
     from lenet.cli import main
 
@@ -91,12 +84,3 @@ def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
     zero = _history(tmp_path, [_bench("train-epoch batch=64", "torch", 64, 0.0)], "zero.json")
     with pytest.raises(HistoryError, match=r"zero.json: .*stats.median"):
         load_run(zero)
-
-
-def test_summary_counts_unstable_benchmarks():
-    rows = {("torch", "lenet5", "cpu"): {"infer_b1_ms": 0.5}, ("keras", "lenet5", "cpu"): {"infer_b1_ms": 0.6}}
-    text = format_summary(rows, {("torch", "lenet5", "cpu"): 2})
-    torch_line = next(line for line in text.splitlines() if line.startswith("torch"))
-    keras_line = next(line for line in text.splitlines() if line.startswith("keras"))
-    assert torch_line.endswith("2 flagged") and keras_line.endswith("-")
-    assert "unstable" not in format_summary(rows)

@@ -186,7 +186,14 @@ def tb():
     return get_backend("torch")
 
 
-def test_torch_compile_unavailable_names_the_missing_piece(tb, monkeypatch):
+@pytest.fixture(scope="module")
+def torch_modes(tb):
+    from lenet.backends.torch import modes
+
+    return modes
+
+
+def test_torch_compile_unavailable_names_the_missing_piece(torch_modes, monkeypatch):
     import torch._dynamo
     from torch._inductor import cpp_builder, exc
 
@@ -194,9 +201,10 @@ def test_torch_compile_unavailable_names_the_missing_piece(tb, monkeypatch):
         raise exc.InvalidCxxCompiler()
 
     monkeypatch.setattr(cpp_builder, "get_cpp_compiler", no_compiler)
-    assert "needs a C++ compiler" in tb.compile_unavailable("cpu")
+    assert "needs a C++ compiler" in torch_modes.compile_unavailable("cpu")
     monkeypatch.setattr(torch._dynamo, "is_dynamo_supported", lambda: False)
-    assert "not supported by torch" in tb.compile_unavailable("cpu") and "Python" in tb.compile_unavailable("cpu")
+    reason = torch_modes.compile_unavailable("cpu")
+    assert "not supported by torch" in reason and "Python" in reason
 
 
 def test_torch_modes_are_checked(tb):
@@ -209,12 +217,12 @@ def test_torch_modes_are_checked(tb):
 
 
 @pytest.mark.slow
-def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
+def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb, torch_modes):
     """torch.compile (inductor) on a tiny MLP: same logits, same steps; no recompile once both batch shapes
     of an epoch (full and partial) have been seen."""
     import torch
 
-    reason = tb.compile_unavailable("cpu")
+    reason = torch_modes.compile_unavailable("cpu")
     if reason:
         pytest.skip(reason)
     arch = mlp(hidden=(16,), input_shape=(1, 4, 4), num_classes=3)
@@ -223,7 +231,7 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
     y = rng.integers(0, 3, 40)
     steps = [(np.arange(16), 0.05), (np.arange(16, 32), 0.05), (np.arange(32, 40), 0.05), (np.arange(16), 0.01)]
     results = {}
-    tb.warm_compiler()  # also resets dynamo: nothing compiled earlier counts against its recompile limit
+    torch_modes.warm_compiler()  # also resets dynamo: nothing compiled earlier counts against its recompile limit
     for mode in tb.CAPABILITIES.train_modes:
         model = tb.build(arch, seed=1)
         forward = np.asarray(tb.make_forward(model, x[:16], mode=mode)())
@@ -248,7 +256,7 @@ def test_torch_compile_matches_eager_and_does_not_recompile_in_steady_state(tb):
 
 
 def test_break_even_calls():
-    from bench.test_graph import break_even_calls
+    from lenet.study.graph_modes import break_even_calls
 
     # graph: 0.5 s first call against eager's 0.06 s, then 10 ms a step against 70 ms: 0.44 / 0.06 -> 8 steps
     assert break_even_calls(first=0.5, steady=0.010, first_eager=0.06, steady_eager=0.070) == 8

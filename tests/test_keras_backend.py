@@ -15,7 +15,10 @@ kb = get_backend("keras")
 import keras  # noqa: E402
 import tensorflow as tf  # noqa: E402
 
+from lenet.backends import DeviceError  # noqa: E402
 from lenet.backends.common import InputShapeError  # noqa: E402
+from lenet.backends.keras.model import NegInfPadding2D  # noqa: E402
+from lenet.backends.keras.optim import TorchFormAdam  # noqa: E402
 from lenet.data.base import Dataset  # noqa: E402
 from lenet.init import init_weights  # noqa: E402
 from lenet.io.weights import WeightsError  # noqa: E402
@@ -36,7 +39,7 @@ def test_model_is_channels_last_and_mirrors_the_spec():
     # conv padding -> ZeroPadding2D; max-pool padding -> -inf padding; swish -> silu
     assert names[3:7] == ["spec3_pad", "spec3_conv", "spec4_act", "spec5_pad"]
     assert isinstance(model.net.get_layer("spec3_pad"), keras.layers.ZeroPadding2D)
-    assert isinstance(model.net.get_layer("spec5_pad"), kb.NegInfPadding2D)
+    assert isinstance(model.net.get_layer("spec5_pad"), NegInfPadding2D)
     assert model.net.get_layer("spec1_act").get_config()["activation"] == "silu"
 
 
@@ -166,7 +169,7 @@ def test_torch_form_adam_matches_the_closed_form_first_step():
     """At step 1 torch's Adam moves every weight by lr * g / (|g| + eps), even for tiny gradients."""
     var = keras.Variable(np.zeros(3, np.float32))
     grad = np.array([1.0, 1e-8, -1e-7], np.float32)
-    opt = kb.TorchFormAdam(learning_rate=1e-3, epsilon=1e-8)
+    opt = TorchFormAdam(learning_rate=1e-3, epsilon=1e-8)
     opt.apply_gradients([(tf.constant(grad), var)])
     np.testing.assert_allclose(var.numpy(), -1e-3 * grad / (np.abs(grad) + 1e-8), rtol=1e-5)
     # stock Keras Adam would move the 1e-8 gradient's weight about 33x less (eps acts as 1e-8 / sqrt(1 - b2))
@@ -190,11 +193,11 @@ def test_train_learns():
 
 def test_devices_versions_and_clear_device_errors():
     assert kb.devices()[0] == "cpu"
-    with pytest.raises(kb.DeviceError, match="unknown device 'tpu'"):
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
         kb.build(lenet5(), device="tpu")
     if not tf.config.list_physical_devices("GPU"):
         for name in ("gpu", "cuda"):
-            with pytest.raises(kb.DeviceError, match=rf"device '{name}' requested but TensorFlow .* sees no GPU"):
+            with pytest.raises(DeviceError, match=rf"device '{name}' requested but TensorFlow .* sees no GPU"):
                 kb.build(lenet5(), device=name)
     assert kb.versions() == {"tensorflow": tf.__version__, "keras": keras.__version__}
 

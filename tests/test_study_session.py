@@ -1,4 +1,7 @@
-"""The bench session without pytest's config: options, the --limit subset at every image size, records."""
+"""The bench session without pytest's config: options, the --limit subset at every image size, records,
+the overall table."""
+from types import SimpleNamespace
+
 import pytest
 
 from lenet.measure.monitor import SessionMonitor
@@ -6,8 +9,12 @@ from lenet.study.session import Study, StudyOptions, split_csv
 
 
 class _Bench:
-    def __init__(self):
-        self.extra_info = {}
+    """What the session reads of a pytest-benchmark fixture."""
+
+    def __init__(self, group="accuracy", median=None, **params):
+        self.name = self.fullname = f"test_{group}[{'-'.join(map(str, params.values()))}]"
+        self.group, self.params, self.extra_info = group, params, {}
+        self.stats = SimpleNamespace(stats=SimpleNamespace(median=median)) if median is not None else None
 
 
 def test_split_csv():
@@ -33,14 +40,22 @@ def test_limit_applies_at_every_input_size():
     assert study.arch_names == ("lenet5",)
 
 
-def test_record_fills_extra_info_and_the_summary_row():
+def test_record_fills_extra_info_and_the_overall_table():
     study = Study(StudyOptions(limit=100, epochs=2), SessionMonitor(1))
-    bench = _Bench()
-    study.record(bench, "handcrafted", "lenet5", "cpu", batch_size=64)
-    study.note("handcrafted", "lenet5", "cpu", epoch_s=0.5)
-    assert bench.extra_info["params"] == 61706 and bench.extra_info["epochs"] == 2
-    assert bench.extra_info["batch_size"] == 64 and bench.extra_info["profile"] == "quick"
-    assert study.summary[("handcrafted", "lenet5", "cpu")] == {
-        "params": 61706, "param_bytes": 61706 * 4, "macs_per_sample": 416520, "epoch_s": 0.5}
-    title, table = study.headline()
-    assert title == "lenet-bench overall performance (digits, profile quick)" and "61,706" in table
+    assert study.headline() is None
+    acc, infer = _Bench("accuracy", 0.5), _Bench("inference batch=1", 2e-4, infer_batch=1)
+    study.record(acc, "handcrafted", "lenet5", "cpu")
+    study.record(infer, "handcrafted", "lenet5", "cpu", batch_size=1)
+    study.record(_Bench("inference batch=1024"), "torch", "lenet5", "cpu", batch_size=1024)  # not timed: left out
+    study.record(_Bench("graph handcrafted infer batch=64", 1e-3), "handcrafted", "lenet5", "cpu", mode="eager")
+    assert acc.extra_info["params"] == 61706 and acc.extra_info["epochs"] == 2
+    assert infer.extra_info["batch_size"] == 1 and infer.extra_info["profile"] == "quick"
+    infer.extra_info["unstable"] = True  # as the monitor flags it after the body
+    title, tables = study.headline()
+    assert title == "lenet-bench overall performance (digits, profile quick)"
+    header, rule, row = tables.splitlines()[:3]
+    assert header.split()[:3] == ["backend", "test", "top-1"] and set(rule) <= {"-", " "}
+    assert row.startswith("handcrafted") and "200.0" in row and row.endswith("1")  # 200 µs at batch 1; 1 flagged
+    assert "inference µs, batch 1 (median)" in header
+    assert "  -  " in row  # figures not run in the session are dashes, not zeros
+    assert "torch" not in tables and "61,706" in tables and "416,520" in tables

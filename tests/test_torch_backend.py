@@ -11,7 +11,7 @@ require_backend("torch")
 import torch  # noqa: E402
 from torch import nn  # noqa: E402
 
-from lenet.backends import get_backend  # noqa: E402
+from lenet.backends import DeviceError, get_backend  # noqa: E402
 from lenet.backends.common import InputShapeError  # noqa: E402
 from lenet.data.base import Dataset  # noqa: E402
 from lenet.init import init_weights  # noqa: E402
@@ -145,11 +145,11 @@ def test_train_is_deterministic_and_learns():
 
 def test_devices_and_clear_device_errors():
     assert tb.devices()[0] == "cpu"
-    with pytest.raises(tb.DeviceError, match="unknown device 'tpu'"):
+    with pytest.raises(DeviceError, match="unknown device 'tpu'"):
         tb.build(lenet5(), device="tpu")
     if not torch.cuda.is_available():
         assert tb.devices() == ["cpu"]
-        with pytest.raises(tb.DeviceError, match=r"device 'cuda' requested but .*use device='cpu'"):
+        with pytest.raises(DeviceError, match=r"device 'cuda' requested but .*use device='cpu'"):
             tb.build(lenet5(), device="cuda")
     v = tb.versions()
     assert v["torch"] == torch.__version__ and "cuda" in v

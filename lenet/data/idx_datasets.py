@@ -6,7 +6,7 @@ that holds all of them (gzipped or not, by the names in ``FILES``):
 1. ``data_dir``, when given; it is then the only place looked at;
 2. ``$LENET_DATA/<name>/``;
 3. ``SYSTEM_DIRS[name]`` (Debian's ``dataset-fashion-mnist`` package);
-4. the cache ``$LENET_CACHE/<name>/`` (default ``~/.cache/lenet-bench/<name>/``),
+4. the cache ``<cache root>/<name>/`` (:mod:`lenet.io.paths`; default ``~/.cache/lenet-bench/<name>/``),
    where missing files are downloaded from ``$LENET_MIRROR/<name>/`` or
    ``MIRRORS[name]`` and checked against ``SIZES[name]`` and ``SHA256[name]``.
 """
@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..io.paths import cache_dir
 from . import idx
 from .base import Dataset, DatasetError
 from .download import check_url
@@ -80,12 +81,6 @@ SIZES = {
 SYSTEM_DIRS = {"fashion-mnist": ("/usr/share/datasets/fashion-mnist",)}
 
 IDX_DATASETS = tuple(MIRRORS)
-
-
-def cache_dir(name: str) -> Path:
-    """Where downloads of dataset ``name`` are kept."""
-    root = os.environ.get("LENET_CACHE") or Path.home() / ".cache" / "lenet-bench"
-    return Path(root) / name
 
 
 def mirror_url(name: str, filename: str) -> str:

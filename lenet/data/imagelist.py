@@ -83,10 +83,10 @@ from tqdm import tqdm
 
 from ..io.atomic import atomic_path
 from ..io.memory_budget import human
+from ..io.paths import CacheWarning, cache_dir
 from ..io.regular_file import read_regular
 from ..measure.threads import usable_cores
 from .base import Dataset, DatasetError
-from .idx_datasets import cache_dir
 from .prepare import finish, require_images_fit
 
 SPLITS = ("train", "val", "test")
@@ -103,10 +103,6 @@ CHUNK = 32
 # Problems listed in full in one error; the rest are counted.
 MAX_LISTED = 5
 _SIXTEEN_BIT = ("I;16", "I;16L", "I;16B", "I;16N", "I")
-
-
-class CacheWarning(UserWarning):
-    """An image-list cache file was unusable (unreadable or inconsistent) and has been rebuilt."""
 
 
 class ImageWarning(UserWarning):

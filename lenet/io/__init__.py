@@ -1,5 +1,6 @@
-"""Files: atomic writes, canonical weight files, the trained-model cache, safe reads, memory budgets, histories.
+"""Files: the cache root, atomic writes, canonical weight files, the model cache, safe reads, memory budgets, histories.
 
+* :mod:`.paths`         the one cache root (``$LENET_CACHE``) and :class:`~.paths.CacheWarning`;
 * :mod:`.atomic`        writes that a crash leaves whole or absent;
 * :mod:`.weights`       canonical weights and their spec in one ``.npz``, trusted only after every check;
 * :mod:`.model_cache`   train once, then load (the bench fixtures' cache);

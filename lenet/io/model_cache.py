@@ -27,14 +27,12 @@ from ..spec import Arch
 from ..training import TrainConfig
 from . import weights as wio
 from .history_checks import FieldError, history_rows, non_negative_number
-
-
-class CacheWarning(UserWarning):
-    """A cache entry was unusable and has been rebuilt."""
+from .paths import CacheWarning, cache_dir
 
 
 def default_cache_dir() -> Path:
-    return Path(os.environ.get("LENET_CACHE", Path.home() / ".cache" / "lenet-bench")) / "models"
+    """``<cache root>/models`` (:mod:`lenet.io.paths`)."""
+    return cache_dir("models")
 
 
 def dataset_fingerprint(data) -> str:

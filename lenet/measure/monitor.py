@@ -32,7 +32,7 @@ class SessionMonitor:
     probe_ref_s: float | None = None
     probe_ref_readings: tuple = ()
     ceiling: dict | None = None
-    flagged: list = field(default_factory=list)  # (benchmark name, [reasons], (backend, arch, device))
+    flagged: list = field(default_factory=list)  # (benchmark name, [reasons])
     judged: int = 0
 
     def start(self) -> None:
@@ -72,7 +72,7 @@ class SessionMonitor:
                   "unstable_reasons": reasons})
         self.judged += 1
         if reasons:
-            self.flagged.append((fixture.name, reasons, (e.get("backend"), e.get("arch"), e.get("device"))))
+            self.flagged.append((fixture.name, reasons))
         return reasons
 
     def machine_info(self) -> dict:
@@ -80,13 +80,6 @@ class SessionMonitor:
         return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s,
                 "probe_reference_readings_s": list(self.probe_ref_readings), "noise_bounds": noise.BOUNDS,
                 "usable_cores": usable_cores()}
-
-    def unstable_counts(self) -> dict:
-        """``{(backend, arch, device): number of flagged benchmarks}`` for the overall table."""
-        out: dict = {}
-        for _, _, ident in self.flagged:
-            out[ident] = out.get(ident, 0) + 1
-        return out
 
     def warning_lines(self) -> list[str]:
         lines = []
@@ -99,6 +92,6 @@ class SessionMonitor:
             return lines
         lines += [f"WARNING: {len(self.flagged)} of {self.judged} benchmark(s) were measured on a disturbed machine "
                  f"or are too noisy to trust (extra_info 'unstable'):"]
-        lines += [f"  {name}: {'; '.join(reasons)}" for name, reasons, _ in self.flagged]
+        lines += [f"  {name}: {'; '.join(reasons)}" for name, reasons in self.flagged]
         lines.append(f"Do not quote these figures: {noise.ADVICE}.")
         return lines

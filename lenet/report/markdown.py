@@ -173,6 +173,18 @@ class Table:
         folded = ", ".join(f"{c.header} {v}" for c, v in self.collapsed())
         return " ".join(p for p in ((f"Every row: {folded}." if folded else ""), self.note) if p)
 
+    def to_text(self) -> str:
+        """Aligned plain text (a terminal's view of the same table): caption, header, rule, rows, note."""
+        cols, rows = self.visible_columns(), [self.headers(), *self.cells()]
+        widths = [max(len(r[i]) for r in rows) for i in range(len(cols))]
+        lines = [self.caption] if self.caption else []
+        lines += ["  ".join(v.ljust(w) if c.left else v.rjust(w) for v, c, w in zip(r, cols, widths)).rstrip()
+                  for r in rows]
+        lines.insert(len(lines) - len(rows) + 1, "  ".join("-" * w for w in widths))
+        if note := self.full_note():
+            lines.append(note)
+        return "\n".join(lines)
+
     def to_markdown(self) -> str:
         cols = self.visible_columns()
         lines = [f"**{self.caption}**", ""] if self.caption else []

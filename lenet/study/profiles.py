@@ -41,9 +41,10 @@ class Profile:
     finetune_epochs: int = 2
     finetune_samples: int | None = None  # the first N training images (None: all)
     compression_archs: tuple | None = None
-    # the MLP sweep (lenet.study.sweep.SWEEPS) and its backends (None: every selected one)
+    # Study E's MLP sweep (lenet.study.sweep.SWEEPS; bench/test_mlp_sweep.py) and the backends it runs,
+    # of those selected (None: all)
     sweep: str = "quick"
-    sweep_backends: tuple | None = ("torch",)
+    sweep_backends: tuple | None = None
 
     def runs(self, group: str) -> bool:
         """Whether this profile runs the bench file ``test_<group>.py``."""
@@ -54,21 +55,22 @@ PROFILES = {
     # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s);
     # the sweep on torch only (Study E used PyTorch)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
-                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024),
+                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
+                     sweep_backends=("torch",)),
     # full: the study's LeNet-5 is the relu one (its default config reaches 0.91 on Fashion-MNIST; the
-    # tanh one of the reference studies runs beside it); rounds stop once the median's interval is tight (lenet.measure.timing.plan_rounds), so budgets
-    # are ceilings; training epochs are timed on 8192 synthetic images (about 1 s a round) rather than
-    # 60k (about 8 s), the per-image figure being the same; compression runs on the first arch only, each case
-    # fine-tuned for one pass over 16,384 training images
+    # tanh one of the reference studies runs beside it). Rounds stop once the median's interval is tight
+    # (lenet.measure.timing.plan_rounds), so budgets are ceilings. Training epochs are timed on 8192
+    # synthetic images (about 1 s a round) rather than 60k (about 8 s), the per-image figure being the
+    # same. Compression runs on the first arch only, each case fine-tuned for one pass over 16,384 images.
     "full": Profile(archs=("lenet5-relu", "lenet5", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 256), speed_dataset="synthetic:8192", time_budget_s=2.0,
                     train_rounds=7, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=1.0,
                     graph_compile=True, scenario_min_duration_s=2.0, offline_sweep_s=0.5,
                     compression_plan="full", finetune_epochs=1, finetune_samples=16384,
-                    compression_archs=("lenet5-relu",), sweep_backends=None),
+                    compression_archs=("lenet5-relu",)),
     "sweep": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None, time_budget_s=1.0,
-                     train_rounds=7, memory_samples=1024, groups=("mlp_sweep",), sweep="full", sweep_backends=None),
+                     train_rounds=7, memory_samples=1024, groups=("mlp_sweep",), sweep="full"),
     "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,
                        time_budget_s=1.0, train_rounds=7, memory_samples=1024, config="study-e",
-                       groups=("mlp_sweep",), sweep="quick"),
+                       groups=("mlp_sweep",), sweep="quick", sweep_backends=("torch",)),
 }

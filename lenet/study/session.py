@@ -5,8 +5,8 @@ it is built from a :class:`StudyOptions` (the command line, parsed) and a
 :class:`~lenet.measure.monitor.SessionMonitor`.
 
 Every benchmark's ``extra_info`` gets the common record (accuracy, parameters, bytes, FLOPs with
-conventions, dataset, epochs, seed, threads) from :meth:`Study.record`; :meth:`Study.record` and
-:meth:`Study.note` also fill the rows of the overall-performance table (:meth:`Study.headline`).
+conventions, dataset, epochs, seed, threads) from :meth:`Study.record`, which also keeps the benchmark for
+the overall-performance table (:meth:`Study.headline`, the report's own headline table).
 """
 from __future__ import annotations
 
@@ -98,14 +98,14 @@ def machine_info(monitor: SessionMonitor | None = None) -> dict:
 
 @dataclass
 class Study:
-    """Session state: options, the datasets, trained models, and the rows of the final summary."""
+    """Session state: options, the datasets, trained models, and the recorded benchmarks."""
 
     options: StudyOptions
     monitor: SessionMonitor
     sized: dict = field(default_factory=dict)  # input size -> the study dataset at that size
     speed_data: object = None
     models: dict = field(default_factory=dict)
-    summary: dict = field(default_factory=dict)
+    benchmarks: list = field(default_factory=list)  # pytest-benchmark fixtures, in the order recorded
     fresh_training_s: float = 0.0  # seconds spent training models that were not in the cache
 
     @property
@@ -194,11 +194,11 @@ class Study:
         return self.models[key]
 
     def record(self, benchmark, backend_name: str, arch_name: str, device: str, *, model_arch=None,
-               in_summary: bool = True, **extra) -> None:
-        """Fill ``benchmark.extra_info`` with the common record plus ``extra``.
+               **extra) -> None:
+        """Fill ``benchmark.extra_info`` with the common record plus ``extra``, and keep it for the summary.
 
         ``model_arch`` is the architecture measured when it is not the registry's ``arch_name`` on the
-        study dataset (the MLP sweep); ``in_summary=False`` keeps the row out of the overall table.
+        study dataset (the MLP sweep).
         """
         arch = model_arch or self.arch(arch_name)
         c = count(arch)
@@ -223,21 +223,13 @@ class Study:
                 info["weights_from"] = tm.weights_from
         info.update(extra)
         benchmark.extra_info.update(info)
-        if not in_summary:
-            return
-        row = self.summary.setdefault((backend_name, arch_name, device), {})
-        row.update({k: info[k] for k in ("params", "param_bytes", "macs_per_sample") if k in info})
-        row.update({k: info[k] for k in ("test_top1", "test_top5") if k in info})
-
-    def note(self, backend_name: str, arch_name: str, device: str, **values) -> None:
-        """Add ``values`` to the overall table's row (figures that are not part of the benchmark's record)."""
-        self.summary.setdefault((backend_name, arch_name, device), {}).update(values)
+        self.benchmarks.append(benchmark)
 
     def headline(self) -> tuple[str, str] | None:
-        """(title, table) of the overall-performance table; None when no benchmark filled a row."""
+        """(title, tables) of the overall-performance table; None when no benchmark of its groups ran."""
         from .summary import format_summary
 
-        if not self.summary:
+        tables = format_summary(self.benchmarks)
+        if tables is None:
             return None
-        title = f"lenet-bench overall performance ({self.options.dataset}, profile {self.options.profile})"
-        return title, format_summary(self.summary, self.monitor.unstable_counts())
+        return f"lenet-bench overall performance ({self.options.dataset}, profile {self.options.profile})", tables

@@ -1,40 +1,31 @@
-"""The overall-performance table printed at the end of a bench session (Studies A-C's headline table)."""
+"""The overall-performance table printed at the end of a bench session: the report's own headline table
+(:func:`lenet.report.tables.overall_section`), built from the session's benchmarks as from a saved history."""
 from __future__ import annotations
 
-COLUMNS = (
-    ("backend", "backend", "{}"),
-    ("arch", "arch", "{}"),
-    ("device", "device", "{}"),
-    ("test_top1", "top-1", "{:.4f}"),
-    ("test_top5", "top-5", "{:.4f}"),
-    ("infer_b1_ms", "infer b=1 ms", "{:.3f}"),
-    ("infer_b1024_ms", "infer b=1024 ms", "{:.2f}"),
-    ("infer_b1024_img_s", "img/s b=1024", "{:,.0f}"),
-    ("epoch_s", "train epoch s", "{:.2f}"),
-    ("params", "params", "{:,}"),
-    ("param_bytes", "param bytes", "{:,}"),
-    ("macs_per_sample", "MACs/sample", "{:,}"),
-)
+from pathlib import Path
+
+from ..io.history import Run
 
 
-def format_summary(rows: dict, unstable: dict | None = None) -> str:
-    """``rows``: ``{(backend, arch, device): {field: value}}`` -> aligned text table.
+def history_entry(benchmark) -> dict | None:
+    """A pytest-benchmark fixture as the entry a saved history holds (None: it was not timed)."""
+    stats = getattr(benchmark, "stats", None)
+    if stats is None:
+        return None
+    return {"name": benchmark.name, "fullname": benchmark.fullname, "group": benchmark.group,
+            "params": benchmark.params or {}, "stats": {"median": stats.stats.median},
+            "extra_info": benchmark.extra_info}
 
-    Timings are pytest-benchmark medians after warm-up; a dash means that
-    figure was not run in this session.  ``unstable`` counts the flagged
-    benchmarks per row; with any, a last column names them.
-    """
-    columns = COLUMNS + ((("unstable", "unstable", "{} flagged"),) if unstable else ())
-    table = [[title for _, title, _ in columns]]
-    for key, values in sorted(rows.items()):
-        backend, arch, device = key
-        values = {"backend": backend, "arch": arch, "device": device, **values,
-                  "unstable": (unstable or {}).get(key)}
-        table.append([fmt.format(values[k]) if values.get(k) is not None else "-" for k, _, fmt in columns])
-    widths = [max(len(r[i]) for r in table) for i in range(len(columns))]
-    lines = ["  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths))).rstrip()
-             for r in table]
-    lines.insert(1, "  ".join("-" * w for w in widths))
-    lines.append("timings: median after warm-up (pytest-benchmark); MACs: analytic, per sample, bias excluded; "
-                 "param bytes: float32")
-    return "\n".join(lines)
+
+def format_summary(benchmarks, label: str = "this session") -> str | None:
+    """The headline and the sizes-and-work tables of ``benchmarks`` (pytest-benchmark fixtures) as aligned
+    text; None when none of them belongs to the headline's groups (accuracy, inference, training, memory, FLOPs)."""
+    from ..report.records import flatten
+    from ..report.tables import Context, overall_rows, overall_section
+
+    entries = [e for e in map(history_entry, benchmarks) if e is not None]
+    records, _ = flatten([(label, Run(Path(label), {}, {}, "", entries))])
+    if not overall_rows(records):
+        return None
+    section = overall_section(records, Context(labels=(label,)))
+    return "\n\n".join(table.to_text() for table in section.tables)

@@ -50,7 +50,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 from ...io.weights import check_weights
-from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
+from ...spec import Act, Arch, Conv, Dense, Flatten, Pool, output_size
 
 GEMMS = ("float32-exact", "int32")
 _EXACT = 2**24  # float32 represents every integer below this exactly
@@ -75,7 +75,7 @@ def _conv_cols(x: np.ndarray, k: int, stride: int, pad: int, pad_value=0) -> tup
         xp[:, pad:pad + h, pad:pad + w] = x
         x = xp
     c, hp, wp, n = x.shape
-    ho, wo = (hp - k) // stride + 1, (wp - k) // stride + 1
+    ho, wo = output_size(hp, k, stride), output_size(wp, k, stride)
     v = sliding_window_view(x, (k, k), axis=(1, 2))[:, :stride * (ho - 1) + 1:stride, :stride * (wo - 1) + 1:stride]
     cols = np.ascontiguousarray(v.transpose(0, 4, 5, 1, 2, 3))  # (C, k, k, Ho, Wo, N)
     return cols.reshape(c * k * k, ho * wo * n), ho, wo
@@ -88,7 +88,7 @@ def _pool_windows(x: np.ndarray, layer: Pool, pad_value) -> list[np.ndarray]:
         xp = np.full((c, h + 2 * p, w + 2 * p, n), pad_value, x.dtype)
         xp[:, p:p + h, p:p + w] = x
         x = xp
-    ho, wo = (x.shape[1] - k) // s + 1, (x.shape[2] - k) // s + 1
+    ho, wo = output_size(x.shape[1], k, s), output_size(x.shape[2], k, s)
     return [x[:, i:i + s * (ho - 1) + 1:s, j:j + s * (wo - 1) + 1:s] for i in range(k) for j in range(k)]
 
 

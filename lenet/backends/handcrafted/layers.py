@@ -33,6 +33,8 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
+from ...spec import output_size
+
 _MAX_WORKSPACES = 8  # distinct input shapes kept per layer (train batch, last batch, predict batches)
 # Weight gradients contract over every output pixel of the batch (784 * N columns for conv1).
 # OpenBLAS runs such a thin (6 x 25) product 3-4x slower once the contraction passes ~8k,
@@ -154,8 +156,7 @@ class Conv2D(Layer):
         self._dw2 = self.grads["weight"].reshape(o, -1)
 
     def output_hw(self, h: int, w: int) -> tuple[int, int]:
-        k, s, p = self.kernel, self.stride, self.padding
-        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        return tuple(output_size(n, self.kernel, self.stride, self.padding) for n in (h, w))
 
     def _setup(self, ws, shape):
         c, h, w, n = shape
@@ -262,8 +263,7 @@ class Pool2D(Layer):
         self._last = None
 
     def output_hw(self, h: int, w: int) -> tuple[int, int]:
-        k, s, p = self.size, self.stride, self.padding
-        return (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+        return tuple(output_size(n, self.size, self.stride, self.padding) for n in (h, w))
 
     def _setup(self, ws, shape):
         c, h, w, n = shape

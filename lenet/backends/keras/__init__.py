@@ -1,5 +1,6 @@
 """Keras 3 (TensorFlow) backend: the spec as a channels-last ``keras.Sequential`` (:mod:`.backend`) and
-TFLite full-integer int8 (:mod:`.tflite`).  This declaration imports nothing of TensorFlow."""
+TFLite full-integer int8 (:mod:`.tflite`); :mod:`.backend` lists the modules.  This declaration imports nothing of
+TensorFlow."""
 from .. import Capabilities
 
 NAME = "keras"

@@ -35,9 +35,9 @@ import os
 import warnings
 
 import numpy as np
-import tensorflow as tf
 
 from ...measure.threads import requested
+from .runtime import tf
 
 
 @contextlib.contextmanager
@@ -150,7 +150,7 @@ def compress(technique: str, level: str, model, context):
     if technique != "int8-static":
         raise ValueError(f"the keras backend declares no native {technique!r}")
     arch = model.arch
-    from .backend import get_weights
+    from .weights import get_weights
 
     float_path = context.save_weights(arch, get_weights(model), "float-base")
     content = convert_int8(model.net, arch.input_shape, context.calib)
