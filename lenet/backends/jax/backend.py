@@ -241,6 +241,10 @@ class JaxTrainer:
         step = functools.partial(network.train_step, model.arch, tx)
         self._step = jax.jit(step, donate_argnums=(0, 1)) if mode == "jit" else _eager(step)
 
+    def tracing_count(self) -> int:
+        """Traces (one compile each) of the jitted step so far: one per batch shape; 0 in eager mode."""
+        return self._step._cache_size() if self.mode == "jit" else 0
+
     def _index(self, idx) -> jax.Array:
         return jax.device_put(np.asarray(idx, dtype=np.int32), self.model.net.device)
 
