@@ -2,6 +2,7 @@
 
 ``thop`` reports MACs; ``torch.utils.flop_counter`` reports 2 x MACs without
 bias; TF's profiler reports 2 x MACs plus bias adds and pooling reads, per
+batch; XLA's cost analysis (jax) reports ``flops_xla`` (lenet.counting), per
 batch.  Each counter must equal the analytic figure under its stated
 convention; a mismatch the convention does not explain fails the test.  A backend that declares no counter
 (handcrafted, onnxruntime) records the analytic count alone.

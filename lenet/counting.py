@@ -14,6 +14,14 @@ against disagree on purpose, not by error:
     what TensorFlow's profiler (``tf.compat.v1.profiler`` float_ops) reports,
     per batch: 845,862 per sample.  It counts no FLOPs for tanh, relu or
     sigmoid, but two for swish (its sigmoid and its multiply are separate ops).
+``flops_xla``
+    what XLA's cost analysis (``compiled.cost_analysis()["flops"]``) reports,
+    per batch: 2 per multiply-accumulate of the conv taps that read the input
+    (a tap on padding is not counted, unlike ``macs``) and of the matmuls,
+    1 per bias add, ``size**2 - 1`` per max-pool output (comparisons),
+    ``size**2`` per average-pool output (adds and the divide), 1 per relu, 3
+    per sigmoid and 4 per swish element; tanh and exp are counted apart, as
+    transcendentals.  LeNet-5 tanh/max at 32x32: 844,286 per sample.
 
 All counts are per sample; multiply by the batch size for per-batch figures.
 """
@@ -37,6 +45,7 @@ class LayerCount:
     pool_reads: int
     act_elements: int  # elementwise activation evaluations
     swish_elements: int = 0
+    flops_xla: int = 0
 
     @property
     def out_elements(self) -> int:
@@ -57,26 +66,41 @@ def _prod(shape) -> int:
     return n
 
 
+def _input_taps(size: int, kernel: int, stride: int, padding: int, out: int) -> int:
+    """Kernel taps along one axis that fall on the input rather than its padding, summed over the outputs."""
+    return sum(min(kernel, size + padding - o * stride) - max(0, padding - o * stride) for o in range(out))
+
+
+# XLA's flops per activation element (tanh is a transcendental: none); see ``flops_xla`` above
+_XLA_ACT_FLOPS = {"tanh": 0, "relu": 1, "sigmoid": 3, "swish": 4}
+
+
 def layer_counts(arch: Arch) -> list[LayerCount]:
     """Per-layer parameters and operation counts for one sample."""
     rows = []
     for i, (layer, in_shape, out_shape) in enumerate(zip(arch.layers, arch.input_shapes(), arch.shapes())):
-        params = macs = bias = reads = acts = 0
+        params = macs = bias = reads = acts = xla = 0
         if isinstance(layer, Conv):
             per_out = in_shape[0] * layer.kernel * layer.kernel
             params = layer.out_channels * per_out + layer.out_channels
             macs = _prod(out_shape) * per_out
             bias = _prod(out_shape)
+            taps = [_input_taps(n, layer.kernel, layer.stride, layer.padding, o)
+                    for n, o in zip(in_shape[1:], out_shape[1:])]
+            xla = 2 * layer.out_channels * in_shape[0] * taps[0] * taps[1] + bias
         elif isinstance(layer, Dense):
             params = in_shape[0] * layer.units + layer.units
             macs = in_shape[0] * layer.units
             bias = layer.units
+            xla = 2 * macs + bias
         elif isinstance(layer, Pool):
             reads = _prod(out_shape) * layer.size * layer.size
+            xla = reads - (_prod(out_shape) if layer.op == "max" else 0)
         elif isinstance(layer, Act):
             acts = _prod(out_shape)
+            xla = acts * _XLA_ACT_FLOPS[layer.fn]
         swish = acts if isinstance(layer, Act) and layer.fn == "swish" else 0
-        rows.append(LayerCount(i, layer.kind, tuple(out_shape), params, macs, bias, reads, acts, swish))
+        rows.append(LayerCount(i, layer.kind, tuple(out_shape), params, macs, bias, reads, acts, swish, xla))
     return rows
 
 
@@ -88,6 +112,7 @@ class ArchCount:
     macs: int
     flops: int  # 2 * macs
     flops_tf: int  # 2 * macs + bias adds + pool reads + 2 per swish element
+    flops_xla: int  # XLA's cost analysis, see the module docstring
     bias_adds: int
     pool_reads: int
     act_elements: int
@@ -102,6 +127,8 @@ CONVENTIONS = {
     "macs": "multiply-accumulates of conv+dense, no bias (thop, fvcore)",
     "flops": "2 x MACs, no bias (torch.utils.flop_counter)",
     "flops_tf": "2 x MACs + bias adds + pool window reads + 2 per swish element (TF profiler float_ops)",
+    "flops_xla": "2 x MACs of conv taps on the input (not padding) + bias adds + pool window size - 1 (max) or "
+                 "size (avg) + 1 per relu, 3 per sigmoid, 4 per swish; tanh/exp apart (XLA cost analysis)",
 }
 
 
@@ -117,6 +144,7 @@ def count(arch: Arch) -> ArchCount:
         macs=macs,
         flops=2 * macs,
         flops_tf=2 * macs + bias + reads + 2 * swish,
+        flops_xla=sum(r.flops_xla for r in rows),
         bias_adds=bias,
         pool_reads=reads,
         act_elements=sum(r.act_elements for r in rows),

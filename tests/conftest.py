@@ -41,8 +41,10 @@ def quick_run(tmp_path_factory):
     cache, which tests/test_bench_study.py corrupts on purpose after the run.
     """
     tmp = tmp_path_factory.mktemp("bench")
-    # Every group, trimmed for CI time: memory probes for one backend, two models of the MLP sweep, and no
-    # compression (tests/test_compress_runner.py runs that pipeline).
-    selection = "(not memory or handcrafted) and not compression and (not mlp_sweep or mlp-30-torch or lenet5-torch)"
+    # Every group, trimmed for CI time: memory probes for one backend, two models of the MLP sweep, no
+    # compression (tests/test_compress_runner.py runs that pipeline), and no jax eager training step in the graph
+    # group (op by op, its first call compiles every primitive: tests/test_graph_modes.py runs it).
+    selection = ("(not memory or handcrafted) and not compression and (not mlp_sweep or mlp-30-torch or lenet5-torch)"
+                 " and not jax-train-b64-eager")
     proc = run_bench(tmp, "--benchmark-autosave", "-k", selection)
     return tmp, proc

@@ -1,4 +1,5 @@
-"""Execution modes: eager, traced (tf.function, XLA, model.fit / model.predict) and compiled (torch.compile).
+"""Execution modes: eager, traced (tf.function, XLA, model.fit / model.predict, jax.jit) and compiled
+(torch.compile).
 
 Every mode computes the same function and trains the same algorithm from the same weights: checked against
 the eager mode of the same backend.  Tolerances, with the differences measured on the 2-core CPU box:
@@ -26,6 +27,7 @@ import pytest
 
 from lenet.backends import get_backend, is_available
 from lenet.spec import lenet5, lenet5_modified, mlp
+from lenet.testing import require_backend
 from lenet.training import TrainConfig, run_epoch
 
 ATOL = 1e-5
@@ -75,9 +77,17 @@ def test_keras_inference_modes_match_eager(kb, arch, digits):
         kb.make_forward(model, x, mode="jit")
 
 
+@pytest.fixture(params=["keras", "jax"])
+def traced(request):
+    """A backend whose training modes trace or compile beside its eager one (torch.compile: a slow test below)."""
+    require_backend(request.param)
+    return get_backend(request.param)
+
+
 @pytest.mark.parametrize("config", [SGD, ADAM], ids=["sgd-momentum-wd", "adam-wd"])
-def test_keras_training_modes_make_the_same_steps(kb, config, digits):
-    """One step, then (SGD) five more with a partial batch and lr changes, from the same weights, in every mode.
+def test_training_modes_make_the_same_steps(traced, config, digits):
+    """One step, then (SGD) five more with a partial batch and lr changes, from the same weights, in every mode
+    of a backend that traces (keras; jax, whose eager mode is the reference here as keras').
 
     Adam makes one step only: beyond it its weights are not compared (see the module docstring)."""
     arch = lenet5()
@@ -86,16 +96,16 @@ def test_keras_training_modes_make_the_same_steps(kb, config, digits):
     batches = [rng.permutation(64)[:n] for n in (32, 32, 17, 32, 17, 32)]  # two shapes: two XLA compilations
     lrs = [config.lr] * 4 + [config.lr / 4, config.lr * 2]
     results = {}
-    for mode in kb.CAPABILITIES.train_modes:
-        model = kb.build(arch, seed=4)
-        trainer = kb.trainer(model, x, y, config, mode=mode)
+    for mode in traced.CAPABILITIES.train_modes:
+        model = traced.build(arch, seed=4)
+        trainer = traced.trainer(model, x, y, config, mode=mode)
         assert trainer.mode == mode
         loss, logits = trainer.step(batches[0], lrs[0])
-        first = kb.get_weights(model)
+        first = traced.get_weights(model)
         if config.optimizer == "sgd":
             for idx, lr in zip(batches[1:], lrs[1:]):
                 trainer.step(idx, lr)
-        results[mode] = (loss, logits, first, kb.get_weights(model))
+        results[mode] = (loss, logits, first, traced.get_weights(model))
     ref = results["eager"]
     weights_atol = ATOL if config.optimizer == "sgd" else ADAM_WEIGHTS_ATOL
     for mode, got in results.items():
@@ -104,7 +114,7 @@ def test_keras_training_modes_make_the_same_steps(kb, config, digits):
         assert _max_diff(got[2], ref[2]) < weights_atol, (mode, "one step", _max_diff(got[2], ref[2]))
         if config.optimizer == "sgd":
             assert _max_diff(got[3], ref[3]) < ATOL, (mode, "six steps", _max_diff(got[3], ref[3]))
-    assert _max_diff(ref[3], kb.get_weights(kb.build(arch, seed=4))) > 5 * weights_atol  # the steps moved it
+    assert _max_diff(ref[3], traced.get_weights(traced.build(arch, seed=4))) > 5 * weights_atol  # the steps moved it
 
 
 def test_keras_steady_state_steps_never_retrace(kb, digits):

@@ -26,20 +26,20 @@ def test_every_backend_declares_its_capabilities_without_importing_its_framework
     assert isinstance(caps, Capabilities) and caps.infer_modes and "cpu" in caps.devices
     assert caps.trains == bool(caps.train_modes)
     assert caps.trains or caps.weights_from in BACKENDS and capabilities(caps.weights_from).trains
-    code = (f"import sys, lenet.backends as b; b.capabilities({name!r}); "
-            "print(sorted(m for m in ('torch', 'tensorflow', 'onnxruntime', 'onnx') if m in sys.modules))")
+    code = (f"import sys, lenet.backends as b; b.capabilities({name!r}); print(sorted(m for m in "
+            "('torch', 'tensorflow', 'onnxruntime', 'onnx', 'jax', 'optax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
 
 
 def test_unknown_backend_names_the_choices():
-    with pytest.raises(ValueError, match=r"unknown backend 'jax'.*handcrafted.*torch.*keras"):
-        get_backend("jax")
-    assert not is_available("jax")
+    with pytest.raises(ValueError, match=r"unknown backend 'mxnet'.*handcrafted.*torch.*keras.*jax"):
+        get_backend("mxnet")
+    assert not is_available("mxnet")
 
 
 @pytest.mark.parametrize("name, framework, extra", [("torch", "torch", "torch"), ("keras", "tensorflow", "tf"),
-                                                   ("onnxruntime", "onnxruntime", "onnx")])
+                                                   ("onnxruntime", "onnxruntime", "onnx"), ("jax", "optax", "jax")])
 def test_missing_framework_via_find_spec(monkeypatch, name, framework, extra):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec",
@@ -73,7 +73,7 @@ def test_backend_offers_the_contract(backend_name):
     assert isinstance(versions, dict) and versions
 
 
-@pytest.mark.parametrize("name", ["torch", "keras", "onnxruntime"])
+@pytest.mark.parametrize("name", ["torch", "keras", "onnxruntime", "jax"])
 def test_thread_knob_reports_values_in_force(name):
     from lenet.testing import require_backend
 
@@ -91,8 +91,8 @@ def test_thread_knob_reports_values_in_force(name):
 
 
 FRAMEWORKS = {"torch": {"torch", "thop"}, "keras": {"tensorflow", "keras", "ai_edge_litert"},
-              "onnxruntime": {"onnxruntime", "onnx"}, "handcrafted": set()}
-ALL_FRAMEWORKS = set().union(*FRAMEWORKS.values()) | {"jax"}
+              "onnxruntime": {"onnxruntime", "onnx"}, "jax": {"jax", "jaxlib", "optax"}, "handcrafted": set()}
+ALL_FRAMEWORKS = set().union(*FRAMEWORKS.values())
 
 
 def _imports(path, package: str) -> set:

@@ -31,6 +31,7 @@ _REGISTRY = {
     "torch": "lenet.backends.torch",
     "keras": "lenet.backends.keras",
     "onnxruntime": "lenet.backends.onnxruntime",
+    "jax": "lenet.backends.jax",
 }
 BACKENDS = tuple(_REGISTRY)
 
