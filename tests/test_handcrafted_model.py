@@ -24,7 +24,7 @@ requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch not installed
 F64 = np.float64
 ARCHS = {
     "lenet5-tanh-max": lambda: lenet5(activation="tanh", pool="max"),
-    "lenet5-relu-max": lambda: lenet5(activation="relu", pool="max"),
+    "lenet5-relu-max": lambda: lenet5(activation="relu", pool="max"),  # pools before its relus (model.py)
     "lenet5-relu-avg": lambda: lenet5(activation="relu", pool="avg"),
     "lenet5-modified": lambda: lenet5_modified(),  # swish, padded conv and pool, an extra 3x3 conv
     "mlp": lambda: mlp(hidden=(20,), input_shape=(1, 8, 8), activation="sigmoid"),

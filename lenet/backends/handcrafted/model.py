@@ -42,6 +42,25 @@ def _make_layer(spec, in_shape: tuple, dtype) -> L.Layer:
     raise TypeError(f"handcrafted backend cannot build layer {spec!r}")
 
 
+def _pool_before_activation(layers: list[L.Layer]) -> list[L.Layer]:
+    """``layers`` with every monotonic activation that a max-pool follows moved after the pool.
+
+    ``max(f(a), f(b)) == f(max(a, b))`` for a non-decreasing ``f`` (tanh, relu, sigmoid), so the
+    output is the same, and the activation, forward and backward, runs on a quarter of the values
+    (2x2 pools): tanh was a fifth of LeNet-5's inference time when it ran first (lenet profile-layers).
+    The gradient goes to the window's first maximum of the pre-activation instead of the activation's.
+    They differ only where the activation maps two inputs to one value: below zero for relu, where the
+    gradient is zero either way; a saturated tanh or sigmoid, whose same tiny derivative then goes to
+    another input of the window.  Only parameter-free layers move, so the layer indices of the
+    canonical weights stay as the spec numbers them.
+    """
+    out = list(layers)
+    for i in range(len(out) - 1):
+        act, pool = out[i], out[i + 1]
+        if act.monotonic and isinstance(pool, L.Pool2D) and pool.op == "max":
+            out[i], out[i + 1] = pool, act
+    return out
+
 
 class Net:
     """``arch`` as handcrafted layers in ``dtype`` (float32, or float64 for gradient checks).
@@ -61,7 +80,8 @@ class Net:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.layers = [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())]
+        self.layers = _pool_before_activation(
+            [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())])
         shapes = arch.weight_shapes()
         offsets, total = {}, 0
         for name, shape in shapes.items():
