@@ -132,7 +132,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(ev)
 
     sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
-    sp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder (latest run used)")
+    sp.add_argument("history", nargs="+", help="pytest-benchmark JSON files or storage folders: the latest run of "
+                    "each, judged together (a later one's figure replaces an earlier one's)")
 
     pl = sub.add_parser("profile-layers", help="where the handcrafted network's time goes, per layer, forward "
                         "and backward (inference at batch 1, 64, 1024; one training step at batch 64)")
@@ -263,9 +264,9 @@ def cmd_check_speed(args) -> int:
     from .io.history import load_runs
     from .study.speed_targets import check, format_rows, passed
 
-    run = load_runs(args.history)[-1]
-    rows = check(run)
-    print(f"{run.path}:")
+    runs = [load_runs([path])[-1] for path in args.history]
+    rows = check(*runs)
+    print(", ".join(str(run.path) for run in runs) + ":")
     print(format_rows(rows))
     return 0 if passed(rows) else 1
 

@@ -1,7 +1,8 @@
 """What the comparison study runs: profiles, default training configs, batch sizes.
 
 ``quick`` is the README's main command (digits, a few minutes on 2 cores);
-``full`` is for a real run (Fashion-MNIST, 60k-image speed epochs).
+``full`` is for a real run (Fashion-MNIST, 60k-image speed epochs); ``speed`` runs what
+``lenet check-speed`` judges.
 """
 from __future__ import annotations
 
@@ -40,6 +41,11 @@ PROFILES = {
                     train_batches=(64, 256), speed_dataset="synthetic:60000", time_budget_s=4.0,
                     train_rounds=3, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=2.0,
                     graph_compile=True, scenario_min_duration_s=5.0, offline_sweep_s=1.0),
+    # speed: what `lenet check-speed` judges (lenet/study/speed_targets.py), training epochs on a set large
+    # enough to time well at 2 threads (a digits epoch lasts ~0.2 s); run inference and training apart to
+    # keep each run short
+    "speed": Profile(archs=("lenet5", "lenet5-relu"), infer_batches=(1, 64, 1024), train_batches=(64,),
+                     speed_dataset="synthetic:60000", time_budget_s=1.0, train_rounds=3, memory_samples=1024),
 }
 
 # Per dataset: a config every backend trains well with (Adam, PyTorch defaults otherwise).
