@@ -19,9 +19,8 @@ from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
 from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
-from . import CAPABILITIES, NAME
+from . import CAPABILITIES, NAME, parallel
 from . import layers as L
-from . import parallel
 from .losses import SoftmaxCrossEntropy
 from .optim import make_optimizer
 

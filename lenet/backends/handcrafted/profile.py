@@ -78,7 +78,8 @@ def _net_targets(nets) -> list[tuple]:
     targets = []
     for net in nets:
         for i, layer in enumerate(net.layers):
-            targets += [(layer, "forward", _layer_key(i, layer, "fwd")), (layer, "backward", _layer_key(i, layer, "bwd"))]
+            targets += [(layer, "forward", _layer_key(i, layer, "fwd")),
+                        (layer, "backward", _layer_key(i, layer, "bwd"))]
         targets += [(net.loss, "forward", "loss fwd (softmax, cross-entropy)"), (net.loss, "backward", "loss bwd")]
     return targets
 
