@@ -132,7 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     _add_data_args(ev)
 
     sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
-    sp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder (latest run used)")
+    sp.add_argument("history", nargs="+", help="pytest-benchmark JSON files or storage folders: the latest run of "
+                    "each, judged together (a later one's figure replaces an earlier one's)")
+
+    pl = sub.add_parser("profile-layers", help="where the handcrafted network's time goes, per layer, forward "
+                        "and backward (inference at batch 1, 64, 1024; one training step at batch 64)")
+    pl.add_argument("--arch", action="extend", nargs="+", default=None, choices=sorted(ARCHITECTURES),
+                    help="architectures to profile (default: lenet5 lenet5-relu)")
+    pl.add_argument("--threads", type=_positive_int, action="extend", nargs="+", default=None,
+                    help="thread counts to profile at, each in turn (default: LENET_THREADS, else all cores)")
+    pl.add_argument("--rounds", type=_positive_int, default=30, help="calls per scenario (the median is shown)")
 
     cp = sub.add_parser("compare", help="judge NEW against BASE from raw samples: significant and beyond a "
                         "threshold, unstable rows inconclusive; exit 1 on a regression")
@@ -255,11 +264,21 @@ def cmd_check_speed(args) -> int:
     from .io.history import load_runs
     from .study.speed_targets import check, format_rows, passed
 
-    run = load_runs(args.history)[-1]
-    rows = check(run)
-    print(f"{run.path}:")
+    runs = [load_runs([path])[-1] for path in args.history]
+    rows = check(*runs)
+    print(", ".join(str(run.path) for run in runs) + ":")
     print(format_rows(rows))
     return 0 if passed(rows) else 1
+
+
+def cmd_profile_layers(args) -> int:
+    from .backends.handcrafted.profile import format_profile, profile_layers
+
+    for n in args.threads or [threads.requested()]:
+        counts = threads.set_threads(n)
+        for arch in args.arch or ["lenet5", "lenet5-relu"]:
+            print(format_profile(profile_layers(arch, rounds=args.rounds), f"\n{arch}, threads {counts}"), flush=True)
+    return 0
 
 
 def cmd_compare(args) -> int:
@@ -298,7 +317,7 @@ def main(argv=None) -> int:
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
-                    "report": cmd_report, "compare": cmd_compare}
+                    "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare}
         return commands[args.command](args)
     except (BackendUnavailable, DeviceError, DatasetError, HistoryError, SpecError, ConfigError, WeightsError,
             FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate the user chose

@@ -46,7 +46,7 @@ def with_field(dotted: str, value) -> dict:
 
 
 def test_a_good_history_and_the_real_ones_load(tmp_path):
-    assert [r["passed"] for r in check(load_run(write(tmp_path, GOOD)))] == [True]
+    assert [r["passed"] for r in check(load_run(write(tmp_path, GOOD)))] == [False]  # judged: 1x, not 1.1x
     assert sum(len(run.benchmarks) for run in load_runs([HISTORIES])) > 50  # every field of real runs passes
 
 

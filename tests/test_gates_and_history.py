@@ -20,9 +20,10 @@ def test_gate_without_table_entry_still_demands_twice_chance():
         check_accuracy("digits[:200]", "lenet5", 10, {"top1": 0.1, "top5": 0.5})
 
 
-def _bench(group, backend, batch, median, arch="lenet5"):
+def _bench(group, backend, batch, median, arch="lenet5", threads=2, **extra):
     return {"name": f"test[{backend}]", "group": group, "params": {}, "stats": {"median": median},
-            "extra_info": {"backend": backend, "arch": arch, "batch_size": batch, "device": "cpu"}}
+            "extra_info": {"backend": backend, "arch": arch, "batch_size": batch, "device": "cpu",
+                           "threads": {"requested": threads}, "train_samples": 60000, **extra}}
 
 
 def _history(tmp_path, benchmarks, name="h.json"):
@@ -34,15 +35,44 @@ def _history(tmp_path, benchmarks, name="h.json"):
 
 def test_speed_targets_from_history(tmp_path):
     path = _history(tmp_path, [
-        _bench("train-epoch batch=64", "handcrafted", 64, 1.2), _bench("train-epoch batch=64", "torch", 64, 1.0),
+        _bench("train-epoch batch=64", "handcrafted", 64, 0.75), _bench("train-epoch batch=64", "torch", 64, 1.0),
+        _bench("train-epoch batch=64", "keras", 64, 0.7),
         _bench("inference batch=1", "handcrafted", 1, 2e-4), _bench("inference batch=1", "torch", 1, 1e-4),
-        _bench("inference batch=1024", "handcrafted", 1024, 0.03), _bench("inference batch=1024", "torch", 1024, 0.02),
+        _bench("inference batch=1024", "handcrafted", 1024, 0.01, pct_of_peak=30.0),
+        _bench("inference batch=1024", "torch", 1024, 0.02), _bench("inference batch=1024", "keras", 1024, 0.012),
+        _bench("inference batch=64", "handcrafted", 64, 1e-3, threads=1),
+        _bench("inference batch=64", "torch", 64, 1e-3, threads=2),  # another thread count: not paired
     ])
     rows = {r["target"].split(":")[0]: r for r in check(load_run(path))}
-    assert rows["train epoch lenet5 batch 64"]["passed"] and rows["train epoch lenet5 batch 64"]["ratio"] == 1.2
-    assert not rows["inference lenet5 batch 1"]["passed"]  # half torch's throughput at batch 1
-    assert rows["inference lenet5 batch 1024"]["ratio"] == pytest.approx(2 / 3)
+    assert set(rows) == {"threads 2, train epoch lenet5 batch 64", "threads 2, inference lenet5 batch 1",
+                         "threads 2, inference lenet5 batch 1024"}
+    epochs = [r for r in check(load_run(path)) if "train epoch" in r["target"]]
+    assert [(r["ratio"], r["passed"]) for r in epochs] == [(0.75, True), (0.75 / 0.7, False)]  # torch, keras
+    assert not rows["threads 2, inference lenet5 batch 1"]["passed"]  # half torch's throughput at batch 1
+    infer = [r for r in check(load_run(path)) if "batch 1024" in r["target"]]
+    assert "best of torch, keras throughput (keras)" in infer[0]["target"]
+    assert infer[0]["ratio"] == pytest.approx(1.2) and infer[0]["passed"]
+    assert "GEMM peak" in infer[1]["target"] and infer[1]["ratio"] == 30.0 and infer[1]["passed"]
     assert "FAIL" in format_rows(check(load_run(path)))
+
+
+def test_speed_targets_judge_runs_together_and_refuse_short_epochs(tmp_path, capsys):
+    from lenet.cli import main
+
+    one = _history(tmp_path, [_bench("inference batch=64", "handcrafted", 64, 1e-3, threads=1),
+                              _bench("inference batch=64", "torch", 64, 2e-3, threads=1)], "one.json")
+    two = _history(tmp_path, [_bench("inference batch=64", "handcrafted", 64, 1e-3),
+                              _bench("inference batch=64", "torch", 64, 1.5e-3),
+                              _bench("train-epoch batch=64", "handcrafted", 64, 0.1, train_samples=1437),
+                              _bench("train-epoch batch=64", "torch", 64, 0.2, train_samples=1437)], "two.json")
+    rows = check(load_run(one), load_run(two))
+    assert [(r["target"].split(":")[0], r["passed"]) for r in rows] == [
+        ("threads 1, inference lenet5 batch 64", True), ("threads 2, inference lenet5 batch 64", True),
+        ("threads 2, train epoch lenet5 batch 64", None)]
+    assert not rows[-1]["unstable"] and "1437 images" in rows[-1]["reasons"][0]
+    assert main(["check-speed", str(one), str(two)]) == 1  # a target not judged is not passed
+    out = capsys.readouterr().out
+    assert "not judged: the epoch ran on 1437 images" in out and "UNSTABLE" not in out
 
 
 def test_history_errors_name_the_file(tmp_path):
@@ -72,10 +102,9 @@ def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
     path = _history(tmp_path, [shaky, _bench("inference batch=1", "torch", 1, 2e-4),
                                _bench("train-epoch batch=64", "handcrafted", 64, 1.0), drifted])
     rows = {r["target"].split(":")[0]: r for r in check(load_run(path))}
-    assert rows["inference lenet5 batch 1"]["passed"] is None
-    assert "load average" in rows["inference lenet5 batch 1"]["reasons"][0]
-    assert rows["train epoch lenet5 batch 64"]["passed"] is None  # the torch side is the flagged one
-    assert "probe drifted" in rows["train epoch lenet5 batch 64"]["reasons"][0]
+    infer, epoch = rows["threads 2, inference lenet5 batch 1"], rows["threads 2, train epoch lenet5 batch 64"]
+    assert infer["passed"] is None and "load average" in infer["reasons"][0]
+    assert epoch["passed"] is None and "probe drifted" in epoch["reasons"][0]  # the torch side is the flagged one
     text = format_rows(list(rows.values()))
     assert "PASS" not in text and text.count("UNSTABLE, not judged") == 2 and "--threads 1" in text
     assert main(["check-speed", str(path)]) == 1

@@ -24,6 +24,7 @@ requires_torch = pytest.mark.skipif(torch is None, reason="PyTorch not installed
 F64 = np.float64
 ARCHS = {
     "lenet5-tanh-max": lambda: lenet5(activation="tanh", pool="max"),
+    "lenet5-relu-max": lambda: lenet5(activation="relu", pool="max"),  # pools before its relus (model.py)
     "lenet5-relu-avg": lambda: lenet5(activation="relu", pool="avg"),
     "lenet5-modified": lambda: lenet5_modified(),  # swish, padded conv and pool, an extra 3x3 conv
     "mlp": lambda: mlp(hidden=(20,), input_shape=(1, 8, 8), activation="sigmoid"),
@@ -309,10 +310,10 @@ def test_set_weights_checks_names_and_shapes():
 
 def test_environment_functions():
     assert hc.versions() == {"numpy": np.__version__}
-    assert hc.thread_counts() == {}
     from lenet.measure.threads import requested
 
-    assert hc.set_threads(requested()) == {}  # the BLAS limit lenet.measure.threads would apply; nothing of its own
+    # the BLAS limit lenet.measure.threads would apply, and as many worker threads
+    assert hc.set_threads(requested()) == hc.thread_counts() == {"handcrafted_workers": requested()}
     with pytest.raises(ValueError, match="positive integer"):
         hc.set_threads(0)
     assert get_backend("handcrafted") is hc
@@ -335,3 +336,36 @@ def test_make_forward_matches_predict_across_chunks():
     forward = hc.make_forward(model, x)
     np.testing.assert_array_equal(forward(), hc.predict(model, x))
     assert hc.count_flops(model, 8) == {} and hc.peak_memory(model) is None
+
+
+@pytest.fixture
+def workers():
+    """Set the backend's thread count; the one in force comes back afterwards."""
+    from lenet.measure.threads import requested
+
+    yield hc.set_threads
+    hc.set_threads(requested())
+
+
+@pytest.mark.parametrize("arch_name", ["lenet5-tanh-max", "lenet5-relu-max"])
+def test_worker_threads_give_the_logits_and_the_step_of_one_thread(arch_name, workers):
+    """Batch chunks on 2 or 3 threads, odd batches that split unevenly, several micro-batches per thread:
+    the logits and one training step are those of one thread running each batch whole."""
+    arch = ARCHS[arch_name]()
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((301, *arch.input_shape), dtype=np.float32)
+    y = rng.integers(0, 10, len(x))
+    idx = rng.permutation(len(x))[:77]
+    config = TrainConfig(optimizer="sgd", lr=0.1)  # linear in the gradient (Adam's first step divides by |g|)
+    runs = {}
+    for threads, chunk in ((1, 256), (2, 256), (2, 16), (3, 16)):
+        workers(threads)
+        model = hc.build(arch, seed=3)
+        logits, forward = hc.predict(model, x), hc.make_forward(model, x[:77])().copy()
+        loss, step_logits = hc.trainer(model, x, y, config, chunk=chunk).step(idx, 0.1)
+        runs[threads, chunk] = logits, forward, loss, step_logits, model.net.flat_params.copy()
+    whole = runs.pop((1, 256))
+    for split in runs.values():
+        for a, b in zip(split[:2] + split[3:], whole[:2] + whole[3:]):
+            np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+        assert split[2] == pytest.approx(whole[2], rel=1e-6)

@@ -133,6 +133,7 @@ EXTRA = {
     "flop_counters": flop_counters,
     **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers"), mapping),
     **dict.fromkeys(("params", "seed", "num_classes", "stored_values", "break_even_calls"), non_negative_int),
+    "pct_of_peak": non_negative_number,  # judged by lenet.study.speed_targets
 }
 # By name ending, for the many measured figures (first match wins).
 EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (

@@ -533,15 +533,22 @@ def speed_rows(records: list[Record]) -> list[dict]:
     return rows
 
 
+def _speed_result(row: dict) -> str:
+    if row["passed"] is None:
+        return "⚠ unstable: not judged" if row["unstable"] else "not judged: " + "; ".join(row["reasons"])
+    return "PASS" if row["passed"] else "FAIL"
+
+
 def speed_section(records: list[Record], ctx: Context) -> Section:
     rows = speed_rows(records)
     cols = ([Column("machine", lambda r: r["label"], text, left=True)] if len(ctx.labels) > 1 else []) + [
         Column("target", lambda r: r["target"], text, left=True),
         Column("ratio", lambda r: r["ratio"], lambda v: "-" if v is None else f"{v:.2f}"),
         Column("limit", lambda r: r["limit"], text),
-        Column("result", lambda r: {True: "PASS", False: "FAIL", None: "⚠ unstable: not judged"}[r["passed"]], text),
+        Column("result", _speed_result, text),
     ]
-    intro = "The handcrafted backend against torch on the same machine, threads and batch (lenet/speed_targets.py)."
+    intro = ("The handcrafted backend against torch and keras on the same machine, threads and batch "
+             "(lenet/study/speed_targets.py).")
     if not rows:
         intro += " No handcrafted/torch pairs on CPU in these histories: run the bench with both backends."
         return Section("speed", "Speed targets", intro)

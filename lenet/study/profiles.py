@@ -7,6 +7,8 @@
               the widest MLPs alone train for most of them, so it is a profile of its own.
 ``study-e``   Study E's own protocol (its config: SGD, batch 4, 20 epochs, its step schedule) for the MLP
               sweep and LeNet-5, on PyTorch as the study ran it.
+``speed``     what ``lenet check-speed`` judges: inference and 60k-image training epochs of the two
+              LeNet-5s (run it at ``--threads 1`` and ``2``).
 """
 from __future__ import annotations
 
@@ -73,4 +75,9 @@ PROFILES = {
     "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,
                        time_budget_s=1.0, train_rounds=7, memory_samples=1024, config="study-e",
                        groups=("mlp_sweep",), sweep="quick", sweep_backends=("torch",)),
+    # speed: what `lenet check-speed` judges (lenet/study/speed_targets.py), training epochs on a set large
+    # enough to time well at 2 threads (a digits epoch lasts ~0.2 s)
+    "speed": Profile(archs=("lenet5", "lenet5-relu"), infer_batches=(1, 64, 1024), train_batches=(64,),
+                     speed_dataset="synthetic:60000", time_budget_s=1.0, train_rounds=3, memory_samples=1024,
+                     groups=("inference", "training")),
 }

@@ -12,7 +12,7 @@ import numpy as np
 from .. import Model
 from ..common import check_input, check_mode
 from . import CAPABILITIES, NAME
-from .model import PREDICT_CHUNK, _chunks, _net
+from .model import _net, infer_chunks
 
 
 def make_forward(model: Model, x, mode: str | None = None):
@@ -20,14 +20,17 @@ def make_forward(model: Model, x, mode: str | None = None):
     check_mode(NAME, CAPABILITIES, "infer", mode)
     net = _net(model)
     x = check_input(model.arch, x)
-    chunks = _chunks(len(x), PREDICT_CHUNK)
+    chunks = infer_chunks(len(x))
     parts = [np.ascontiguousarray(x[sl].transpose(1, 2, 3, 0), dtype=net.dtype) for sl in chunks]
     out = np.empty((len(x), model.arch.num_classes), np.float32)
 
-    def forward():
+    def run(replica, worker: int, workers: int):
         # layers reuse their output buffers, so each chunk's logits are copied out before the next
-        for sl, part in zip(chunks, parts):
-            np.copyto(out[sl], net.forward(part).T)
+        for sl, part in zip(chunks[worker::workers], parts[worker::workers]):
+            np.copyto(out[sl], replica.forward(part).T)
+
+    def forward():
+        net.map_chunks(len(chunks), run)
         return out
 
     return forward

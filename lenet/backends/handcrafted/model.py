@@ -19,7 +19,7 @@ from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
 from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
-from . import CAPABILITIES, NAME
+from . import CAPABILITIES, NAME, parallel
 from . import layers as L
 from .losses import SoftmaxCrossEntropy
 from .optim import make_optimizer
@@ -41,6 +41,26 @@ def _make_layer(spec, in_shape: tuple, dtype) -> L.Layer:
     raise TypeError(f"handcrafted backend cannot build layer {spec!r}")
 
 
+def _pool_before_activation(layers: list[L.Layer]) -> list[L.Layer]:
+    """``layers`` with every monotonic activation that a max-pool follows moved after the pool.
+
+    ``max(f(a), f(b)) == f(max(a, b))`` for a non-decreasing ``f`` (tanh, relu, sigmoid), so the
+    output is the same, and the activation, forward and backward, runs on a quarter of the values
+    (2x2 pools): tanh was a fifth of LeNet-5's inference time when it ran first (lenet profile-layers).
+    The gradient goes to the window's first maximum of the pre-activation instead of the activation's.
+    They differ only where the activation maps two inputs to one value: below zero for relu, where the
+    gradient is zero either way; a saturated tanh or sigmoid, whose same tiny derivative then goes to
+    another input of the window.  Only parameter-free layers move, so the layer indices of the
+    canonical weights stay as the spec numbers them.
+    """
+    out = list(layers)
+    for i in range(len(out) - 1):
+        act, pool = out[i], out[i + 1]
+        if act.monotonic and isinstance(pool, L.Pool2D) and pool.op == "max":
+            out[i], out[i + 1] = pool, act
+    return out
+
+
 class Net:
     """``arch`` as handcrafted layers in ``dtype`` (float32, or float64 for gradient checks).
 
@@ -48,21 +68,25 @@ class Net:
     ``backward`` takes ``dlogits (K, N)`` and fills :attr:`grads`.
     :attr:`weights` and :attr:`grads` map canonical names to views of
     :attr:`flat_params` / :attr:`flat_grads`.  Layers reuse their buffers,
-    so one Net must not run in two threads at once.
+    so one Net must not run in two threads at once: :meth:`map_chunks`
+    gives each worker thread its own replica.  A replica built with
+    ``params_of=net`` shares ``net``'s parameter vector and has its own
+    gradients and buffers.
     """
 
-    def __init__(self, arch: Arch, dtype=np.float32, weights: dict | None = None):
+    def __init__(self, arch: Arch, dtype=np.float32, weights: dict | None = None, params_of: Net | None = None):
         self.arch = arch
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.layers = [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())]
+        self.layers = _pool_before_activation(
+            [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())])
         shapes = arch.weight_shapes()
         offsets, total = {}, 0
         for name, shape in shapes.items():
             offsets[name] = total
             total += -(-int(np.prod(shape)) // _ALIGN) * _ALIGN
-        self.flat_params = np.zeros(total, self.dtype)
+        self.flat_params = np.zeros(total, self.dtype) if params_of is None else params_of.flat_params
         self.flat_grads = np.zeros(total, self.dtype)
 
         def views(flat):
@@ -77,6 +101,7 @@ class Net:
         self.loss = SoftmaxCrossEntropy()
         self._inputs: dict[int, np.ndarray] = {}
         self._stage = None
+        self._replicas: list[Net] = []
         if weights is not None:
             self.set_weights(weights)
 
@@ -90,6 +115,24 @@ class Net:
     def get_weights(self, dtype=np.float32) -> dict[str, np.ndarray]:
         """Copies of the canonical weights."""
         return {name: w.astype(dtype, copy=True) for name, w in self.weights.items()}
+
+    # -- worker threads ---------------------------------------------------------
+    def replicas(self, count: int) -> list[Net]:
+        """This net and ``count - 1`` replicas sharing its parameters (made once, then reused)."""
+        while len(self._replicas) < count - 1:
+            self._replicas.append(Net(self.arch, self.dtype, params_of=self))
+        return [self, *self._replicas[:count - 1]]
+
+    def map_chunks(self, count: int, fn) -> list:
+        """Spread ``count`` chunks of a batch over the worker threads (see :mod:`.parallel`).
+
+        Returns ``[fn(net_j, j, workers) for j in range(workers)]`` with ``workers = min(count,
+        parallel.workers())``: call ``j`` runs on worker thread ``j`` with replica ``net_j`` and
+        handles chunks ``j::workers`` in turn.  Call 0 runs on this net in the calling thread.
+        """
+        workers = min(parallel.workers(), count)
+        nets = self.replicas(workers)
+        return parallel.run(lambda j: fn(nets[j], j, workers), workers)
 
     # -- passes ----------------------------------------------------------------
     def input_buffer(self, n: int) -> np.ndarray:
@@ -184,15 +227,18 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> M
 # It bounds the buffers (im2col of conv1 is 80 MB at batch 1024).  Smaller chunks were
 # tried for cache locality: on the shared 2-core machine, batch 256 whole ran 10-15% faster
 # per sample than as chunks of 64 or 32 (paired runs against torch, 16 rounds each; one
-# quiet run favoured chunks of 32), so batches up to 256 run whole.
+# quiet run favoured chunks of 32), so batches up to 256 run whole on one worker thread.
+# With more workers (parallel.py) a batch is split into at least one chunk per worker.
 TRAIN_CHUNK = 256
-# Inference at batch 1024 ran ~20% faster in chunks of 128 than whole (paired runs).
-PREDICT_CHUNK = 128
+# Inference chunks: with the pools before the activations, chunks of 32 ran fastest, at batch 64 and 1024
+# alike (1 thread, interleaved: about 27k img/s against 19k for chunks of 128 and 26k for 16); conv1's
+# im2col of 32 images (2.5 MB) stays in the caches.
+PREDICT_CHUNK = 32
 
 
-def _chunks(n: int, size: int) -> list[slice]:
-    """``n`` split into ``ceil(n / size)`` nearly equal consecutive slices."""
-    k = -(-n // size)
+def _chunks(n: int, size: int, at_least: int = 1) -> list[slice]:
+    """``n`` split into ``max(ceil(n / size), min(at_least, n))`` nearly equal consecutive slices."""
+    k = max(-(-n // size), min(at_least, n))
     edges = [n * i // k for i in range(k + 1)]
     return [slice(a, b) for a, b in zip(edges[:-1], edges[1:])]
 
@@ -203,8 +249,9 @@ class Trainer:
     The training set is kept as float32 NCHW (no copy when it already is);
     each step gathers its batch into a reused buffer and transposes it to
     ``(C, H, W, N)``.  Optimizer state lives here, so each training run
-    starts it fresh.  Batches above ``chunk`` samples are processed as
-    micro-batches whose gradients are summed before the single update.
+    starts it fresh.  Batches above ``chunk`` samples, or split over
+    several worker threads, are processed as micro-batches whose gradients
+    are summed before the single update.
     """
 
     def __init__(self, model: Model, x_train, y_train, config: TrainConfig, chunk: int = TRAIN_CHUNK):
@@ -220,13 +267,13 @@ class Trainer:
             raise ValueError(f"chunk must be >= 1, got {chunk}")
         self.optimizer = make_optimizer(config.optimizer, [self.net.flat_params], [self.net.flat_grads],
                                         momentum=config.momentum, weight_decay=config.weight_decay)
-        self._grad_sum = np.empty_like(self.net.flat_grads)
+        self._grad_sums: dict[int, np.ndarray] = {}  # per worker: its micro-batches' summed gradient
 
-    def _load(self, idx: np.ndarray) -> np.ndarray:
-        """Samples ``idx`` of the training set in the net's ``(C, H, W, n)`` input buffer."""
-        rows = self.net.staging(len(idx))
+    def _load(self, net: Net, idx: np.ndarray) -> np.ndarray:
+        """Samples ``idx`` of the training set in ``net``'s ``(C, H, W, n)`` input buffer."""
+        rows = net.staging(len(idx))
         np.take(self._x_flat, idx, axis=0, out=rows, mode="clip")  # bounds checked by step
-        return self.net.from_rows(rows)
+        return net.from_rows(rows)
 
     def make_step(self, idx, lr: float):
         """For timing: a zero-argument callable making one step on the fixed samples ``idx`` at ``lr``.
@@ -242,25 +289,44 @@ class Trainer:
         n = len(idx)
         if n == 0 or idx.min() < 0 or idx.max() >= len(self.x):
             raise IndexError(f"batch indices must be a non-empty subset of 0..{len(self.x) - 1}")
-        net = self.net
-        if n <= self.chunk:
-            loss, logits = net.loss_and_grads(self._load(idx), self.y[idx])
-            self.optimizer.step(lr)
-            return loss, logits.T.copy()
-        out = np.empty((n, self.net.arch.num_classes), np.float32)
-        total = 0.0
-        for i, part in enumerate(_chunks(n, self.chunk)):
-            sub = idx[part]
-            loss, logits = net.loss_and_grads(self._load(sub), self.y[sub], scale=1.0 / n)
-            total += loss * len(sub)
-            np.copyto(out[part], logits.T)
-            if i == 0:
-                np.copyto(self._grad_sum, net.flat_grads)
-            else:
-                np.add(self._grad_sum, net.flat_grads, out=self._grad_sum)
-        np.copyto(net.flat_grads, self._grad_sum)
+        parts = _chunks(n, self.chunk, at_least=parallel.workers())
+        logits = np.empty((n, self.net.arch.num_classes), np.float32)
+        results = self.net.map_chunks(len(parts), lambda net, j, workers: self._micro_batches(
+            net, j, idx, parts[j::workers], logits))
+        flat = self.net.flat_grads
+        first, *rest = (grad for _, grad in results)
+        if first is not flat:
+            np.copyto(flat, first)
+        for grad in rest:
+            np.add(flat, grad, out=flat)
         self.optimizer.step(lr)
-        return total / n, out
+        return sum(loss for loss, _ in results) / n, logits
+
+    def _micro_batches(self, net: Net, worker: int, idx: np.ndarray, parts: list[slice],
+                       logits: np.ndarray) -> tuple[float, np.ndarray]:
+        """Forward and backward on ``net`` of the micro-batches ``parts`` of ``idx``; their logits go into ``logits``.
+
+        Returns their summed loss and their share of the gradient of the batch's mean loss:
+        ``net.flat_grads`` itself for one part, else the sum in this worker's buffer.
+        """
+        n, total = len(idx), 0.0
+        grad_sum = net.flat_grads
+        if len(parts) > 1:
+            if worker not in self._grad_sums:
+                self._grad_sums[worker] = np.empty_like(net.flat_grads)
+            grad_sum = self._grad_sums[worker]
+        for i, part in enumerate(parts):
+            sub = idx[part]
+            loss, part_logits = net.loss_and_grads(self._load(net, sub), self.y[sub], scale=1.0 / n)
+            total += loss * len(sub)
+            np.copyto(logits[part], part_logits.T)
+            if grad_sum is net.flat_grads:
+                continue
+            if i == 0:
+                np.copyto(grad_sum, net.flat_grads)
+            else:
+                np.add(grad_sum, net.flat_grads, out=grad_sum)
+        return total, grad_sum
 
 
 def trainer(model: Model, x_train, y_train, config: TrainConfig, mode: str | None = None, *,
@@ -280,7 +346,8 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
     """Logits ``(n, classes)`` float32 for NCHW input ``x``, computed ``batch_size`` samples at a time.
 
     Batches above :data:`PREDICT_CHUNK` run as chunks of at most that size
-    (cache-sized; the logits do not depend on it).
+    (cache-sized), and in at least one chunk per worker thread (the logits
+    depend on neither: see :func:`infer_chunks`).
     """
     net = _net(model)
     x = check_input(model.arch, x)
@@ -292,11 +359,21 @@ def predict(model: Model, x, batch_size: int = 1024) -> np.ndarray:
         np.copyto(net.input_buffer(1).reshape(1, -1), x.reshape(1, -1))
         np.copyto(out, net.forward(net.input_buffer(1)).T)
         return out
-    for sl in batch_slices(n, batch_size):
-        for part in _chunks(sl.stop - sl.start, PREDICT_CHUNK):
-            part = slice(sl.start + part.start, sl.start + part.stop)
-            np.copyto(out[part], net.forward(net.to_internal(x[part])).T)
+    chunks = [slice(sl.start + part.start, sl.start + part.stop)
+              for sl in batch_slices(n, batch_size) for part in infer_chunks(sl.stop - sl.start)]
+
+    def forward(replica: Net, worker: int, workers: int):
+        for part in chunks[worker::workers]:
+            np.copyto(out[part], replica.forward(replica.to_internal(x[part])).T)
+
+    net.map_chunks(len(chunks), forward)
     return out
+
+
+def infer_chunks(n: int) -> list[slice]:
+    """How inference splits a batch of ``n``: chunks of at most :data:`PREDICT_CHUNK`, at least one per worker."""
+    return _chunks(n, PREDICT_CHUNK, at_least=parallel.workers())
+
 
 
 def get_weights(model: Model) -> dict[str, np.ndarray]:
@@ -319,23 +396,24 @@ def load(path: str | os.PathLike, device: str = "cpu", arch: Arch | None = None)
 
 
 def set_threads(n: int) -> dict:
-    """Limit NumPy's BLAS pool, the only thread pool this backend uses, to ``n`` threads.
+    """Run batch chunks on ``n`` worker threads (:mod:`.parallel`), and limit NumPy's BLAS to ``n`` threads.
 
-    Elementwise NumPy code is single-threaded.  This is the same limit that
-    :func:`lenet.measure.threads.set_threads` applies; repeating it here makes
-    :func:`lenet.backends.get_backend` honour ``LENET_THREADS`` for this
-    backend as it does for the others.
+    While the workers run, BLAS is held at one thread each.  The BLAS limit
+    is the one :func:`lenet.measure.threads.set_threads` applies; repeating
+    it here makes :func:`lenet.backends.get_backend` honour ``LENET_THREADS``
+    for this backend as it does for the others.
     """
     n = check_thread_count(n)
     from threadpoolctl import threadpool_limits
 
     threadpool_limits(limits=n, user_api="blas")
+    parallel.set_workers(n)
     return thread_counts()
 
 
 def thread_counts() -> dict:
-    """Nothing of its own: the BLAS pool is reported by :func:`lenet.measure.threads.report`."""
-    return {}
+    """The worker threads (the BLAS pool is reported by :func:`lenet.measure.threads.report`)."""
+    return {"handcrafted_workers": parallel.workers()}
 
 
 def versions() -> dict:
