@@ -91,6 +91,8 @@ def test_a_history_without_raw_samples_is_valid(tmp_path):
     ("machine_info.lenet", "x", "machine_info.lenet is 'x'"),
     ("machine_info.cpu", "x", "machine_info.cpu is 'x'"),
     ("machine_info.lenet.gpu", 3, "machine_info.lenet.gpu is 3"),
+    ("machine_info.lenet.parts_wall_s", {"accuracy": "slow"}, "an object of part name -> seconds >= 0"),
+    ("machine_info.lenet.parts_wall_s", [1], "machine_info.lenet.parts_wall_s is [1]"),
     ("machine_info", [1], "machine_info is [1]"),
     ("datetime", 5, "datetime is 5; expected a string"),
     ("commit_info", [1], "commit_info is [1]"),

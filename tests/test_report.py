@@ -222,6 +222,16 @@ def test_sections_follow_the_groups_present(report, doc):
 
 
 @pytest.mark.slow
+def test_wall_time_per_part_matches_the_machine_info(report, doc):
+    parts = doc["machine_info"]["lenet"]["parts_wall_s"]
+    t = table(report.markdown, "Histories", "Wall time per part")
+    shown = {row["part"]: num(row["wall time (s)"]) for row in t["rows"]}
+    assert set(shown) == set(parts) and "total (session)" in shown
+    for part, seconds in parts.items():
+        assert shown[part] == pytest.approx(seconds, rel=1e-3, abs=1e-3), part
+
+
+@pytest.mark.slow
 def test_overall_table_matches_json(report, doc):
     t = table(report.markdown, "Overall performance")
     sizes = table(report.markdown, "Overall performance", "Sizes and work")

@@ -4,6 +4,7 @@ from types import SimpleNamespace
 
 import pytest
 
+from lenet.backends import BACKENDS
 from lenet.measure.monitor import SessionMonitor
 from lenet.study.session import Study, StudyOptions, split_csv
 
@@ -27,7 +28,7 @@ def test_options_are_checked():
         StudyOptions(backends=("handcrafted", "nope"))
     with pytest.raises(ValueError, match="--profile: unknown 'slow'"):
         StudyOptions(profile="slow")
-    assert StudyOptions().backend_names == ("handcrafted", "torch", "keras", "onnxruntime")
+    assert StudyOptions().backend_names == BACKENDS == ("handcrafted", "torch", "keras", "onnxruntime", "jax")
 
 
 def test_limit_applies_at_every_input_size():

@@ -84,6 +84,12 @@ def strings(v) -> None:
              "a string or a list of strings")
 
 
+def seconds_by_name(v) -> None:
+    """``machine_info.lenet.parts_wall_s``: part name -> wall seconds."""
+    _require(isinstance(v, dict) and all(isinstance(k, str) and _is_real(x) and math.isfinite(x) and x >= 0
+                                         for k, x in v.items()), "an object of part name -> seconds >= 0")
+
+
 def history_rows(v) -> None:
     """``extra_info["history"]``: per-epoch rows of finite numbers (see lenet.training.History)."""
     _require(isinstance(v, list), "a list of per-epoch rows")
@@ -148,7 +154,7 @@ EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
 )
 
 MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
-MACHINE_LENET = {"gpu": strings, "gpus": strings}
+MACHINE_LENET = {"gpu": strings, "gpus": strings, "parts_wall_s": seconds_by_name}
 
 
 def extra_check(key: str) -> Callable | None:

@@ -184,7 +184,9 @@ def _frame(labelled, used, label_of, found, comparison, not_run, other) -> dict:
     frame = {key: [] for key in FRAME}
     frame["findings"] = [S("findings", "What this run shows", "Generated from the figures below; each sentence "
                            "quotes the numbers it rests on.", bullets=[f.text for f in found])]
-    frame["histories"] = [S("histories", "Histories", tables=[T.histories_table(labelled, used, label_of)])]
+    parts = T.parts_table(labelled, label_of)
+    frame["histories"] = [S("histories", "Histories", tables=[T.histories_table(labelled, used, label_of),
+                                                               *([parts] if parts else [])])]
     frame["conventions"] = [S("conventions", "Conventions", bullets=[
         "Times are pytest-benchmark **medians after warm-up** unless a header says p50/p90/p99; the unit (µs, ms "
         "or s) is in each column header, chosen per column. First-call cost (tracing, compilation) is shown apart.",
