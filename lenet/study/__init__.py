@@ -1,7 +1,9 @@
 """The comparison study: what it runs and how its session behaves (no framework import).
 
-* :mod:`.profiles`      quick and full profiles, the per-dataset training configs;
+* :mod:`.profiles`      the profiles (quick, full, sweep, study-e, speed): what each runs and for how long;
+* :mod:`.configs`       the named training configs per dataset (default, reference, study-e);
 * :mod:`.session`       the bench session: options, datasets, train-or-load, evaluation, records;
+* :mod:`.progress`      the session's progress line, its ETA from the last run's plan, wall time per part;
 * :mod:`.gates`         accuracy regression gates;
 * :mod:`.speed_targets` the handcrafted speed targets judged from histories;
 * :mod:`.compare`       the noise-aware comparison of two sets of histories;

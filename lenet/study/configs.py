@@ -12,10 +12,9 @@ Every benchmark row records the config's name (``extra_info["config"]``) beside 
 """
 from __future__ import annotations
 
-from ..training import TrainConfig
+from ..training import STUDY_E_SCHEDULE, TrainConfig
 
-STUDY_E = TrainConfig(epochs=20, batch_size=4, optimizer="sgd", lr=5e-4, momentum=0.0,
-                      schedule=((2, 2e-4), (5, 1e-4), (8, 5e-5), (12, 1e-5)))
+STUDY_E = TrainConfig(epochs=20, batch_size=4, optimizer="sgd", lr=5e-4, momentum=0.0, schedule=STUDY_E_SCHEDULE)
 REFERENCE = TrainConfig(epochs=10, batch_size=64, optimizer="adam", lr=1e-3)
 
 _DEFAULTS = {
