@@ -159,8 +159,9 @@ def pytest_collection_finish(session):
 def pytest_keyboard_interrupt(excinfo):
     """Ctrl-C or SIGTERM: the test in progress is lost; what pytest-benchmark then says of it (an unused
     fixture, or nothing to save) is a notice, not the error that the ini's ``filterwarnings`` would make it."""
+    category = "pytest_benchmark.logger.PytestBenchmarkWarning"
     for message in ("Benchmark fixture was not used at all", "Not saving anything"):
-        _RUN["config"].addinivalue_line("filterwarnings", f"default:{message}:pytest_benchmark.logger.PytestBenchmarkWarning")
+        _RUN["config"].addinivalue_line("filterwarnings", f"default:{message}:{category}")
 
 
 def pytest_runtest_logstart(nodeid, location):
