@@ -38,7 +38,8 @@ def pytest_addoption(parser):
     g = parser.getgroup("lenet-bench", "the LeNet comparison study")
     g.addoption("--dataset", default="digits", help="digits (default), fashion-mnist, mnist, kmnist, synthetic[:N]")
     g.addoption("--profile", default="quick", choices=sorted(PROFILES),
-                help="quick (CI, minutes), full (the real study, under an hour), sweep or study-e")
+                help="quick (CI, minutes), full (the real study, under an hour), or one part of its own: "
+                     "compression, sweep, study-e, speed")
     g.addoption("--backends", default=None, help=f"comma list from {','.join(BACKENDS)} (default: all installed)")
     g.addoption("--archs", default=None, help=f"comma list from {','.join(ARCHITECTURES)} (default: profile's)")
     g.addoption("--device", default="cpu", help="cpu, gpu, or cpu,gpu")

@@ -60,3 +60,27 @@ def test_record_fills_extra_info_and_the_overall_table():
     assert "inference µs, batch 1 (median)" in header
     assert "  -  " in row  # figures not run in the session are dashes, not zeros
     assert "torch" not in tables and "61,706" in tables and "416,520" in tables
+
+
+def test_a_profile_can_have_one_backend_train_an_arch_for_all(monkeypatch, tmp_path):
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lenet.backends import get_backend
+    from lenet.study import session
+
+    shared = replace(session.PROFILES["quick"], weights_from=(("lenet5", "handcrafted"),))
+    monkeypatch.setitem(session.PROFILES, "shared", shared)
+    assert shared.weights_source("lenet5") == "handcrafted" and shared.weights_source("lenet5-relu") is None
+    study = Study(StudyOptions(profile="shared", limit=100, epochs=1, model_cache=str(tmp_path)), SessionMonitor(1))
+    source = study.trained("handcrafted", "lenet5", "cpu")
+    borrowed = study.trained("torch", "lenet5", "cpu")
+    assert borrowed.weights_from == "handcrafted" and borrowed.train_seconds == source.train_seconds
+    theirs, mine = (get_backend(n).get_weights(tm.model) for n, tm in (("handcrafted", source), ("torch", borrowed)))
+    assert all(np.array_equal(theirs[k], mine[k]) for k in theirs)
+    assert [p.name for p in tmp_path.iterdir()] == [p.name for p in tmp_path.iterdir() if "handcrafted" in p.name]
+    assert study.trained("torch", "lenet5-relu", "cpu").weights_from == "torch"  # archs not named train in each
+    bench = _Bench("accuracy", 0.5)
+    study.record(bench, "torch", "lenet5", "cpu")
+    assert bench.extra_info["weights_from"] == "handcrafted"

@@ -71,9 +71,13 @@ def _cases(prune, struct, ranks) -> tuple:
             Case("int8-static", "ptq"), Case("int8-dynamic", "dense"))
 
 
-# named by the study profile (lenet.study.profiles.Profile.compression_plan): quick runs one level of each
+# named by the study profile (lenet.study.profiles.Profile.compression_plan): quick runs one level of each;
+# study (the full profile's) the levels that carry the comparisons: global pruning light and heavy, layer
+# against global at the heaviest, half the filters, one rank of the dense layers alone and with conv2;
+# full every level (the compression profile, about twice study's time)
 PLANS = {
     "quick": _cases(("global-75",), ("50",), ("r16",)),
+    "study": _cases(("layer-90", "global-50", "global-90"), ("50",), ("r16", "r8+conv")),
     "full": _cases(PRUNE_LEVELS, STRUCT_LEVELS, RANK_LEVELS),
 }
 def cases(plan: str, backends=None) -> list[tuple[str, Case]]:

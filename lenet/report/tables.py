@@ -245,6 +245,7 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
         Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("test loss (cross-entropy)", lambda r: r.get("test_loss"), sig, optional=True),
         Column("test images", lambda r: r.get("test_samples"), integer, optional=True),
+        _trained_by(recs),
     ], recs)
     setup = Table(_id_columns(ctx) + [
         Column("architecture", lambda r: r.get("arch_name"), text, optional=True, left=True),
@@ -257,14 +258,25 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
     ], recs, caption="Training setup")
     cost = Table(_id_columns(ctx) + [
         Column(f"training {UNIT}", lambda r: r.get("train_seconds")),
+        _trained_by(recs),
         Column("from cache", lambda r: None if r.get("model_cached") is None else
                ("yes" if r.get("model_cached") else "no"), text, optional=True),
         Column(f"test-set predict {UNIT} (median)", _stat("median")),
     ], recs, caption="Training and evaluation time",
-        note="Training time of a model loaded from the cache is that of the run that trained it. Test-set "
-             "predict: `backend.predict` over the whole test split, conversion included.")
+        note="Training time of a model loaded from the cache is that of the run that trained it, and of a "
+             "model running another backend's weights that backend's. Test-set predict: `backend.predict` "
+             "over the whole test split, conversion included.")
     return Section("accuracy", "Accuracy", "Top-1 and top-5 on validation and test, from the accuracy benchmarks.",
                    [scores, setup, cost])
+
+
+def _trained_by(records: list[Record]) -> Column:
+    """The backend that trained a row's weights (ONNX Runtime's, or every backend's for an arch the profile has
+    one backend train); shown only when some row runs another backend's weights."""
+    borrowed = any(r.get("weights_from") for r in records)
+    return Column("weights trained by",
+                  lambda r: (r.get("weights_from") or r.ident[0]) if borrowed else None, text, optional=True,
+                  left=True)
 
 
 # --- inference ----------------------------------------------------------------------------------------------

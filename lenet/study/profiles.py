@@ -3,6 +3,8 @@
 ``quick``     the README's main command (digits, a few minutes on 2 cores).
 ``full``      the real study (Fashion-MNIST): every group, sized to finish within an hour on 2 cores;
               ``docs/full-study.md`` has the wall time of each part.
+``compression`` every compression technique at every level on every backend (the full profile runs
+              the study plan, a subset of the levels).
 ``sweep``     Study E's whole MLP sweep (30 MLPs up to 16384x8192) on every backend: hours on 2 cores,
               the widest MLPs alone train for most of them, so it is a profile of its own.
 ``study-e``   Study E's own protocol (its config: SGD, batch 4, 20 epochs, its step schedule) for the MLP
@@ -47,6 +49,14 @@ class Profile:
     # of those selected (None: all)
     sweep: str = "quick"
     sweep_backends: tuple | None = None
+    # (arch, backend) pairs: that backend alone trains the arch, and every other backend runs its weights
+    # (the backends take the same steps, tests/test_equivalence.py, so training it in each would train the
+    # same model again); archs not named here are trained by every backend that trains
+    weights_from: tuple = ()
+
+    def weights_source(self, arch_name: str) -> str | None:
+        """The backend whose trained weights every backend runs for ``arch_name``, or None (each trains)."""
+        return dict(self.weights_from).get(arch_name)
 
     def runs(self, group: str) -> bool:
         """Whether this profile runs the bench file ``test_<group>.py``."""
@@ -59,17 +69,26 @@ PROFILES = {
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
                      sweep_backends=("torch",)),
-    # full: the study's LeNet-5 is the relu one (its default config reaches 0.91 on Fashion-MNIST; the
-    # tanh one of the reference studies runs beside it). Rounds stop once the median's interval is tight
+    # full: the study's LeNet-5 is the relu one, which every backend trains (its default config reaches 0.91
+    # on Fashion-MNIST); the tanh one of the reference studies and the modified one are trained once, by
+    # handcrafted, and every backend runs those weights. Rounds stop once the median's interval is tight
     # (lenet.measure.timing.plan_rounds), so budgets are ceilings. Training epochs are timed on 8192
     # synthetic images (about 1 s a round) rather than 60k (about 8 s), the per-image figure being the
-    # same. Compression runs on the first arch only, each case fine-tuned for one pass over 16,384 images.
+    # same, at batch 64 (the reference studies') and 128 (the default config's). Compression runs the
+    # study plan on the first arch, each case fine-tuned for one pass over 16,384 images; the whole plan is
+    # the compression profile. docs/full-study.md has the measured wall time of each part.
     "full": Profile(archs=("lenet5-relu", "lenet5", "lenet5-modified"), infer_batches=(1, 64, 1024),
-                    train_batches=(64, 256), speed_dataset="synthetic:8192", time_budget_s=2.0,
+                    train_batches=(64, 128), speed_dataset="synthetic:8192", time_budget_s=2.0,
                     train_rounds=7, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=1.0,
                     graph_compile=True, scenario_min_duration_s=2.0, offline_sweep_s=0.5,
-                    compression_plan="full", finetune_epochs=1, finetune_samples=16384,
-                    compression_archs=("lenet5-relu",)),
+                    compression_plan="study", finetune_epochs=1, finetune_samples=16384,
+                    compression_archs=("lenet5-relu",),
+                    weights_from=(("lenet5", "handcrafted"), ("lenet5-modified", "handcrafted"))),
+    # compression: every technique at every level (lenet.compress.runner.PLANS["full"]) on every backend,
+    # the full profile's model and fine-tuning; about 19 minutes on 2 cores, so a profile of its own
+    "compression": Profile(archs=("lenet5-relu",), infer_batches=(), train_batches=(), speed_dataset=None,
+                           time_budget_s=2.0, train_rounds=7, memory_samples=1024, groups=("compression",),
+                           compression_plan="full", finetune_epochs=1, finetune_samples=16384),
     "sweep": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None, time_budget_s=1.0,
                      train_rounds=7, memory_samples=1024, groups=("mlp_sweep",), sweep="full"),
     "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,

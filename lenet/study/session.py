@@ -168,13 +168,14 @@ class Study:
     def trained_arch(self, backend_name: str, arch, data, device: str, key_name: str | None = None):
         """Train ``arch`` on ``data`` once per session (or load it from the cache); evaluate val and test.
 
-        An inference-only backend runs the weights its declared ``weights_from`` backend trained
-        (``tm.weights_from`` names it).
+        An inference-only backend runs the weights its declared ``weights_from`` backend trained, and every
+        backend runs those of the profile's ``weights_source`` for the arch when it names one
+        (``tm.weights_from`` names the backend that trained them).
         """
         key = (backend_name, key_name or arch.name, device, data.name, data.input_shape)
         if key not in self.models:
             backend = get_backend(backend_name)
-            source = trainer_for(backend_name)
+            source = self.profile.weights_source(key_name or arch.name) or trainer_for(backend_name)
             if source == backend_name:
                 tm = train_or_load(backend, arch, data, self.train_config(), device,
                                    self.options.model_cache, progress=True, backend_name=backend_name)
