@@ -25,7 +25,9 @@ def test_mlp_sweep(benchmark, study, backend, backend_name, device, sweep_model,
     data = study.dataset_at(size)
     arch = dict(sweep_archs(study.profile.sweep, data.num_classes, data.input_shape[0]))[sweep_model]
     dev = backend_device(backend, device)
-    tm = study.trained_arch(backend_name, arch, data, dev)
+    # named by its sweep label, the LeNet-5 row is the study's own lenet5 model (the same spec and data): trained
+    # once in the session, by the backend the profile names for it if it names one
+    tm = study.trained_arch(backend_name, arch, data, dev, key_name=sweep_model)
     weights = tmp_path / "model.npz"
     backend.save(tm.model, weights)
     mem = peak_rss_fresh_process(backend_name, weights, "infer", 64, 64, dev, requested())
