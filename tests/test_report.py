@@ -756,6 +756,24 @@ def test_graph_compression_and_mlp_sections_render_their_rows(tmp_path):
     assert steady.yscale == "log" and "ms" in steady.ylabel and first.xlabel
 
 
+def test_shared_weights_and_study_e_rows_say_so(tmp_path):
+    """A row running another backend's weights names that backend; Study E's protocol off MNIST is named."""
+    acc = [entry("accuracy", f"test_accuracy[{b}-lenet5]",
+                 {"backend": b, "config": "default", "test_top1": 0.9101, **({"weights_from": "handcrafted"}
+                                                                             if b != "handcrafted" else {})})
+           for b in ("handcrafted", "torch", "keras")]
+    sweep = [entry("mlp-sweep 1-hidden", "test_mlp[torch-30]",
+                   {"backend": "torch", "arch": "mlp-30", "hidden": "30", "params": 23860, "config": "study-e",
+                    "dataset": "fashion-mnist", "test_top1": 0.85})]
+    rep = build_report([write_history(tmp_path / "h.json", acc + sweep)], tmp_path / "out")
+    scores = table(rep.markdown, "Accuracy")
+    assert [r["weights trained by"] for r in scores["rows"]] == ["handcrafted"] * 3
+    assert "2 of them run weights trained by handcrafted." in rep.markdown
+    assert "Study E trained on MNIST; these rows trained on fashion-mnist." in rep.markdown
+    alone = build_report([write_history(tmp_path / "a.json", acc[:1])], tmp_path / "alone").markdown
+    assert "weights trained by" not in alone and "Study E" not in alone
+
+
 def test_compression_plot_is_small_multiples_labelled_directly(tmp_path):
     """One panel per backend and cost, one colour per technique everywhere, points labelled, no legend inside."""
     more = [entry("compression", "test_compression[keras-prune-removed-0.5]", {

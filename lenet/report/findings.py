@@ -98,6 +98,10 @@ def accuracy(records: list[Record]) -> list[Finding]:
                 text = (f"Accuracy{where}: test top-1 runs from {lo.get('test_top1'):.4f} ({lo.ident[0]}) to "
                         f"{hi.get('test_top1'):.4f} ({hi.ident[0]}), {spread:.2f} points apart across "
                         f"{len(mine)} backends.")
+            sources = sorted({r.get("weights_from") for r in mine if r.get("weights_from")})
+            if sources:
+                shared = sum(1 for r in mine if r.get("weights_from"))
+                text = text[:-1] + f"; {shared} of them run weights trained by {', '.join(sources)}."
             out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": lo.get("test_top1"),
                                                   "high": hi.get("test_top1"), "points": spread, "n": len(mine)}))
     return out

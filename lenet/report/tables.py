@@ -682,7 +682,7 @@ def mlp_section(records: list[Record], ctx: Context) -> Section:
     recs = sorted(records, key=lambda r: (labels_of(records).index(r.label), _backend_order(r.ident[0]),
                                           r.ident[2], r.get("params") or 0, r.ident[1]))
     hidden = field_column("hidden")
-    size = Table(_id_columns(ctx) + [field_column(k) for k in MLP_FIELDS], recs)
+    size = Table(_id_columns(ctx) + [field_column(k) for k in MLP_FIELDS], recs, note=_sweep_protocol(recs))
     others = extra_fields(recs, set(MLP_FIELDS))
     tables = [size]
     if others:
@@ -690,6 +690,17 @@ def mlp_section(records: list[Record], ctx: Context) -> Section:
                             caption="Speed and memory"))
     return Section("mlp-sweep", "MLP sweep", "One- and two-hidden-layer MLPs against LeNet-5 (Study E), by size.",
                    tables)
+
+
+def _sweep_protocol(records: list[Record]) -> str:
+    """For rows of config ``study-e``: what Study E's protocol is, and the dataset it ran on when not MNIST."""
+    datasets = sorted({r.get("dataset") for r in records if r.get("config") == "study-e"})
+    if not datasets:
+        return ""
+    note = "Config `study-e` is Study E's own protocol: plain SGD, batch 4, 20 epochs, its step schedule."
+    if datasets != ["mnist"]:
+        note += f" Study E trained on MNIST; these rows trained on {', '.join(datasets)}."
+    return note
 
 
 # --- histories ----------------------------------------------------------------------------------------------
