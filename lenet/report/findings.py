@@ -101,7 +101,8 @@ def accuracy(records: list[Record]) -> list[Finding]:
             sources = sorted({r.get("weights_from") for r in mine if r.get("weights_from")})
             if sources:
                 shared = sum(1 for r in mine if r.get("weights_from"))
-                text = text[:-1] + f"; {shared} of them run weights trained by {', '.join(sources)}."
+                verb = "runs" if shared == 1 else "run"
+                text = text[:-1] + f"; {shared} of them {verb} weights trained by {', '.join(sources)}."
             out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": lo.get("test_top1"),
                                                   "high": hi.get("test_top1"), "points": spread, "n": len(mine)}))
     return out
