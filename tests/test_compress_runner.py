@@ -28,6 +28,9 @@ def test_plans_cover_every_technique_and_respect_backends():
     assert {c.technique for b, c in quick if b == "onnxruntime"} == {"prune-masked", "prune-sparse",
                                                                      "prune-structured", "lowrank", "int8-static"}
     assert len(R.cases("full")) > len(quick)
+    # the full profile's plan: every technique of the compression profile's, at fewer levels
+    study, full = R.PLANS["study"], R.PLANS["full"]
+    assert set(study) < set(full) and {c.technique for c in study} == {c.technique for c in full}
     with pytest.raises(ValueError, match="unknown compression plan"):
         R.cases("huge")
 
