@@ -74,9 +74,9 @@ PROFILES = {
     # handcrafted, and every backend runs those weights. Rounds stop once the median's interval is tight
     # (lenet.measure.timing.plan_rounds), so budgets are ceilings. Training epochs are timed on 8192 synthetic images
     # (about 1 s a round) rather than 60k (about 8 s), the per-image figure being the same, at batch 64 (the reference
-    # studies') and 128 (the default config's). Compression runs the study plan on the first arch, each case fine-
-    # tuned for one pass over 16,384 images; the whole plan is the compression profile. docs/full-study.md has the
-    # measured wall time of each part.
+    # studies') and 128 (the default config's). Compression runs the study plan on the first arch, each case
+    # fine-tuned for one pass over 16,384 images; the whole plan is the compression profile. docs/full-study.md has
+    # the measured wall time of each part.
     "full": Profile(archs=("lenet5-relu", "lenet5", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 128), speed_dataset="synthetic:8192", time_budget_s=2.0,
                     train_rounds=7, memory_samples=8192, graph_batches=(1, 64, 1024), graph_budget_s=1.0,
