@@ -238,6 +238,7 @@ def overall_section(records: list[Record], ctx: Context) -> Section:
 def accuracy_section(records: list[Record], ctx: Context) -> Section:
     cfg = lambda r, k: (r.get("train_config") or {}).get(k)  # noqa: E731
     recs = _sorted(records)
+    trained_by = _trained_by(recs)
     scores = Table(_id_columns(ctx) + [
         Column("val top-1", lambda r: r.get("val_top1"), fraction),
         Column("val top-5", lambda r: r.get("val_top5"), fraction),
@@ -245,7 +246,7 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
         Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("test loss (cross-entropy)", lambda r: r.get("test_loss"), sig, optional=True),
         Column("test images", lambda r: r.get("test_samples"), integer, optional=True),
-        _trained_by(recs),
+        trained_by,
     ], recs)
     setup = Table(_id_columns(ctx) + [
         Column("architecture", lambda r: r.get("arch_name"), text, optional=True, left=True),
@@ -258,7 +259,7 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
     ], recs, caption="Training setup")
     cost = Table(_id_columns(ctx) + [
         Column(f"training {UNIT}", lambda r: r.get("train_seconds")),
-        _trained_by(recs),
+        trained_by,
         Column("from cache", lambda r: None if r.get("model_cached") is None else
                ("yes" if r.get("model_cached") else "no"), text, optional=True),
         Column(f"test-set predict {UNIT} (median)", _stat("median")),

@@ -1,6 +1,6 @@
 """The comparison study: what it runs and how its session behaves (no framework import).
 
-* :mod:`.profiles`      the profiles (quick, full, sweep, study-e, speed): what each runs and for how long;
+* :mod:`.profiles`      the profiles (quick, full, compression, sweep, study-e, speed): what each runs and for how long;
 * :mod:`.configs`       the named training configs per dataset (default, reference, study-e);
 * :mod:`.session`       the bench session: options, datasets, train-or-load, evaluation, records;
 * :mod:`.progress`      the session's progress line, its ETA from the last run's plan, wall time per part;
