@@ -122,6 +122,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--schedule", type=_parse_schedule, default=(),
                        help="step schedule EPOCH:LR,... (0-based epochs) or 'study-e'")
     train.add_argument("--seed", type=int, default=0)
+    train.add_argument("--hflip", action="store_true",
+                       help="mirror a seeded half of each epoch's images left to right (not for digits)")
     train.add_argument("--save", default=None, help="write the trained weights (.npz, any backend can load it)")
     train.add_argument("--json", default=None, help="write history and test metrics as JSON")
     train.add_argument("--dry-run", action="store_true", help="one epoch on 256 samples: a smoke test")
@@ -218,7 +220,7 @@ def cmd_train(args) -> int:
     threads.set_threads(args.threads)
     config = TrainConfig(epochs=1 if args.dry_run else args.epochs, batch_size=args.batch_size,
                          optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed)
+                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, hflip=args.hflip)
     _check_writable(args.save, "--save")
     _check_writable(args.json, "--json")
     backend = get_backend(args.backend)

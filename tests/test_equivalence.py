@@ -126,6 +126,21 @@ def test_same_weights_after_one_and_a_few_steps(training_framework, config_name,
     assert min(moved.values()) > ATOL, moved  # every tensor moved by more than the tolerance
 
 
+@pytest.mark.parametrize("backend_name", [REFERENCE, *TRAINING])
+def test_hflip_indices_past_the_training_set_are_its_mirror_images(backend_name, digits):
+    """With ``hflip``, sample ``n + i`` of every trainer is sample ``i`` mirrored left to right."""
+    require_backend(backend_name)
+    backend = get_backend(backend_name)
+    arch = ARCHS["lenet5-tanh-max"]()
+    x, y = _batch(digits, 16)
+    model = backend.build(arch, seed=3)
+    mirrored = backend.predict(model, np.ascontiguousarray(x[..., ::-1]))
+    assert np.abs(mirrored - backend.predict(model, x)).max() > 10 * ATOL  # digits are not mirror-symmetric
+    trainer = backend.trainer(model, x, y, TrainConfig(hflip=True))
+    _, logits = trainer.step(np.arange(16, 32), 1e-3)  # the logits before the update
+    np.testing.assert_allclose(logits, mirrored, rtol=0, atol=ATOL)
+
+
 def test_same_accuracy_after_training_on_digits(digits):
     """Same init, data order and config: every backend ends within 1 point of test top-1."""
     available = [b for b in BACKENDS if is_available(b) and capabilities(b).trains]

@@ -141,9 +141,11 @@ def test_keras_steady_state_steps_never_retrace(kb, digits):
             assert after_first_epoch == count == 2, (mode, after_first_epoch, count)
 
 
-def test_keras_fit_trains_like_the_shared_loop(kb, digits):
-    """One model.fit call over 2 epochs (last batch partial, lr change, SGD momentum + weight decay) equals
-    the shared loop in graph mode: same batches in the same order, same updates, same history."""
+@pytest.mark.parametrize("hflip", [False, True])
+def test_keras_fit_trains_like_the_shared_loop(kb, digits, hflip):
+    """One model.fit call over 2 epochs (last batch partial, lr change, SGD momentum + weight decay, with and
+    without mirroring) equals the shared loop in graph mode: same batches in the same order, same updates,
+    same history."""
     from lenet.data.base import Dataset
     from lenet.training import fit
 
@@ -151,7 +153,7 @@ def test_keras_fit_trains_like_the_shared_loop(kb, digits):
     data = Dataset("digits[:150]", digits.x_train[:n], digits.y_train[:n], digits.x_val[:40], digits.y_val[:40],
                    digits.x_test[:40], digits.y_test[:40], 10)
     config = TrainConfig(epochs=2, optimizer="sgd", lr=0.05, momentum=0.9, weight_decay=5e-4, batch_size=64,
-                         schedule=((1, 0.01),))
+                         schedule=((1, 0.01),), hflip=hflip)
     graph = kb.build(lenet5(), seed=3)
     expected = fit(kb.trainer(graph, data.x_train, data.y_train, config), lambda v: kb.predict(graph, v), data,
                    config, progress=False)

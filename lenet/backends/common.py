@@ -9,6 +9,7 @@ import numpy as np
 
 from ..io import weights as wio
 from ..spec import Arch
+from ..training import TrainConfig, training_arrays
 from . import Capabilities, InferenceOnly, Model
 
 
@@ -40,6 +41,13 @@ def check_labels(arch: Arch, x: np.ndarray, y) -> np.ndarray:
         raise InputShapeError(f"{arch.name}: labels must lie in 0..{arch.num_classes - 1}, "
                               f"got {y.min()}..{y.max()}")
     return np.ascontiguousarray(y, dtype=np.int64)
+
+
+def training_set(arch: Arch, x_train, y_train, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
+    """What a trainer converts once: ``x_train`` and ``y_train`` checked against ``arch``, then laid out for
+    ``config`` by :func:`lenet.training.training_arrays` (with ``hflip``, their mirror images appended)."""
+    x = check_input(arch, x_train)
+    return training_arrays(x, check_labels(arch, x, y_train), config)
 
 
 def batch_slices(n: int, batch_size: int):

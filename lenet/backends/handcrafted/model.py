@@ -18,7 +18,7 @@ from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 from ...training import TrainConfig, fit
 from .. import DeviceError, Model
-from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
+from ..common import batch_slices, check_input, check_mode, check_thread_count, load_model, save_model, training_set
 from . import CAPABILITIES, NAME, parallel
 from . import layers as L
 from .losses import SoftmaxCrossEntropy
@@ -257,10 +257,9 @@ class Trainer:
     def __init__(self, model: Model, x_train, y_train, config: TrainConfig, chunk: int = TRAIN_CHUNK):
         self.net = _net(model)
         arch = model.arch
-        self.x = check_input(arch, x_train)
+        self.x, self.y = training_set(arch, x_train, y_train, config)
         # float32 like the data, or a one-off converted copy for a float64 (gradient-check) net
         self._x_flat = self.x.reshape(len(self.x), -1).astype(self.net.dtype, copy=False)
-        self.y = check_labels(arch, self.x, y_train)
         self.config = config
         self.chunk = int(chunk)
         if self.chunk < 1:

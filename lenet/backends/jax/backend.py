@@ -44,7 +44,7 @@ from ...io.weights import check_weights
 from ...measure.threads import usable_cores
 from ...spec import Arch
 from .. import DeviceError, Model
-from ..common import batch_slices, check_input, check_labels, check_mode, check_thread_count, load_model, save_model
+from ..common import batch_slices, check_input, check_mode, check_thread_count, load_model, save_model, training_set
 from ..common import compress as compress  # no native compression: the canonical techniques only
 from ..common import load_artifact as load_artifact
 from ..common import mode_unavailable as mode_unavailable
@@ -230,8 +230,7 @@ class JaxTrainer:
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str | None = None):
         self.mode = mode = check_mode(NAME, CAPABILITIES, "train", mode)
-        x_train = check_input(model.arch, x_train)
-        y_train = check_labels(model.arch, x_train, y_train)
+        x_train, y_train = training_set(model.arch, x_train, y_train, config)
         self.model, self.config = model, config
         dev = model.net.device
         self.x = jax.device_put(x_train, dev)

@@ -26,7 +26,7 @@ import numpy as np
 
 from ... import training
 from .. import Model
-from ..common import check_input, check_labels, check_mode
+from ..common import check_mode, training_set
 from . import CAPABILITIES, NAME
 from .model import predict, to_nhwc
 from .optim import make_optimizer
@@ -39,8 +39,8 @@ class _TrainerBase:
     mode = ""
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
-        x_train = check_input(model.arch, x_train)
-        y_train = check_labels(model.arch, x_train, y_train)
+        self.samples = len(y_train)  # the epoch's; with hflip the arrays hold their mirror images too
+        x_train, y_train = training_set(model.arch, x_train, y_train, config)
         self.model = model
         self.config = config
         self.device = tf_device(model)
@@ -198,8 +198,8 @@ class KerasFitTrainer(_TrainerBase):
 
     def dataset(self, epochs: int) -> tuple:
         """``(tf.data.Dataset, steps_per_epoch)``: ``epochs`` epochs of batches in the shared seeded order."""
-        cfg, n = self.config, int(self.y.shape[0])
-        orders = np.stack([np.concatenate(training.batch_indices(n, cfg.batch_size, cfg.seed, e))
+        cfg, n = self.config, self.samples
+        orders = np.stack([np.concatenate(training.epoch_batches(n, cfg, e))
                            for e in range(epochs)]).astype(np.int32)
         x, y, b = self.x, self.y, cfg.batch_size
         ds = (tf.data.Dataset.from_tensor_slices(orders)

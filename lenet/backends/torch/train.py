@@ -14,7 +14,7 @@ from torch import nn
 
 from ... import training
 from .. import Model
-from ..common import check_input, check_labels, check_mode
+from ..common import check_mode, training_set
 from . import CAPABILITIES, NAME
 from .model import predict, torch_device
 from .modes import import_inductor, sync
@@ -25,8 +25,7 @@ class TorchTrainer:
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str | None = None):
         self.mode = mode = check_mode(NAME, CAPABILITIES, "train", mode)
-        x_train = check_input(model.arch, x_train)
-        y_train = check_labels(model.arch, x_train, y_train)
+        x_train, y_train = training_set(model.arch, x_train, y_train, config)
         self.model = model
         self.config = config
         dev = torch_device(model)
