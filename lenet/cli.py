@@ -276,6 +276,7 @@ def cmd_check_speed(args) -> int:
 def cmd_profile_layers(args) -> int:
     from .backends.handcrafted.profile import format_profile, profile_layers
 
+    get_backend("handcrafted")  # loaded as a backend, so that set_threads sets its worker threads too
     for n in args.threads or [threads.requested()]:
         counts = threads.set_threads(n)
         for arch in args.arch or ["lenet5", "lenet5-relu"]:
