@@ -140,6 +140,47 @@ def test_a_named_profile_generates_only_its_groups():
     assert "deselected" in proc.stdout
 
 
+def test_only_the_speed_profile_runs_the_interleaved_ratios():
+    def collected(profile):
+        proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p",
+                               "no:cacheprovider", "--profile", profile], cwd=ROOT, capture_output=True, text=True,
+                              timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:]
+        return {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
+
+    assert "bench/test_speed_ratios.py" not in collected("quick")
+    assert collected("speed") == {"bench/test_inference.py", "bench/test_training.py", "bench/test_speed_ratios.py"}
+
+
+def test_interleaved_ratios_end_to_end(tmp_path, capsys):
+    """Two interleaved rows of the speed profile, saved as pytest-benchmark storage and judged by check-speed."""
+    from lenet.cli import main
+
+    rivals = [b for b in ("torch", "keras") if b in available_backends()]
+    if not rivals:
+        pytest.skip("needs torch or keras")
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/test_speed_ratios.py", "-p", "no:cacheprovider", "--profile", "speed",
+         "--backends", ",".join(["handcrafted", rivals[0]]), "--archs", "lenet5", "--epochs", "1", "--threads", "1",
+         "-k", "inference_speedup[lenet5-64] or train_step_speedup[lenet5-64]", "--progress", "log",
+         "--model-cache", str(tmp_path / "models"), f"--benchmark-storage=file://{tmp_path / 'storage'}",
+         "--benchmark-autosave", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    (path,) = (tmp_path / "storage").rglob("*.json")
+    rows = load_run(path).benchmarks
+    assert sorted(b["extra_info"]["phase"] for b in rows) == ["infer", "train"]
+    for b in rows:
+        e = b["extra_info"]
+        assert e["contenders"] == ["handcrafted", rivals[0]] and b["stats"]["rounds"] == 15
+        s = e["speedup"][rivals[0]]
+        assert 0 < s["low"] <= s["median"] <= s["high"] and s["rounds"] == 15
+        assert all(len(v) == 15 for v in e["paired"]["per_call_s"].values())
+    main(["check-speed", str(path)])
+    out = capsys.readouterr().out
+    assert "threads 1, interleaved, inference lenet5 batch 64: handcrafted / " + rivals[0] in out
+    assert "threads 1, interleaved, train step lenet5 batch 64" in out
+
+
 def test_sigterm_ends_the_run_and_keeps_what_finished(tmp_path):
     """An interrupted run loses only the test in progress: the finished benchmarks are saved."""
     cmd = [sys.executable, "-m", "pytest", "bench/test_inference.py", "-p", "no:cacheprovider", "--dataset",

@@ -75,6 +75,46 @@ def test_speed_targets_judge_runs_together_and_refuse_short_epochs(tmp_path, cap
     assert "not judged: the epoch ran on 1437 images" in out and "UNSTABLE" not in out
 
 
+def _paired(phase, batch, speedups, threads=2, **extra):
+    group = f"speed-ratio {'inference' if phase == 'infer' else 'train'} batch={batch}"
+    speedup = {rival: {"median": m, "low": lo, "high": hi} for rival, (lo, m, hi) in speedups.items()}
+    return _bench(group, "handcrafted", batch, 1.0, threads=threads, phase=phase, speedup=speedup, **extra)
+
+
+def test_interleaved_rows_are_judged_by_their_interval_and_replace_the_sequential_ones(tmp_path):
+    path = _history(tmp_path, [
+        _bench("inference batch=64", "handcrafted", 64, 1e-3), _bench("inference batch=64", "torch", 64, 5e-4),
+        _paired("infer", 64, {"torch": (1.2, 1.3, 1.4), "keras": (1.0, 1.15, 1.3)}),
+        _paired("infer", 1024, {"torch": (0.8, 0.9, 1.0)}, pct_of_peak=30.0, unstable=True,
+                unstable_reasons=["reference probe drifted +90%"]),
+        _paired("train", 64, {"torch": (1.4, 1.5, 1.6), "keras": (0.5, 0.6, 0.7)}),
+    ])
+    rows = check(load_run(path))
+
+    def row(*words):
+        (found,) = [r for r in rows if all(w in r["target"] for w in words)]
+        return found
+
+    assert len(rows) == 6 and all("interleaved" in r["target"] for r in rows)  # the sequential pair is replaced
+    assert row("batch 64:", "torch throughput")["passed"] is True  # all of [1.2, 1.4] >= 1.1
+    straddle = row("batch 64:", "keras throughput")
+    assert straddle["passed"] is None and "straddles" in straddle["reasons"][0]
+    assert row("batch 1024:", "torch throughput")["passed"] is False  # [0.8, 1.0] < 1.1, whatever the flags say
+    assert row("GEMM peak")["passed"] is None  # the machine's flags hold there: it is no ratio
+    torch_time = row("train step", "torch")
+    assert torch_time["ratio"] == pytest.approx(1 / 1.5) and torch_time["passed"] is True
+    assert torch_time["interval"] == [pytest.approx(1 / 1.6), pytest.approx(1 / 1.4)]
+    assert row("train step", "keras")["passed"] is False  # all of [1/0.7, 1/0.5] above 1.0
+    text = format_rows(check(load_run(path)))
+    assert "PASS  [1.20, 1.40]" in text and "1.15, not judged" in text
+
+
+def test_a_malformed_speedup_names_the_field(tmp_path):
+    bad = _paired("infer", 64, {"torch": (1.4, 1.3, 1.2)})  # low above high
+    with pytest.raises(HistoryError, match=r"extra_info.speedup is .*low <= median <= high"):
+        load_run(_history(tmp_path, [bad]))
+
+
 def test_history_errors_name_the_file(tmp_path):
     bad = tmp_path / "corrupt.json"
     bad.write_text("{not json")

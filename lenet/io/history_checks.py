@@ -118,6 +118,17 @@ def flop_counters(v) -> None:
                     raise FieldError(f"counters whose {key!r} is {e}, but {name!r} has {_show(c[key])}") from None
 
 
+def speedups(v) -> None:
+    """``extra_info["speedup"]`` (bench/test_speed_ratios.py): rival -> {median, low, high}, all > 0."""
+    mapping(v)
+    for rival, r in v.items():
+        ok = isinstance(r, dict) and all(_is_real(r.get(k)) and math.isfinite(r[k]) and r[k] > 0
+                                         for k in ("median", "low", "high"))
+        if not ok or not r["low"] <= r["median"] <= r["high"]:
+            raise FieldError(f"rival -> {{median, low, high}}, numbers > 0 with low <= median <= high, but "
+                             f"{rival!r} has {_show(r)}")
+
+
 # --- which check applies to which field --------------------------------------------------------------
 
 STATS = {
@@ -140,6 +151,8 @@ EXTRA = {
     **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers"), mapping),
     **dict.fromkeys(("params", "seed", "num_classes", "stored_values", "break_even_calls"), non_negative_int),
     "pct_of_peak": non_negative_number,  # judged by lenet.study.speed_targets
+    "speedup": speedups,  # judged by lenet.study.speed_targets
+    "contenders": strings,
 }
 # By name ending, for the many measured figures (first match wins).
 EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (

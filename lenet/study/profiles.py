@@ -10,11 +10,15 @@
 ``study-e``   Study E's own protocol (its config: SGD, batch 4, 20 epochs, its step schedule) for the MLP
               sweep and LeNet-5, on PyTorch as the study ran it.
 ``speed``     what ``lenet check-speed`` judges: inference and 60k-image training epochs of the two
-              LeNet-5s (run it at ``--threads 1`` and ``2``).
+              LeNet-5s, and handcrafted against torch and Keras in interleaved rounds
+              (``bench/test_speed_ratios.py``); run it at ``--threads 1`` and ``2``.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+# bench files that only a profile naming them runs (the others run wherever groups is None)
+OPT_IN_GROUPS = ("speed_ratios",)
 
 
 @dataclass(frozen=True)
@@ -59,8 +63,10 @@ class Profile:
         return dict(self.weights_from).get(arch_name)
 
     def runs(self, group: str) -> bool:
-        """Whether this profile runs the bench file ``test_<group>.py``."""
-        return self.groups is None or group in self.groups
+        """Whether this profile runs the bench file ``test_<group>.py`` (:data:`OPT_IN_GROUPS`: only if named)."""
+        if self.groups is None:
+            return group not in OPT_IN_GROUPS
+        return group in self.groups
 
 
 PROFILES = {
@@ -98,5 +104,5 @@ PROFILES = {
     # enough to time well at 2 threads (a digits epoch lasts ~0.2 s)
     "speed": Profile(archs=("lenet5", "lenet5-relu"), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset="synthetic:60000", time_budget_s=1.0, train_rounds=3, memory_samples=1024,
-                     groups=("inference", "training")),
+                     groups=("inference", "training", "speed_ratios")),
 }

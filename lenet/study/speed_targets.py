@@ -11,10 +11,18 @@ the other backends of the same machine, threads, architecture and batch:
 * at batch 1024, inference reaching at least :data:`MIN_PCT_OF_PEAK` % of the GEMM peak measured in
   the same run (``extra_info['pct_of_peak']``, :func:`lenet.measure.ceiling.roofline`).
 
-A figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
-:mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons,
-and the check does not pass.  A zero, negative or non-finite time never
-reaches a judgement: :mod:`lenet.io.history` refuses the file that holds it.
+Where the run holds the interleaved rows of ``bench/test_speed_ratios.py`` (group ``speed-ratio``), the
+ratio targets are judged from them instead: the median over rounds of the per-round ratio, with its 95%
+interval. A slow spell of the machine lands on every contender of a round alike, so these rows are
+judged by their interval, not by the machine's flags: PASS when the whole interval meets the limit, FAIL when
+none of it does, and "not judged" when it straddles the limit.  A training step stands in for the epoch
+there: an epoch is its steps plus the shared loop's bookkeeping, the same for every backend.
+
+A sequential figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
+:mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons, and the check does not
+pass; so is the GEMM-peak figure, from either kind of row, since it depends on the machine's speed and not
+on a ratio.  A zero, negative or non-finite time never reaches a judgement: :mod:`lenet.io.history` refuses
+the file that holds it.
 """
 from __future__ import annotations
 
@@ -63,6 +71,30 @@ def _index(runs: tuple[Run, ...], group_prefix: str) -> dict:
     return out
 
 
+def _paired_index(runs: tuple[Run, ...]) -> dict:
+    """``(threads, phase, arch, batch_size) -> extra_info`` of the runs' interleaved rows (later runs win)."""
+    out = {}
+    for run in runs:
+        for b in run.benchmarks:
+            e = b["extra_info"]
+            if ((b.get("group") or "").startswith("speed-ratio") and e.get("speedup") and e.get("arch")
+                    and e.get("phase") in ("infer", "train")):
+                threads = (e.get("threads") or {}).get("requested")
+                threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
+                out[(threads, e["phase"], e["arch"], e.get("batch_size"))] = e
+    return out
+
+
+def _interval_row(target: str, value: float, low: float, high: float, limit: str, passes) -> dict:
+    """A ratio judged by its interval: passed when all of it passes, failed when none does, else not judged."""
+    verdict = True if passes(low) and passes(high) else False if not (passes(low) or passes(high)) else None
+    reasons = [] if verdict is not None else [
+        f"the 95% interval [{low:.2f}, {high:.2f}] of the interleaved rounds straddles the limit: rerun "
+        "with more rounds or on a quieter machine"]
+    return {"target": target, "ratio": value, "interval": [low, high], "limit": limit, "passed": verdict,
+            "unstable": False, "reasons": reasons}
+
+
 def _row(target: str, ratio, limit: str, passes, figures, refused: tuple = ()) -> dict:
     """A judged row, or one not judged: ``refused`` reasons, or the figures' unstable reasons."""
     unstable = tuple(dict.fromkeys(r for f in figures for r in f.reasons))
@@ -82,10 +114,36 @@ def _where(threads) -> str:
     return f"threads {threads if threads is not None else '?'}"
 
 
-def _inference_rows(infer: dict) -> list[dict]:
+def _paired_rows(paired: dict) -> list[dict]:
+    rows = []
+    for (threads, phase, arch, batch), e in sorted(paired.items(), key=lambda kv: (kv[0][0] or 0, *kv[0][1:])):
+        where = f"{_where(threads)}, interleaved"
+        if phase == "infer" and batch in INFER_BATCHES:
+            for rival in RIVALS:
+                if rival in e["speedup"]:
+                    s = e["speedup"][rival]
+                    rows.append(_interval_row(f"{where}, inference {arch} batch {batch}: handcrafted / {rival} "
+                                              "throughput", s["median"], s["low"], s["high"],
+                                              f">= {INFER_MIN_RATIO}", lambda r: r >= INFER_MIN_RATIO))
+            if batch == CEILING_BATCH and e.get("pct_of_peak") is not None:
+                hc = Figure(1.0, tuple(e.get("unstable_reasons") or ()), e)
+                rows.append(_row(f"{where}, inference {arch} batch {batch}: handcrafted % of the measured GEMM "
+                                 "peak", e["pct_of_peak"], f">= {MIN_PCT_OF_PEAK:g}",
+                                 lambda r: r >= MIN_PCT_OF_PEAK, [hc]))
+        elif phase == "train" and batch == TRAIN_BATCH:
+            for rival, limit in EPOCH_MAX_RATIO.items():
+                if rival in e["speedup"]:
+                    s = e["speedup"][rival]  # time ratio = 1 / speedup
+                    rows.append(_interval_row(f"{where}, train step {arch} batch {batch}: handcrafted / {rival} "
+                                              "time", 1 / s["median"], 1 / s["high"], 1 / s["low"], f"<= {limit}",
+                                              lambda r, limit=limit: r <= limit))
+    return rows
+
+
+def _inference_rows(infer: dict, paired: dict) -> list[dict]:
     rows = []
     for (threads, backend, arch, batch), hc in sorted(infer.items(), key=_order):
-        if backend != HANDCRAFTED:
+        if backend != HANDCRAFTED or (threads, "infer", arch, batch) in paired:
             continue
         if batch in INFER_BATCHES:
             rivals = {r: infer[(threads, r, arch, batch)] for r in RIVALS if (threads, r, arch, batch) in infer}
@@ -102,10 +160,10 @@ def _inference_rows(infer: dict) -> list[dict]:
     return rows
 
 
-def _epoch_rows(epochs: dict) -> list[dict]:
+def _epoch_rows(epochs: dict, paired: dict) -> list[dict]:
     rows = []
     for (threads, backend, arch, batch), hc in sorted(epochs.items(), key=_order):
-        if backend != HANDCRAFTED or batch != TRAIN_BATCH:
+        if backend != HANDCRAFTED or batch != TRAIN_BATCH or (threads, "train", arch, batch) in paired:
             continue
         for rival, limit in EPOCH_MAX_RATIO.items():
             other = epochs.get((threads, rival, arch, batch))
@@ -122,8 +180,13 @@ def _epoch_rows(epochs: dict) -> list[dict]:
 
 
 def check(*runs: Run) -> list[dict]:
-    """One row per target that the runs hold: what, ratio, limit, passed (None: not judged, with reasons)."""
-    return _inference_rows(_index(runs, "inference")) + _epoch_rows(_index(runs, "train-epoch"))
+    """One row per target that the runs hold: what, ratio, limit, passed (None: not judged, with reasons).
+
+    Interleaved rows replace the sequential ones of the same threads, architecture and batch.
+    """
+    paired = _paired_index(runs)
+    return (_paired_rows(paired) + _inference_rows(_index(runs, "inference"), paired)
+            + _epoch_rows(_index(runs, "train-epoch"), paired))
 
 
 def passed(rows: list[dict]) -> bool:
@@ -139,10 +202,13 @@ def format_rows(rows: list[dict]) -> str:
     for r in rows:
         if r["passed"] is None:
             what = "UNSTABLE, not judged" if r["unstable"] else "not judged"
+            if r.get("interval"):
+                what = f"{r['ratio']:.2f}, not judged"
             lines.append(f"{r['target']:<{width}}  {'-':>6}  ({r['limit']})  {what}: " + "; ".join(r["reasons"]))
         else:
+            interval = f"  [{r['interval'][0]:.2f}, {r['interval'][1]:.2f}]" if r.get("interval") else ""
             lines.append(f"{r['target']:<{width}}  {r['ratio']:6.2f}  ({r['limit']})  "
-                         f"{'PASS' if r['passed'] else 'FAIL'}")
+                         f"{'PASS' if r['passed'] else 'FAIL'}{interval}")
     if any(r["unstable"] for r in rows):
         from ..measure.noise import ADVICE
 
