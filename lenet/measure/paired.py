@@ -2,7 +2,7 @@
 
 The benchmark suite times one backend after another, minutes apart.  On a shared machine a slow spell that
 falls between two rows biases their ratio: on the 2-core box the reference probe once read 4.5 times its
-session's first value for a minute, with no other process using the CPU (a neighbour on the host). Here
+session's first value, with no other process using the CPU (a neighbour on the host, presumably). Here
 every round times each contender in turn, a block of calls each, in an order that rotates from round to
 round, so a slow spell lands on all of them alike; the ratio is taken within each round, and its median over
 the rounds is given with the exact order-statistic interval of :func:`lenet.measure.stats.quantile_interval`.
