@@ -1042,3 +1042,29 @@ def test_html_page_is_self_contained(tmp_path):
     assert "tr class=flagged" in page and "⚠ unstable" in page  # the unstable torch row, tinted
     assert re.search(r'data-v="0\.0046"[^<]*>4\.600</td>', page)  # sorted by the raw seconds, shown in ms
     assert ">4.462–4.784</td>" in page  # the median's 95% interval, ms
+
+
+def test_interleaved_speed_ratios_have_their_section_and_judge_the_targets(tmp_path):
+    def row(phase, batch, speedup, **figures):
+        group = f"speed-ratio {'inference' if phase == 'infer' else 'train'} batch={batch}"
+        return {"name": f"test_{phase}[lenet5-{batch}]", "group": group, "params": {}, "stats": {"median": 1.0},
+                "extra_info": {"backend": "handcrafted", "arch": "lenet5", "device": "cpu", "phase": phase,
+                               "batch_size": batch, "threads": {"requested": 2}, "contenders": ["handcrafted", "torch"],
+                               "speedup": {"torch": dict(zip(("low", "median", "high"), speedup))}, **figures}}
+
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"machine_info": {"node": "box"}, "commit_info": {}, "datetime": "2026-12-01T00:00:00",
+                                "benchmarks": [row("infer", 64, (1.2, 1.3, 1.4), throughput={"handcrafted": 2600.0,
+                                                                                             "torch": 2000.0}),
+                                               row("train", 64, (0.9, 1.1, 1.3), step_time={"handcrafted": 0.011,
+                                                                                             "torch": 0.0121})]}))
+    report = build_report([path], tmp_path / "out")
+    ratios = table(report.markdown, "Speed ratios, interleaved")["rows"]
+    assert [(r["phase"], r["rival"], r["handcrafted's speed over the rival's"], r["95% interval"]) for r in ratios] == [
+        ("infer", "torch", "1.30x", "[1.20, 1.40]"), ("train", "torch", "1.10x", "[0.90, 1.30]")]
+    assert ratios[0]["handcrafted / rival"] == "2,600 / 2,000 img/s" and ratios[1]["handcrafted / rival"] == \
+        "11.00 / 12.10 ms"
+    targets = table(report.markdown, "Speed targets")["rows"]
+    assert targets[0]["result"] == "PASS [1.20, 1.40]"
+    assert targets[1]["result"].startswith("not judged: the 95% interval [0.77, 1.11]")  # 1/1.3 .. 1/0.9 vs 0.8
+    assert "not rendered" not in report.markdown  # no group left over

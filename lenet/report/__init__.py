@@ -55,6 +55,7 @@ SECTIONS = (
     ("graph", "Static vs dynamic graph", T.graph_section),
     ("compression", "Compression", T.compression_section),
     ("mlp-sweep", "MLP sweep", T.mlp_section),
+    ("speed-ratios", "Speed ratios, interleaved", T.speed_ratios_section),
 )
 CORE = T.CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
@@ -137,7 +138,7 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     host = next((s for s in sections if s.key in ("overall", "mlp-sweep")), None)
     if host:
         host.plots += tradeoffs
-    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training", "scenarios")]
+    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training", "scenarios", "speed-ratios")]
     if timed:  # the speed targets and the roofline judge the timed groups together: after the last of them
         roofline = T.roofline_section(known, ctx)
         if roofline:

@@ -32,6 +32,7 @@ SECTION_GROUPS = {
     "compression": ("compression",),
     "mlp-sweep": ("mlp-sweep",),
     "scenarios": ("scenario",),
+    "speed-ratios": ("speed-ratio",),
 }
 
 

@@ -536,7 +536,7 @@ def flops_section(records: list[Record], ctx: Context) -> Section:
 def speed_rows(records: list[Record]) -> list[dict]:
     rows = []
     for label in labels_of(records):
-        mine = [r for r in records if r.label == label and r.section in ("inference", "training")
+        mine = [r for r in records if r.label == label and r.section in ("inference", "training", "speed-ratios")
                 and r.get("backend") and r.get("arch")]
         if not mine:
             continue
@@ -549,7 +549,40 @@ def speed_rows(records: list[Record]) -> list[dict]:
 def _speed_result(row: dict) -> str:
     if row["passed"] is None:
         return "⚠ unstable: not judged" if row["unstable"] else "not judged: " + "; ".join(row["reasons"])
-    return "PASS" if row["passed"] else "FAIL"
+    interval = f" [{row['interval'][0]:.2f}, {row['interval'][1]:.2f}]" if row.get("interval") else ""
+    return ("PASS" if row["passed"] else "FAIL") + interval
+
+
+def speed_ratio_rows(records: list[Record]) -> list[dict]:
+    """One row per interleaved benchmark and rival: handcrafted's speed over the rival's."""
+    order = sort_key(labels_of(records))
+    recs = sorted(records, key=lambda r: (order(r)[:-1], str(r.get("phase")), r.get("batch_size") or 0))
+    return [{"record": r, "rival": rival, **s} for r in recs
+            for rival, s in sorted((r.get("speedup") or {}).items(), key=lambda kv: _backend_order(kv[0]))]
+
+
+def speed_ratios_section(records: list[Record], ctx: Context) -> Section:
+    def measured(row):  # the two contenders' medians in the same rounds
+        r, pair = row["record"], ("handcrafted", row["rival"])
+        if r.get("phase") == "infer":
+            return " / ".join(f"{(r.get('throughput') or {}).get(b, 0):,.0f}" for b in pair) + " img/s"
+        return " / ".join(f"{(r.get('step_time') or {}).get(b, 0) * 1e3:.2f}" for b in pair) + " ms"
+
+    cols = ([Column("machine", lambda row: row["record"].label, text, left=True)] if len(ctx.labels) > 1 else []) + [
+        Column("arch", lambda row: row["record"].get("arch"), text, left=True),
+        Column("phase", lambda row: row["record"].get("phase"), text),
+        Column("batch", lambda row: row["record"].get("batch_size"), integer),
+        Column("threads", lambda row: (row["record"].get("threads") or {}).get("requested"), integer),
+        Column("rival", lambda row: row["rival"], text),
+        Column("handcrafted's speed over the rival's", lambda row: row["median"], lambda v: f"{v:.2f}x"),
+        Column("95% interval", lambda row: f"[{row['low']:.2f}, {row['high']:.2f}]", text),
+        Column("handcrafted / rival", measured, text),
+    ]
+    intro = ("Handcrafted, torch and keras on the same weights and input, timed side by side: 15 rounds of a block "
+             "each, in a rotating order (bench/test_speed_ratios.py). The ratio is taken within each round; the "
+             "median over rounds and its 95% order-statistic interval are shown. A slow spell of the machine lands "
+             "on every contender of a round alike. Training compares step times (speed = 1 / time).")
+    return Section("speed-ratios", "Speed ratios, interleaved", intro, [Table(cols, speed_ratio_rows(records))])
 
 
 def speed_section(records: list[Record], ctx: Context) -> Section:
