@@ -15,7 +15,7 @@ def test_rounds_rotate_and_each_contender_runs_whole_blocks():
     order = log[calibration:]
     assert order[:9] == ["a", "b", "c", "b", "c", "a", "c", "a", "b"]
     paired = rounds.result()
-    assert paired.rounds == MIN_ROUNDS and paired.calls_per_block == {"a": 1, "b": 1, "c": 1}
+    assert paired.calls_per_block == {"a": 1, "b": 1, "c": 1}
     assert all(len(v) == MIN_ROUNDS and min(v) > 0 for v in paired.per_call_s.values())
 
 

@@ -32,10 +32,6 @@ class Paired:
     per_call_s: dict
     calls_per_block: dict
 
-    @property
-    def rounds(self) -> int:
-        return len(next(iter(self.per_call_s.values())))
-
     def median_s(self, name: str) -> float:
         return float(np.median(self.per_call_s[name]))
 

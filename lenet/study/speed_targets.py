@@ -65,29 +65,31 @@ def _index(runs: tuple[Run, ...], group_prefix: str) -> dict:
             e = b["extra_info"]
             if ((b.get("group") or "").startswith(group_prefix) and (e.get("device") or "cpu") == "cpu"
                     and e.get("backend") and e.get("arch")):
-                threads = (e.get("threads") or {}).get("requested")  # a mapping: lenet.io.history checks
-                threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
-                out[(threads, e["backend"], e["arch"], e.get("batch_size"))] = _figure(b)
+                out[(_threads_of(e), e["backend"], e["arch"], e.get("batch_size"))] = _figure(b)
     return out
 
 
+def _threads_of(e: dict) -> int | None:
+    threads = (e.get("threads") or {}).get("requested")  # a mapping: lenet.io.history checks
+    return threads if isinstance(threads, int) and not isinstance(threads, bool) else None
+
+
 def _paired_index(runs: tuple[Run, ...]) -> dict:
-    """``(threads, phase, arch, batch_size) -> extra_info`` of the runs' interleaved rows (later runs win)."""
+    """``(threads, phase, arch, batch_size) -> Figure`` of the runs' interleaved rows (later runs win)."""
     out = {}
     for run in runs:
         for b in run.benchmarks:
             e = b["extra_info"]
             if ((b.get("group") or "").startswith("speed-ratio") and e.get("speedup") and e.get("arch")
                     and e.get("phase") in ("infer", "train")):
-                threads = (e.get("threads") or {}).get("requested")
-                threads = threads if isinstance(threads, int) and not isinstance(threads, bool) else None
-                out[(threads, e["phase"], e["arch"], e.get("batch_size"))] = e
+                out[(_threads_of(e), e["phase"], e["arch"], e.get("batch_size"))] = _figure(b)
     return out
 
 
 def _interval_row(target: str, value: float, low: float, high: float, limit: str, passes) -> dict:
     """A ratio judged by its interval: passed when all of it passes, failed when none does, else not judged."""
-    verdict = True if passes(low) and passes(high) else False if not (passes(low) or passes(high)) else None
+    ends = {passes(low), passes(high)}
+    verdict = ends.pop() if len(ends) == 1 else None
     reasons = [] if verdict is not None else [
         f"the 95% interval [{low:.2f}, {high:.2f}] of the interleaved rounds straddles the limit: rerun "
         "with more rounds or on a quieter machine"]
@@ -116,8 +118,8 @@ def _where(threads) -> str:
 
 def _paired_rows(paired: dict) -> list[dict]:
     rows = []
-    for (threads, phase, arch, batch), e in sorted(paired.items(), key=lambda kv: (kv[0][0] or 0, *kv[0][1:])):
-        where = f"{_where(threads)}, interleaved"
+    for (threads, phase, arch, batch), fig in sorted(paired.items(), key=lambda kv: (kv[0][0] or 0, *kv[0][1:])):
+        where, e = f"{_where(threads)}, interleaved", fig.extra
         if phase == "infer" and batch in INFER_BATCHES:
             for rival in RIVALS:
                 if rival in e["speedup"]:
@@ -126,10 +128,9 @@ def _paired_rows(paired: dict) -> list[dict]:
                                               "throughput", s["median"], s["low"], s["high"],
                                               f">= {INFER_MIN_RATIO}", lambda r: r >= INFER_MIN_RATIO))
             if batch == CEILING_BATCH and e.get("pct_of_peak") is not None:
-                hc = Figure(1.0, tuple(e.get("unstable_reasons") or ()), e)
                 rows.append(_row(f"{where}, inference {arch} batch {batch}: handcrafted % of the measured GEMM "
                                  "peak", e["pct_of_peak"], f">= {MIN_PCT_OF_PEAK:g}",
-                                 lambda r: r >= MIN_PCT_OF_PEAK, [hc]))
+                                 lambda r: r >= MIN_PCT_OF_PEAK, [fig]))
         elif phase == "train" and batch == TRAIN_BATCH:
             for rival, limit in EPOCH_MAX_RATIO.items():
                 if rival in e["speedup"]:

@@ -39,8 +39,8 @@ class _TrainerBase:
     mode = ""
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig):
-        self.samples = len(y_train)  # the epoch's; with hflip the arrays hold their mirror images too
         x_train, y_train = training_set(model.arch, x_train, y_train, config)
+        self.samples = len(y_train) // (2 if config.hflip else 1)  # an epoch's: without the mirror images
         self.model = model
         self.config = config
         self.device = tf_device(model)
