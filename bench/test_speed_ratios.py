@@ -19,10 +19,9 @@ import pytest
 from lenet.backends import get_backend, is_available
 from lenet.measure.ceiling import roofline
 from lenet.measure.paired import Interleaved
+from lenet.study.speed_targets import HANDCRAFTED, RIVALS
 from lenet.training import epoch_batches
 
-HANDCRAFTED = "handcrafted"
-RIVALS = ("torch", "keras")
 BLOCK_S = 0.25  # per contender and round: long enough to average over a few scheduler ticks
 ROUNDS = 15  # the median's 95% interval then spans the 4th to the 12th of the 15 ratios
 
@@ -48,10 +47,7 @@ def _same_weights(study, names: list[str], arch_name: str) -> dict:
 
 
 def _run(benchmark, calls: dict) -> Interleaved:
-    for fn in calls.values():
-        for _ in range(3):
-            fn()
-    rounds = Interleaved(calls, BLOCK_S)
+    rounds = Interleaved(calls, BLOCK_S)  # its calibration warms every contender up
     benchmark.pedantic(rounds.round, rounds=ROUNDS, iterations=1)
     return rounds
 

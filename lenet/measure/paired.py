@@ -23,6 +23,7 @@ MIN_ROUNDS = 6  # the fewest rounds whose median has a 95% order-statistic inter
 # OpenBLAS's workers spin for about 2**28 cycles (0.1 s) after their last call, and a block that began
 # meanwhile would share its cores with them.
 GAP_S = 0.15
+WARMUP_CALLS = 3
 
 
 @dataclass(frozen=True)
@@ -51,17 +52,18 @@ class Paired:
 
 
 class Interleaved:
-    """Times each of ``calls`` (warmed up beforehand) in interleaved rounds, one block of calls each.
+    """Times each of ``calls`` in interleaved rounds, one block of calls each.
 
-    A block is as many calls as last about ``block_s`` (calibrated once per contender, at least one), and
-    follows ``gap_s`` of idling.  :meth:`round` runs one round, starting with contender ``r mod len(calls)``
-    in round ``r``; :meth:`result` gives what the rounds measured.
+    A block is as many calls as last about ``block_s`` (calibrated once per contender, at least one, after
+    :data:`WARMUP_CALLS` calls that trace, compile and fill caches), and follows ``gap_s`` of idling.
+    :meth:`round` runs one round, starting with contender ``r mod len(calls)`` in round ``r``;
+    :meth:`result` gives what the rounds measured.
     """
 
     def __init__(self, calls: dict[str, Callable[[], object]], block_s: float, gap_s: float = GAP_S):
         self.calls = dict(calls)
         self.names = list(self.calls)
-        self.per_block = {name: max(1, round(block_s / median_seconds(fn, repeats=3, warmup=2)))
+        self.per_block = {name: max(1, round(block_s / median_seconds(fn, repeats=3, warmup=WARMUP_CALLS)))
                           for name, fn in self.calls.items()}
         self.per_call: dict = {name: [] for name in self.names}
         self.gap_s = gap_s

@@ -576,9 +576,10 @@ def speed_ratios_section(records: list[Record], ctx: Context) -> Section:
         Column("rival", lambda row: row["rival"], text),
         Column("handcrafted's speed over the rival's", lambda row: row["median"], lambda v: f"{v:.2f}x"),
         Column("95% interval", lambda row: f"[{row['low']:.2f}, {row['high']:.2f}]", text),
+        Column("rounds", lambda row: row.get("rounds"), integer, optional=True),
         Column("handcrafted / rival", measured, text),
     ]
-    intro = ("Handcrafted, torch and keras on the same weights and input, timed side by side: 15 rounds of a block "
+    intro = ("Handcrafted, torch and keras on the same weights and input, timed side by side: rounds of a block "
              "each, in a rotating order (bench/test_speed_ratios.py). The ratio is taken within each round; the "
              "median over rounds and its 95% order-statistic interval are shown. A slow spell of the machine lands "
              "on every contender of a round alike. Training compares step times (speed = 1 / time).")
