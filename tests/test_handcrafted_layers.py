@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from lenet.backends.handcrafted import layers as L
+from lenet.backends.handcrafted.conv_pool import ConvPool2D, fuses
 from lenet.backends.handcrafted.losses import SoftmaxCrossEntropy
 
 F64 = np.float64
@@ -245,6 +246,87 @@ def test_pool_matches_naive_loops(op, case, ties):
     np.testing.assert_allclose(nchw(layer.backward(dy)), ref_dx, rtol=1e-12, atol=1e-12)
 
 
+# --------------------------------------------------------------------------- conv + pool as one product
+
+CONV_POOL_CASES = [  # (in, out, kernel, padding, H, W): even convolution outputs
+    (1, 4, 5, 2, 8, 8),     # LeNet-5's conv1 (padded), its pool after
+    (3, 5, 5, 0, 10, 12),   # LeNet-5's conv2 shape, several channels, not square
+    (2, 3, 3, 1, 6, 4),
+    (2, 2, 1, 0, 4, 6),     # 1x1 filters: 2x2 patches
+]
+
+
+def _conv_pool(case, op, dtype=F64, integers=False):
+    c, o, k, p, h, w = case
+    conv, pool = L.Conv2D(c, o, k, padding=p, dtype=dtype), L.Pool2D(op, 2, dtype=dtype)
+    _init_params(conv)
+    x = np.random.default_rng(11).standard_normal((c, h, w, 3))
+    if integers:  # exact sums in any order: equal outputs tie exactly, in both computations
+        for arr in conv.params.values():
+            arr[...] = np.round(arr * 2)
+        x = np.round(x)
+        x[:, :h // 2] = 0  # zero rows: whole blocks equal to the bias
+    return ConvPool2D(conv, pool, (c, h, w)), x.astype(dtype)
+
+
+def _conv_pool_naive(layer, x, dy):
+    """Output, input gradient, weight and bias gradients of conv then pool, by the naive loops."""
+    w, b, p = layer.params["weight"], layer.params["bias"], layer.conv.padding
+    y_conv = conv_naive(nchw(x), w, b, 1, p)
+    y, dy_conv = pool_naive(y_conv, layer.pool.op, 2, 2, 0, dy=nchw(dy))
+    return (y, *conv_naive_backward(nchw(x), w, 1, p, dy_conv))
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+def test_conv_pool_gradients_finite_differences(op, case):
+    check_layer_gradients(*_conv_pool(case, op))
+
+
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+@pytest.mark.parametrize("integers", [False, True])
+def test_conv_pool_matches_naive_loops(op, case, integers):
+    layer, x = _conv_pool(case, op, integers=integers)
+    y = layer.forward(x)
+    dy = np.random.default_rng(12).standard_normal(y.shape)
+    dx = layer.backward(dy)
+    ref_y, ref_dx, ref_dw, ref_db = _conv_pool_naive(layer, x, dy)
+    if integers and op == "max":
+        assert (np.diff(np.sort(ref_y.reshape(-1))) == 0).any()  # the case has ties to route
+    np.testing.assert_allclose(nchw(y), ref_y, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(nchw(dx), ref_dx, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["weight"], ref_dw, rtol=1e-12, atol=1e-11)
+    np.testing.assert_allclose(layer.grads["bias"], ref_db, rtol=1e-12, atol=1e-11)
+
+
+def test_conv_pool_float32_matches_float64_and_shares_the_conv_arrays():
+    layer64, x = _conv_pool(CONV_POOL_CASES[1], "max")
+    layer32, _ = _conv_pool(CONV_POOL_CASES[1], "max", dtype=np.float32)
+    assert layer32.params is layer32.conv.params and layer32.grads is layer32.conv.grads
+    y32 = layer32.forward(x.astype(np.float32))
+    assert y32.dtype == np.float32
+    np.testing.assert_allclose(y32, layer64.forward(x), rtol=1e-5, atol=1e-5)
+    layer32.params["bias"][...] += 1  # an in-place update, as the optimizer makes, is seen by the next call
+    np.testing.assert_allclose(layer32.forward(x.astype(np.float32)), layer64.forward(x) + 1, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_pool_refuses_what_it_cannot_fuse_and_stale_backward():
+    conv, max2 = L.Conv2D(2, 3, 3), L.Pool2D("max", 2)
+    for other, shape, why in [(max2, (2, 7, 7), "5x5 output"), (L.Pool2D("max", 3), (2, 8, 8), "3x3 stride-3"),
+                              (L.Pool2D("max", 2, padding=1), (2, 8, 8), "padded by 1")]:
+        assert not fuses(conv, other, shape)
+        with pytest.raises(ValueError, match=why):
+            ConvPool2D(conv, other, shape)
+    assert not fuses(L.Conv2D(2, 3, 3, stride=2), max2, (2, 9, 9))
+    layer, x = _conv_pool(CONV_POOL_CASES[2], "max")
+    with pytest.raises(ValueError, match="expects 2 input channels"):
+        layer.forward(x[:1])
+    y = layer.forward(x)
+    with pytest.raises(ValueError, match="dy has shape"):
+        layer.backward(y[..., :1])
+
+
 # --------------------------------------------------------------------------- float32 path and buffers
 
 
@@ -326,6 +408,18 @@ def test_conv_matches_torch(case):
     layer, x = _conv(case)
     s, p = case[3], case[4]
     dw, db = _oracle(layer, nchw(x), lambda xt, w, b: TF.conv2d(xt, w, b, stride=s, padding=p),
+                     (layer.params["weight"], layer.params["bias"]))
+    np.testing.assert_allclose(layer.grads["weight"], dw, rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(layer.grads["bias"], db, rtol=1e-12, atol=1e-12)
+
+
+@requires_torch
+@pytest.mark.parametrize("op", ["max", "avg"])
+@pytest.mark.parametrize("case", CONV_POOL_CASES)
+def test_conv_pool_matches_torch(op, case):
+    layer, x = _conv_pool(case, op, integers=True)  # ties too: torch routes them to the first maximum
+    p = case[3]
+    dw, db = _oracle(layer, nchw(x), lambda xt, w, b: _torch_pool(op, 2, 2, 0)(TF.conv2d(xt, w, b, padding=p)),
                      (layer.params["weight"], layer.params["bias"]))
     np.testing.assert_allclose(layer.grads["weight"], dw, rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(layer.grads["bias"], db, rtol=1e-12, atol=1e-12)

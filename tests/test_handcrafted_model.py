@@ -10,6 +10,7 @@ import pytest
 from lenet.backends import Model, get_backend
 from lenet.backends.common import InputShapeError
 from lenet.backends.handcrafted import backend as hc
+from lenet.backends.handcrafted.conv_pool import ConvPool2D
 from lenet.backends.handcrafted.optim import SGD, Adam
 from lenet.io.weights import WeightsError
 from lenet.spec import lenet5, lenet5_modified, mlp
@@ -42,6 +43,19 @@ def _batch(arch, n=3, seed=0):
 
 
 # --------------------------------------------------------------------------- whole-network gradients
+
+
+@pytest.mark.parametrize("name, fused", [("lenet5-tanh-max", [0, 3]), ("lenet5-relu-max", [0, 3]),
+                                         ("lenet5-relu-avg", []), ("lenet5-modified", []), ("mlp", [])])
+def test_a_conv_runs_with_the_max_pool_after_it_as_one_product(name, fused):
+    """Fused: a conv that a 2x2 pool follows once a monotonic activation has moved after the pool.
+
+    relu then an average pool, and swish then a max-pool, stay apart: neither pair commutes.
+    """
+    net = hc.build(ARCHS[name](), seed=0).net
+    got = [i for i in net.arch.param_layers() for layer in net.layers
+           if isinstance(layer, ConvPool2D) and layer.params["weight"] is net.weights[f"{i}.weight"]]
+    assert got == fused
 
 
 @pytest.mark.parametrize("name", ARCHS)

@@ -21,6 +21,7 @@ from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_mode, check_thread_count, load_model, save_model, training_set
 from . import CAPABILITIES, NAME, parallel
 from . import layers as L
+from .conv_pool import ConvPool2D, fuses
 from .losses import SoftmaxCrossEntropy
 from .optim import make_optimizer
 
@@ -61,6 +62,22 @@ def _pool_before_activation(layers: list[L.Layer]) -> list[L.Layer]:
     return out
 
 
+def _fuse_conv_pools(layers: list[L.Layer], in_shapes: list[tuple]) -> list[L.Layer]:
+    """``layers`` with every stride-1 conv that a 2x2 pool follows run as one :class:`.conv_pool.ConvPool2D`.
+
+    ``in_shapes[i]`` is the input shape of ``layers[i]``; the conv keeps its bound parameter arrays.
+    """
+    out, i = [], 0
+    while i < len(layers):
+        if i + 1 < len(layers) and fuses(layers[i], layers[i + 1], in_shapes[i]):
+            out.append(ConvPool2D(layers[i], layers[i + 1], in_shapes[i]))
+            i += 2
+        else:
+            out.append(layers[i])
+            i += 1
+    return out
+
+
 class Net:
     """``arch`` as handcrafted layers in ``dtype`` (float32, or float64 for gradient checks).
 
@@ -79,8 +96,8 @@ class Net:
         self.dtype = np.dtype(dtype)
         if self.dtype not in (np.float32, np.float64):
             raise ValueError(f"dtype must be float32 or float64, got {self.dtype}")
-        self.layers = _pool_before_activation(
-            [_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, arch.input_shapes())])
+        in_shapes = arch.input_shapes()
+        layers = _pool_before_activation([_make_layer(s, shp, self.dtype) for s, shp in zip(arch.layers, in_shapes)])
         shapes = arch.weight_shapes()
         offsets, total = {}, 0
         for name, shape in shapes.items():
@@ -94,10 +111,11 @@ class Net:
 
         self.weights, self.grads = views(self.flat_params), views(self.flat_grads)
         for i in arch.param_layers():
-            self.layers[i].bind({p: self.weights[f"{i}.{p}"] for p in ("weight", "bias")},
-                                {p: self.grads[f"{i}.{p}"] for p in ("weight", "bias")})
-        params = arch.param_layers()
-        self._first_param = params[0] if params else len(self.layers)
+            layers[i].bind({p: self.weights[f"{i}.{p}"] for p in ("weight", "bias")},
+                           {p: self.grads[f"{i}.{p}"] for p in ("weight", "bias")})
+        # fused after binding: the spec's layer indices name the canonical weights
+        self.layers = _fuse_conv_pools(layers, in_shapes)
+        self._first_param = next((i for i, layer in enumerate(self.layers) if layer.param_names), len(self.layers))
         self.loss = SoftmaxCrossEntropy()
         self._inputs: dict[int, np.ndarray] = {}
         self._stage = None
