@@ -242,15 +242,16 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> M
 # Micro-batches.  A step on a batch larger than TRAIN_CHUNK runs forward and backward on
 # nearly equal chunks of at most TRAIN_CHUNK samples, adds up their gradients and then makes
 # ONE optimizer step: the same update as the whole batch (only the summation order differs).
-# It bounds the buffers (im2col of conv1 is 80 MB at batch 1024).  Smaller chunks were
+# It bounds the buffers (conv1's patch buffer is 30 MB at batch 1024).  Smaller chunks were
 # tried for cache locality: on the shared 2-core machine, batch 256 whole ran 10-15% faster
 # per sample than as chunks of 64 or 32 (paired runs against torch, 16 rounds each; one
 # quiet run favoured chunks of 32), so batches up to 256 run whole on one worker thread.
 # With more workers (parallel.py) a batch is split into at least one chunk per worker.
 TRAIN_CHUNK = 256
-# Inference chunks: with the pools before the activations, chunks of 32 ran fastest, at batch 64 and 1024
-# alike (1 thread, interleaved: about 27k img/s against 19k for chunks of 128 and 26k for 16); conv1's
-# im2col of 32 images (2.5 MB) stays in the caches.
+# Inference chunks: chunks of 32 ran fastest, at batch 64 and 1024 alike (1 thread, interleaved: about
+# 27k img/s against 19k for chunks of 128 and 26k for 16).  With the fused conv-pools (conv_pool.py) they
+# still do: at batch 1024, chunks of 16, 48, 64 and 128 took 0.99-1.59x the time of 32 at 1 and 2
+# threads (8 interleaved rounds; only 48 and 64 came within 5%, in one case each).
 PREDICT_CHUNK = 32
 
 
