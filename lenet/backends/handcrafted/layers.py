@@ -5,7 +5,8 @@ layers work on ``(F, N)``.  With the batch innermost every shifted window of
 an image is a plain strided slice over all samples at once, so im2col is one
 ``copyto`` from a :func:`~numpy.lib.stride_tricks.sliding_window_view`, a
 convolution is ONE matrix product, and max-pooling is an elementwise maximum
-of ``size * size`` slices.  Flattening ``(C, H, W, N)`` to ``(C*H*W, N)`` is a
+of ``size * size`` slices.  (A network runs a conv and the 2x2 pool after it
+as one product instead: :mod:`.conv_pool`.)  Flattening ``(C, H, W, N)`` to ``(C*H*W, N)`` is a
 free reshape in the same C-major feature order as ``torch.flatten`` on NCHW.
 (DESIGN.md section 7: an NHWC prototype with ``.max(axis=...)`` pooling was 3-4x slower.)
 
@@ -433,29 +434,14 @@ class _Activation(Layer):
         return ws
 
 
-def _one_plus_exp_neg(x, scale: float, out):
-    """``1 + exp(-scale * x)`` into ``out``: tanh and the logistic are one division away from it.
-
-    NumPy's float32 ``exp`` is vectorised (AVX2) where its ``tanh`` is not: ``tanh(x) = 2 / (1 +
-    exp(-2x)) - 1`` ran 1.8x faster than ``np.tanh`` (1176 x 32 values), within 2e-7 of it in
-    float32.  Where ``exp`` overflows (float32: ``scale * x < -88``) it gives ``inf``, and the
-    division then the exact limit (tanh -1, logistic 0), so the overflow warning is silenced.
-    """
-    np.multiply(x, -scale, out=out)
-    with np.errstate(over="ignore"):
-        np.exp(out, out=out)
-    return np.add(out, 1.0, out=out)
-
-
 class Tanh(_Activation):
-    """``y = tanh(x) = 2 / (1 + exp(-2x)) - 1``;  ``dx = dy * (1 - y**2)``."""
+    """``y = tanh(x)``;  ``dx = dy * (1 - y**2)``."""
 
     monotonic = True
 
     def forward(self, x):
         ws = self._workspace(x.shape)
-        np.divide(2.0, _one_plus_exp_neg(x, 2.0, ws.y), out=ws.y)
-        np.subtract(ws.y, 1.0, out=ws.y)
+        np.tanh(x, out=ws.y)
         self._last = ws
         return ws.y
 
@@ -500,8 +486,12 @@ class ReLU(_Activation):
 
 
 def _sigmoid(x, out):
-    """The logistic ``1 / (1 + exp(-x))`` into ``out``."""
-    return np.divide(1.0, _one_plus_exp_neg(x, 1.0, out), out=out)
+    """Overflow-free logistic: ``0.5 * tanh(x / 2) + 0.5`` (``exp(-x)`` overflows for x < -88 in float32)."""
+    np.multiply(x, 0.5, out=out)
+    np.tanh(out, out=out)
+    np.multiply(out, 0.5, out=out)
+    np.add(out, 0.5, out=out)
+    return out
 
 
 class Sigmoid(_Activation):

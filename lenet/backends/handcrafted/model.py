@@ -1,7 +1,8 @@
 """The handcrafted network and the backend functions (see :mod:`lenet.backends`).
 
 :class:`Net` turns an :class:`~lenet.spec.Arch` into a list of layers from
-:mod:`.layers`.  All its parameters live in one flat vector (and all
+:mod:`.layers`, with each conv that a 2x2 pool follows run with it as one
+product (:mod:`.conv_pool`).  All its parameters live in one flat vector (and all
 gradients in another) of which the canonical weights ``{"<i>.weight",
 "<i>.bias"}`` are views, so the optimizer updates the whole model with a few
 in-place calls.  Inputs are NCHW at the edges and batch-innermost
