@@ -7,7 +7,10 @@ the ratio is taken within each round.  The contenders run the same weights (hand
 the same input; training steps start from the same initial weights and walk the same epoch order, each on
 its own copy of the speed dataset.  The pytest-benchmark figure of a row is the wall time of one round (of
 every contender); what to read is ``extra_info["speedup"]``: handcrafted's speed over each rival's, the
-median over rounds with its 95% interval.
+median over rounds with its 95% interval.  At batch 1024 the machine's GEMM (a 1024 x 1024 fp32 product
+through NumPy's BLAS) is timed as one more contender: ``extra_info["pct_of_gemm"]`` is handcrafted's
+achieved FLOP/s as a % of the GEMM's in the same rounds.  The session's ceiling (``pct_of_peak``) is one
+best-of-7 reading, minutes from the row: on this box it read 71 to 131 GFLOP/s at 2 threads on one day.
 
 Only the ``speed`` profile runs this file (``Profile.groups``).
 """
@@ -17,13 +20,14 @@ import numpy as np
 import pytest
 
 from lenet.backends import get_backend, is_available
-from lenet.measure.ceiling import roofline
+from lenet.measure.ceiling import gemm_call, roofline, share_of_gemm
 from lenet.measure.paired import Interleaved
-from lenet.study.speed_targets import HANDCRAFTED, RIVALS
+from lenet.study.speed_targets import CEILING_BATCH, HANDCRAFTED, RIVALS
 from lenet.training import epoch_batches
 
 BLOCK_S = 0.25  # per contender and round: long enough to average over a few scheduler ticks
 ROUNDS = 15  # the median's 95% interval then spans the 4th to the 12th of the 15 ratios
+GEMM = "gemm"  # at the ceiling batch, the machine's GEMM runs as one more contender (lenet.measure.ceiling)
 
 
 def _contenders(study) -> list[str]:
@@ -63,12 +67,17 @@ def test_inference_speedup(benchmark, study, arch_name, infer_batch):
     x = np.resize(study.dataset.x_test, (infer_batch, *study.dataset.input_shape))
     calls = {name: backend.make_forward(model, x) for name, (backend, model) in _same_weights(
         study, names, arch_name).items()}
+    if infer_batch == CEILING_BATCH:
+        calls[GEMM] = gemm_call()
     paired = _run(benchmark, calls).result()
-    hc_s = paired.median_s(HANDCRAFTED)
+    arch = study.arch(arch_name)
+    share = {}
+    if GEMM in calls:
+        share["pct_of_gemm"] = share_of_gemm(arch, infer_batch, paired.speedup(HANDCRAFTED, GEMM))
     study.record(benchmark, HANDCRAFTED, arch_name, "cpu", phase="infer", batch_size=infer_batch,
                  contenders=names, speedup=_speedups(paired, names), paired=paired.as_dict(),
                  throughput={n: infer_batch / paired.median_s(n) for n in names},  # img/s
-                 **roofline(study.arch(arch_name), infer_batch, hc_s, "infer", study.ceiling))
+                 **share, **roofline(arch, infer_batch, paired.median_s(HANDCRAFTED), "infer", study.ceiling))
 
 
 @pytest.mark.benchmark(group="speed-ratio")

@@ -162,23 +162,31 @@ def test_interleaved_ratios_end_to_end(tmp_path, capsys):
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "bench/test_speed_ratios.py", "-p", "no:cacheprovider", "--profile", "speed",
          "--backends", ",".join(["handcrafted", rivals[0]]), "--archs", "lenet5", "--epochs", "1", "--threads", "1",
-         "-k", "inference_speedup[lenet5-64] or train_step_speedup[lenet5-64]", "--progress", "log",
+         "-k", "inference_speedup[lenet5-64] or inference_speedup[lenet5-1024] or train_step_speedup[lenet5-64]",
+         "--progress", "log",
          "--model-cache", str(tmp_path / "models"), f"--benchmark-storage=file://{tmp_path / 'storage'}",
          "--benchmark-autosave", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=900)
     assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
     (path,) = (tmp_path / "storage").rglob("*.json")
     rows = load_run(path).benchmarks
-    assert sorted(b["extra_info"]["phase"] for b in rows) == ["infer", "train"]
+    assert sorted((b["extra_info"]["phase"], b["extra_info"]["batch_size"]) for b in rows) == [
+        ("infer", 64), ("infer", 1024), ("train", 64)]
     for b in rows:
         e = b["extra_info"]
         assert e["contenders"] == ["handcrafted", rivals[0]] and b["stats"]["rounds"] == 15
         s = e["speedup"][rivals[0]]
         assert 0 < s["low"] <= s["median"] <= s["high"] and s["rounds"] == 15
         assert all(len(v) == 15 for v in e["paired"]["per_call_s"].values())
+        # the GEMM runs in the rounds of the ceiling batch only, as a contender that is not a backend
+        assert ("gemm" in e["paired"]["per_call_s"]) == ("pct_of_gemm" in e) == (e["batch_size"] == 1024)
+    (big,) = [b["extra_info"] for b in rows if b["extra_info"]["batch_size"] == 1024]
+    share = big["pct_of_gemm"]
+    assert 0 < share["low"] <= share["median"] <= share["high"] and set(big["throughput"]) == {"handcrafted", rivals[0]}
     main(["check-speed", str(path)])
     out = capsys.readouterr().out
     assert "threads 1, interleaved, inference lenet5 batch 64: handcrafted / " + rivals[0] in out
     assert "threads 1, interleaved, train step lenet5 batch 64" in out
+    assert "interleaved, inference lenet5 batch 1024: handcrafted % of the GEMM peak timed in the same rounds" in out
 
 
 def test_sigterm_ends_the_run_and_keeps_what_finished(tmp_path):

@@ -109,6 +109,23 @@ def test_interleaved_rows_are_judged_by_their_interval_and_replace_the_sequentia
     assert "PASS  [1.20, 1.40]" in text and "1.15, not judged" in text
 
 
+def test_the_share_of_the_gemm_timed_in_the_rounds_is_judged_by_its_interval(tmp_path):
+    share = {"median": 27.0, "low": 24.0, "high": 29.0, "confidence": 0.95, "rounds": 15}
+    path = _history(tmp_path, [
+        _paired("infer", 1024, {"torch": (1.2, 1.3, 1.4)}, threads=1, pct_of_peak=20.0,
+                pct_of_gemm={**share, "low": 25.5}),
+        _paired("infer", 1024, {"torch": (1.2, 1.3, 1.4)}, pct_of_peak=30.0, pct_of_gemm=share),
+        _paired("infer", 1024, {"torch": (1.2, 1.3, 1.4)}, arch="lenet5-relu", pct_of_peak=30.0,
+                pct_of_gemm={**share, "low": 20.0, "median": 22.0, "high": 24.9}),
+    ])
+    rows = [r for r in check(load_run(path)) if "GEMM" in r["target"]]
+    assert [r["passed"] for r in rows] == [True, None, False]  # session peaks of 20% and 30% are not read
+    assert all("same rounds" in r["target"] for r in rows) and rows[0]["interval"] == [25.5, 29.0]
+    assert "straddles" in rows[1]["reasons"][0]
+    with pytest.raises(HistoryError, match=r"extra_info.pct_of_gemm is .*low <= median <= high"):
+        load_run(_history(tmp_path, [_paired("infer", 1024, {}, pct_of_gemm={**share, "low": 28.0})], "bad.json"))
+
+
 def test_a_malformed_speedup_names_the_field(tmp_path):
     bad = _paired("infer", 64, {"torch": (1.4, 1.3, 1.2)})  # low above high
     with pytest.raises(HistoryError, match=r"extra_info.speedup is .*low <= median <= high"):

@@ -118,15 +118,25 @@ def flop_counters(v) -> None:
                     raise FieldError(f"counters whose {key!r} is {e}, but {name!r} has {_show(c[key])}") from None
 
 
+def _is_interval(r) -> bool:
+    return (isinstance(r, dict) and all(_is_real(r.get(k)) and math.isfinite(r[k]) and r[k] > 0
+                                        for k in ("median", "low", "high"))
+            and r["low"] <= r["median"] <= r["high"])
+
+
 def speedups(v) -> None:
     """``extra_info["speedup"]`` (bench/test_speed_ratios.py): rival -> {median, low, high}, all > 0."""
     mapping(v)
     for rival, r in v.items():
-        ok = isinstance(r, dict) and all(_is_real(r.get(k)) and math.isfinite(r[k]) and r[k] > 0
-                                         for k in ("median", "low", "high"))
-        if not ok or not r["low"] <= r["median"] <= r["high"]:
+        if not _is_interval(r):
             raise FieldError(f"rival -> {{median, low, high}}, numbers > 0 with low <= median <= high, but "
                              f"{rival!r} has {_show(r)}")
+
+
+def interval(v) -> None:
+    """A median with its interval, ``{median, low, high}``, numbers > 0 (``extra_info["pct_of_gemm"]``)."""
+    if not _is_interval(v):
+        raise FieldError("{median, low, high}, numbers > 0 with low <= median <= high")
 
 
 # --- which check applies to which field --------------------------------------------------------------
@@ -152,6 +162,7 @@ EXTRA = {
     **dict.fromkeys(("params", "seed", "num_classes", "stored_values", "break_even_calls"), non_negative_int),
     "pct_of_peak": non_negative_number,  # judged by lenet.study.speed_targets
     "speedup": speedups,  # judged by lenet.study.speed_targets
+    "pct_of_gemm": interval,  # judged by lenet.study.speed_targets
     "contenders": strings,
 }
 # By name ending, for the many measured figures (first match wins).

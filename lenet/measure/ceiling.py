@@ -16,6 +16,7 @@ peak, the arithmetic intensity from the analytic bytes moved, and the roof ``min
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 
 import numpy as np
 
@@ -23,6 +24,7 @@ from ..counting import FLOAT32_BYTES, count
 from ..spec import Arch
 
 GEMM_N = 1024
+GEMM_FLOPS = 2 * GEMM_N**3
 STREAM_MIB = 128
 REPEATS = 7
 TRAIN_FLOP_FACTOR = 3  # forward + backward (dX) + backward (dW): each about one forward's MACs
@@ -38,21 +40,37 @@ def _best_seconds(fn, repeats: int = REPEATS) -> float:
     return best
 
 
-def measure_ceiling() -> dict:
-    """fp32 GEMM GFLOP/s and copy bandwidth GB/s of this machine now, at the thread count in force."""
-    from .threads import report
-
+def gemm_call() -> Callable[[], object]:
+    """A call making one fp32 ``GEMM_N x GEMM_N`` product (:data:`GEMM_FLOPS`) through NumPy's BLAS, at the
+    thread count in force when it runs."""
     rng = np.random.default_rng(0)
     a = rng.standard_normal((GEMM_N, GEMM_N), dtype=np.float32)
     b = rng.standard_normal((GEMM_N, GEMM_N), dtype=np.float32)
     out = np.empty_like(a)
-    gemm_s = _best_seconds(lambda: np.matmul(a, b, out=out))
+    return lambda: np.matmul(a, b, out=out)
+
+
+def share_of_gemm(arch: Arch, batch: int, speedup: dict) -> dict:
+    """Inference FLOP/s as a % of the GEMM's, from ``speedup``: calls of ``batch`` samples per second over
+    :func:`gemm_call` calls per second in the same rounds (:meth:`lenet.measure.paired.Paired.speedup`).
+
+    The median and its interval scale alike; a slow spell of the machine slows both in a round.
+    """
+    scale = 100 * count(arch).flops * batch / GEMM_FLOPS
+    return {**speedup, **{k: speedup[k] * scale for k in ("median", "low", "high")}}
+
+
+def measure_ceiling() -> dict:
+    """fp32 GEMM GFLOP/s and copy bandwidth GB/s of this machine now, at the thread count in force."""
+    from .threads import report
+
+    gemm_s = _best_seconds(gemm_call())
     n = STREAM_MIB * 2**20 // FLOAT32_BYTES
     src = np.ones(n, np.float32)
     dst = np.empty_like(src)
     copy_s = _best_seconds(lambda: np.copyto(dst, src))
     return {
-        "gemm_gflops": 2 * GEMM_N**3 / gemm_s / 1e9, "gemm_n": GEMM_N,
+        "gemm_gflops": GEMM_FLOPS / gemm_s / 1e9, "gemm_n": GEMM_N,
         "bandwidth_gbs": 2 * src.nbytes / copy_s / 1e9, "stream_mib": STREAM_MIB,
         "repeats": REPEATS, "threads": report().get("requested"),
         "method": f"best of {REPEATS}: numpy.matmul of two {GEMM_N}x{GEMM_N} float32 matrices (2n^3 FLOPs); "

@@ -9,7 +9,8 @@ the other backends of the same machine, threads, architecture and batch:
   torch's, keras' at most), judged only on at least :data:`MIN_TRAIN_SAMPLES` images: a digits epoch
   lasts about 0.2 s at 2 threads, too short to time well (the ``speed`` profile runs 60,000);
 * at batch 1024, inference reaching at least :data:`MIN_PCT_OF_PEAK` % of the GEMM peak measured in
-  the same run (``extra_info['pct_of_peak']``, :func:`lenet.measure.ceiling.roofline`).
+  the same run (``extra_info['pct_of_peak']``, :func:`lenet.measure.ceiling.roofline`), or, in an
+  interleaved row, of the GEMM timed in the same rounds (``extra_info['pct_of_gemm']``).
 
 Where the run holds the interleaved rows of ``bench/test_speed_ratios.py`` (group ``speed-ratio``), the
 ratio targets are judged from them instead: the median over rounds of the per-round ratio, with its 95%
@@ -20,8 +21,9 @@ there: an epoch is its steps plus the shared loop's bookkeeping, the same for ev
 
 A sequential figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
 :mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons, and the check does not
-pass; so is the GEMM-peak figure, from either kind of row, since it depends on the machine's speed and not
-on a ratio.  A zero, negative or non-finite time never reaches a judgement: :mod:`lenet.io.history` refuses
+pass; so is the session's GEMM-peak figure, from either kind of row, since it depends on the machine's
+speed then and not on a ratio.  The GEMM timed in the rounds makes that share a ratio too, judged by its
+interval.  A zero, negative or non-finite time never reaches a judgement: :mod:`lenet.io.history` refuses
 the file that holds it.
 """
 from __future__ import annotations
@@ -127,7 +129,12 @@ def _paired_rows(paired: dict) -> list[dict]:
                     rows.append(_interval_row(f"{where}, inference {arch} batch {batch}: handcrafted / {rival} "
                                               "throughput", s["median"], s["low"], s["high"],
                                               f">= {INFER_MIN_RATIO}", lambda r: r >= INFER_MIN_RATIO))
-            if batch == CEILING_BATCH and e.get("pct_of_peak") is not None:
+            share = e.get("pct_of_gemm")
+            if batch == CEILING_BATCH and share:
+                rows.append(_interval_row(f"{where}, inference {arch} batch {batch}: handcrafted % of the GEMM peak "
+                                          "timed in the same rounds", share["median"], share["low"], share["high"],
+                                          f">= {MIN_PCT_OF_PEAK:g}", lambda r: r >= MIN_PCT_OF_PEAK))
+            elif batch == CEILING_BATCH and e.get("pct_of_peak") is not None:
                 rows.append(_row(f"{where}, inference {arch} batch {batch}: handcrafted % of the measured GEMM "
                                  "peak", e["pct_of_peak"], f">= {MIN_PCT_OF_PEAK:g}",
                                  lambda r: r >= MIN_PCT_OF_PEAK, [fig]))
