@@ -2,8 +2,8 @@
 
 Why.  Computed apart, LeNet-5's first convolution is a thin product: 6 filters of 25 taps.  im2col
 writes 25 values for each 6 it computes, and OpenBLAS ran the ``(6, 25) @ (25, 784 N)`` product at
-23 GFLOP/s, a quarter of this machine's one-thread peak; with the bias pass, the padding copy and
-the pool it was 45% of inference at batch 1024 (``lenet profile-layers``, docs/profiles).  The
+23 GFLOP/s, a quarter to a third of this machine's one-thread GEMM peak; with its pool it was about
+half of inference at batch 1024 (``lenet profile-layers``, docs/profiles).  The
 pool needs the four outputs of each 2x2 block together anyway.  So this layer gathers, for every
 block, the ``(k+1) x (k+1)`` input patch its four outputs read (36 values for 5x5 filters, where
 im2col wrote 4 x 25), and multiplies the patches by the four *placements* of the filters stacked:
