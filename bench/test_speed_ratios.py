@@ -10,7 +10,7 @@ every contender); what to read is ``extra_info["speedup"]``: handcrafted's speed
 median over rounds with its 95% interval.  At batch 1024 the machine's GEMM (a 1024 x 1024 fp32 product
 through NumPy's BLAS) is timed as one more contender: ``extra_info["pct_of_gemm"]`` is handcrafted's
 achieved FLOP/s as a % of the GEMM's in the same rounds.  The session's ceiling (``pct_of_peak``) is one
-best-of-7 reading, minutes from the row: on this box it read 71 to 131 GFLOP/s at 2 threads on one day.
+best-of-7 reading, minutes from the row: on this box it read 86 to 132 GFLOP/s at 2 threads on one day.
 
 Only the ``speed`` profile runs this file (``Profile.groups``).
 """
