@@ -105,12 +105,12 @@ class ConvPool2D(Layer):
             ws.pad = self._buf((c, h + 2 * p, w + 2 * p, n), fill=0)  # borders zeroed once, never written again
             ws.pad_inner = ws.pad[:, p:p + h, p:p + w, :]
             ws.src, ws.win = ws.pad, self._windows(ws.pad, r, q)
-        ws.y = self._buf((len(_POSITIONS) * o, cols))
-        ws.slabs = [ws.y[i * o:(i + 1) * o] for i in range(len(_POSITIONS))]
+        ws.prod = self._buf((len(_POSITIONS) * o, cols))
+        ws.slabs = [ws.prod[i * o:(i + 1) * o] for i in range(len(_POSITIONS))]
         ws.out2 = self._buf((o, cols))
         ws.out = ws.out2.reshape(o, r, q, n)
-        ws.dy = self._buf(ws.y.shape)
-        ws.dslabs = [ws.dy[i * o:(i + 1) * o] for i in range(len(_POSITIONS))]
+        ws.dprod = self._buf(ws.prod.shape)
+        ws.dslabs = [ws.dprod[i * o:(i + 1) * o] for i in range(len(_POSITIONS))]
         ws.rest, ws.part = self._buf((o, cols)), self._buf((o, cols))
         ws.mask = np.empty((o, cols), bool)
         # the gradient of `wide` is computed transposed, (taps + 1, 4 O), as Conv2D computes its dW
@@ -145,7 +145,7 @@ class ConvPool2D(Layer):
             ws.src, ws.win = x, self._windows(x, *ws.out_hw)
         np.copyto(ws.cols6, ws.win)
         self._place()
-        np.matmul(self._wide, ws.cols, out=ws.y)
+        np.matmul(self._wide, ws.cols, out=ws.prod)
         s, out = ws.slabs, ws.out2
         combine = np.maximum if self.pool.op == "max" else np.add
         combine(s[0], s[1], out=out)
@@ -168,7 +168,7 @@ class ConvPool2D(Layer):
             np.multiply(dy2, 1.0 / len(ws.dslabs), out=ws.dslabs[0])
             for d in ws.dslabs[1:]:
                 np.copyto(d, ws.dslabs[0])
-        dwide = gram_transposed(ws.cols, ws.dy, ws.dw_blocks, ws.dwt, ws.dwt_part).T  # (4 O, taps + 1)
+        dwide = gram_transposed(ws.cols, ws.dprod, ws.dw_blocks, ws.dwt, ws.dwt_part).T  # (4 O, taps + 1)
         placed = dwide[:, :-1].reshape(self._placed.shape)
         k, gw = self.conv.kernel, self.grads["weight"]
         for i, (dr, dc) in enumerate(_POSITIONS):
@@ -180,7 +180,7 @@ class ConvPool2D(Layer):
         np.sum(dwide[:, -1].reshape(self._bias.shape), axis=0, out=self.grads["bias"])
         if not need_dx:
             return None
-        np.matmul(self._wide[:, :-1].T, ws.dy, out=ws.dcols)
+        np.matmul(self._wide[:, :-1].T, ws.dprod, out=ws.dcols)
         ws.dxp.fill(0)
         for dst, src in ws.col2im:  # col2im: overlapping patches accumulate
             np.add(dst, src, out=dst)

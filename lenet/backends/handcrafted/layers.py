@@ -6,8 +6,9 @@ an image is a plain strided slice over all samples at once, so im2col is one
 ``copyto`` from a :func:`~numpy.lib.stride_tricks.sliding_window_view`, a
 convolution is ONE matrix product, and max-pooling is an elementwise maximum
 of ``size * size`` slices.  (A network runs a conv and the 2x2 pool after it
-as one product instead: :mod:`.conv_pool`.)  Flattening ``(C, H, W, N)`` to ``(C*H*W, N)`` is a
-free reshape in the same C-major feature order as ``torch.flatten`` on NCHW.
+as one product instead: :mod:`.conv_pool`.)  Flattening ``(C, H, W, N)`` to
+``(C*H*W, N)`` is a free reshape in the same C-major feature order as
+``torch.flatten`` on NCHW.
 (DESIGN.md section 7: an NHWC prototype with ``.max(axis=...)`` pooling was 3-4x slower.)
 
 Contract of every layer:

@@ -251,8 +251,8 @@ def build(arch: Arch, seed: int = 0, device: str = "cpu", dtype=np.float32) -> M
 TRAIN_CHUNK = 256
 # Inference chunks: chunks of 32 ran fastest, at batch 64 and 1024 alike (1 thread, interleaved: about
 # 27k img/s against 19k for chunks of 128 and 26k for 16).  With the fused conv-pools (conv_pool.py) they
-# still do: at batch 1024, chunks of 16, 48, 64 and 128 took 0.99-1.59x the time of 32 at 1 and 2
-# threads (8 interleaved rounds; only 48 and 64 came within 5%, in one case each).
+# still do: at batch 1024, chunks of 16, 48, 64 and 128 took 0.96-1.59x the time of 32 at 1 and 2
+# threads, tanh and relu (8 interleaved rounds); only 48 and 64 came within 5%, in two of the four cases each.
 PREDICT_CHUNK = 32
 
 
