@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..backends import BACKENDS
 from ..io.history import Run
+from ..study.speed_targets import HANDCRAFTED
 from ..study.speed_targets import check as check_speed_targets
 from .markdown import (
     UNIT,
@@ -563,7 +564,7 @@ def speed_ratio_rows(records: list[Record]) -> list[dict]:
 
 def speed_ratios_section(records: list[Record], ctx: Context) -> Section:
     def measured(row):  # the two contenders' medians in the same rounds
-        r, pair = row["record"], ("handcrafted", row["rival"])
+        r, pair = row["record"], (HANDCRAFTED, row["rival"])
         if r.get("phase") == "infer":
             return " / ".join(f"{(r.get('throughput') or {}).get(b, 0):,.0f}" for b in pair) + " img/s"
         return " / ".join(f"{(r.get('step_time') or {}).get(b, 0) * 1e3:.2f}" for b in pair) + " ms"

@@ -30,7 +30,7 @@ from __future__ import annotations
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from .layers import Conv2D, Layer, Pool2D, column_blocks, gram_transposed, route_max, window_slices
+from .layers import Conv2D, Layer, Pool2D, column_blocks, gram_transposed, pool_windows, route_max, window_slices
 
 #: the block's positions, in the pool's row-major window order
 _POSITIONS = ((0, 0), (0, 1), (1, 0), (1, 1))
@@ -146,21 +146,13 @@ class ConvPool2D(Layer):
         np.copyto(ws.cols6, ws.win)
         self._place()
         np.matmul(self._wide, ws.cols, out=ws.prod)
-        s, out = ws.slabs, ws.out2
-        combine = np.maximum if self.pool.op == "max" else np.add
-        combine(s[0], s[1], out=out)
-        combine(out, s[2], out=out)
-        combine(out, s[3], out=out)
-        if self.pool.op == "avg":
-            out *= 1.0 / len(s)
+        pool_windows(ws.slabs, self.pool.op, ws.out2)
         self._last = ws
         return ws.out
 
     def backward(self, dy, need_dx=True):
         """``dy (O, Ho/2, Wo/2, N) -> dx (C, H, W, N)``; fills ``grads["weight"]`` and ``grads["bias"]``."""
-        ws = self._last
-        if dy.shape != ws.out.shape:
-            raise ValueError(f"ConvPool2D.backward: dy has shape {dy.shape}, the last forward gave {ws.out.shape}")
+        ws = self._last_forward(dy, "out")
         dy2 = dy.reshape(ws.out2.shape)  # a view, or a copy when dy is not contiguous
         if self.pool.op == "max":
             route_max(ws.slabs, ws.out2, dy2, ws.dslabs, True, ws.rest, ws.part, ws.mask)

@@ -98,6 +98,14 @@ class Layer:
             return np.empty(shape, self.dtype)
         return np.full(shape, fill, self.dtype)
 
+    def _last_forward(self, dy: np.ndarray, output: str = "y") -> _Workspace:
+        """The last forward's workspace, once ``dy`` is checked to have the shape of its ``output``."""
+        ws = self._last
+        shape = getattr(ws, output).shape
+        if dy.shape != shape:
+            raise ValueError(f"{type(self).__name__}.backward: dy has shape {dy.shape}, the last forward gave {shape}")
+        return ws
+
     def forward(self, x: np.ndarray) -> np.ndarray:  # pragma: no cover - interface
         raise NotImplementedError
 
@@ -149,6 +157,19 @@ def route_max(slices: list, out: np.ndarray, dy: np.ndarray, dst_slices: list, d
             routed = part
         if i < last:
             np.subtract(rest, routed, out=rest)  # exactly zero where routed, unchanged elsewhere
+
+
+def pool_windows(slices: list, op: str, out: np.ndarray) -> None:
+    """Into ``out``, the elementwise maximum (``op`` "max") or mean ("avg") of the window ``slices``."""
+    if len(slices) == 1:
+        np.copyto(out, slices[0])
+        return
+    combine = np.maximum if op == "max" else np.add
+    combine(slices[0], slices[1], out=out)
+    for s in slices[2:]:
+        combine(out, s, out=out)
+    if op == "avg":
+        out *= 1.0 / len(slices)
 
 
 def window_slices(src: np.ndarray, size: int, stride: int, out_h: int, out_w: int) -> list[np.ndarray]:
@@ -252,9 +273,7 @@ class Conv2D(Layer):
 
     def backward(self, dy, need_dx=True):
         """``dy (O, Ho, Wo, N) -> dx (C, H, W, N)``; fills ``grads["weight"]`` and ``grads["bias"]``."""
-        ws = self._last
-        if dy.shape != ws.y.shape:
-            raise ValueError(f"Conv2D.backward: dy has shape {dy.shape}, the last forward gave {ws.y.shape}")
+        ws = self._last_forward(dy)
         if dy.flags.c_contiguous:
             dy2 = dy.reshape(ws.y2.shape)
         else:
@@ -330,26 +349,13 @@ class Pool2D(Layer):
             np.copyto(ws.pad_inner, x)
         elif x is not ws.src:
             ws.src, ws.slices = x, window_slices(x, self.size, self.stride, *ws.out_hw)
-        sl, out = ws.slices, ws.out
-        if len(sl) == 1:
-            np.copyto(out, sl[0])
-        elif self.op == "max":
-            np.maximum(sl[0], sl[1], out=out)
-            for s in sl[2:]:
-                np.maximum(out, s, out=out)
-        else:
-            np.add(sl[0], sl[1], out=out)
-            for s in sl[2:]:
-                np.add(out, s, out=out)
-            out *= 1.0 / len(sl)
+        pool_windows(ws.slices, self.op, ws.out)
         self._last = ws
-        return out
+        return ws.out
 
     def backward(self, dy, need_dx=True):
         """``dy (C, Ho, Wo, N) -> dx (C, H, W, N)``."""
-        ws = self._last
-        if dy.shape != ws.out.shape:
-            raise ValueError(f"Pool2D.backward: dy has shape {dy.shape}, the last forward gave {ws.out.shape}")
+        ws = self._last_forward(dy, "out")
         if not need_dx:
             return None
         if not ws.tiles:
@@ -408,9 +414,7 @@ class Dense(Layer):
 
     def backward(self, dy, need_dx=True):
         """``dy (F_out, N) -> dx (F_in, N)``; fills ``grads``."""
-        ws = self._last
-        if dy.shape != ws.y.shape:
-            raise ValueError(f"Dense.backward: dy has shape {dy.shape}, the last forward gave {ws.y.shape}")
+        ws = self._last_forward(dy)
         np.matmul(self._x, dy.T, out=self.grads["weight"])
         np.sum(dy, axis=1, out=self.grads["bias"])
         if not need_dx:
@@ -427,13 +431,6 @@ class _Activation(Layer):
         ws.y = self._buf(shape)
         ws.dx = self._buf(shape)
 
-    def _begin_backward(self, dy):
-        ws = self._last
-        if dy.shape != ws.y.shape:
-            raise ValueError(f"{type(self).__name__}.backward: dy has shape {dy.shape}, "
-                             f"the last forward gave {ws.y.shape}")
-        return ws
-
 
 class Tanh(_Activation):
     """``y = tanh(x)``;  ``dx = dy * (1 - y**2)``."""
@@ -447,7 +444,7 @@ class Tanh(_Activation):
         return ws.y
 
     def backward(self, dy, need_dx=True):
-        ws = self._begin_backward(dy)
+        ws = self._last_forward(dy)
         if not need_dx:
             return None
         dx = ws.dx
@@ -478,7 +475,7 @@ class ReLU(_Activation):
         return ws.y
 
     def backward(self, dy, need_dx=True):
-        ws = self._begin_backward(dy)
+        ws = self._last_forward(dy)
         if not need_dx:
             return None
         np.greater(ws.y, 0, out=ws.mask)
@@ -507,7 +504,7 @@ class Sigmoid(_Activation):
         return ws.y
 
     def backward(self, dy, need_dx=True):
-        ws = self._begin_backward(dy)
+        ws = self._last_forward(dy)
         if not need_dx:
             return None
         dx = ws.dx
@@ -532,7 +529,7 @@ class Swish(_Activation):
         return ws.y
 
     def backward(self, dy, need_dx=True):
-        ws = self._begin_backward(dy)
+        ws = self._last_forward(dy)
         if not need_dx:
             return None
         dx = ws.dx
