@@ -246,6 +246,25 @@ def test_pool_matches_naive_loops(op, case, ties):
     np.testing.assert_allclose(nchw(layer.backward(dy)), ref_dx, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("size, stride", [(1, 1), (3, 1), (2, 2), (5, 1), (3, 2), (6, 2)])
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_patch_windows_is_a_view_of_every_window_tap(size, stride, contiguous):
+    from lenet.backends.handcrafted.layers import patch_windows
+
+    base = np.random.default_rng(0).standard_normal((2, 11, 13, 6))
+    src = base if contiguous else base[:, :, :, ::2]  # batch stride 2: the view still reads src itself
+    h, w = src.shape[1:3]
+    oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
+    win = patch_windows(src, size, stride, oh, ow)
+    assert win.shape == (2, size, size, oh, ow, src.shape[3]) and np.shares_memory(win, src)
+    for i in range(size):
+        for j in range(size):
+            np.testing.assert_array_equal(win[:, i, j], src[:, i:i + stride * (oh - 1) + 1:stride,
+                                                           j:j + stride * (ow - 1) + 1:stride])
+    with pytest.raises(ValueError, match="do not fit a 11x13 input"):
+        patch_windows(src, size, stride, oh + 1, ow)
+
+
 # --------------------------------------------------------------------------- conv + pool as one product
 
 CONV_POOL_CASES = [  # (in, out, kernel, padding, H, W): even convolution outputs
@@ -309,6 +328,26 @@ def test_conv_pool_float32_matches_float64_and_shares_the_conv_arrays():
     np.testing.assert_allclose(y32, layer64.forward(x), rtol=1e-5, atol=1e-5)
     layer32.params["bias"][...] += 1  # an in-place update, as the optimizer makes, is seen by the next call
     np.testing.assert_allclose(layer32.forward(x.astype(np.float32)), layer64.forward(x) + 1, rtol=1e-5, atol=1e-5)
+
+
+def test_conv_pool_writes_the_placements_only_when_the_weights_changed(monkeypatch):
+    layer, x = _conv_pool(CONV_POOL_CASES[1], "max")
+    writes = []
+    write = ConvPool2D._write_placements
+    monkeypatch.setattr(ConvPool2D, "_write_placements", lambda self: (writes.append(1), write(self))[1])
+    y0 = layer.forward(x).copy()
+    for _ in range(3):
+        np.testing.assert_array_equal(layer.forward(x), y0)
+    assert len(writes) == 1
+    layer.params["bias"][...] += 1  # written in place, as the optimizer does
+    np.testing.assert_allclose(layer.forward(x), y0 + 1, rtol=1e-12, atol=1e-12)
+    layer.params["weight"][0, 0, 0, 0] += 0.5
+    layer.forward(x)
+    assert len(writes) == 3
+    ref = ConvPool2D(L.Conv2D(*[getattr(layer.conv, a) for a in ("in_channels", "out_channels", "kernel")],
+                              padding=layer.conv.padding, dtype=F64), layer.pool, x.shape[:3])
+    ref.bind({k: v.copy() for k, v in layer.params.items()})
+    np.testing.assert_array_equal(layer.forward(x), ref.forward(x))
 
 
 def test_conv_pool_refuses_what_it_cannot_fuse_and_stale_backward():

@@ -383,3 +383,37 @@ def test_worker_threads_give_the_logits_and_the_step_of_one_thread(arch_name, wo
         for a, b in zip(split[:2] + split[3:], whole[:2] + whole[3:]):
             np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
         assert split[2] == pytest.approx(whole[2], rel=1e-6)
+
+
+
+def test_batches_write_the_fused_placements_once_and_see_every_update(workers, monkeypatch):
+    """The fused conv-pools write their filters' placements once per replica while the weights stay the
+    same, and anew after every training step: the logits are those of a fresh net with the same weights."""
+    arch = ARCHS["lenet5-tanh-max"]()
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((300, *arch.input_shape), dtype=np.float32)  # 10 inference chunks
+    y = rng.integers(0, 10, len(x))
+    steps = [rng.permutation(len(x))[:64] for _ in range(3)]
+    writes = []
+    write = ConvPool2D._write_placements
+    monkeypatch.setattr(ConvPool2D, "_write_placements", lambda self: (writes.append(self), write(self))[1])
+    runs = {}
+    for threads, chunk in ((1, 256), (2, 16)):  # 16: two micro-batches per worker and step
+        workers(threads)
+        model = hc.build(arch, seed=3)
+        writes.clear()
+        before = hc.predict(model, x)
+        assert len(writes) == 2 * threads  # two fused layers, in each replica, for ten chunks
+        np.testing.assert_array_equal(hc.predict(model, x), before)
+        assert len(writes) == 2 * threads
+        tr = hc.trainer(model, x, y, TrainConfig(optimizer="sgd", lr=0.1), chunk=chunk)
+        for idx in steps:
+            tr.step(idx, 0.1)
+        runs[threads] = before, hc.predict(model, x), model.net.flat_params.copy()
+        ref = hc.build(arch, seed=0)  # a fresh net given the trained weights: nothing stale was used
+        hc.set_weights(ref, hc.get_weights(model))
+        np.testing.assert_array_equal(hc.predict(ref, x), runs[threads][1])
+    one, two = runs[1], runs[2]
+    assert np.abs(one[1] - one[0]).max() > 1e-2  # the steps changed the logits
+    for a, b in zip(two, one):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)

@@ -47,10 +47,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
 from ...io.weights import check_weights
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool, output_size
+from .layers import patch_windows
 
 GEMMS = ("float32-exact", "int32")
 _EXACT = 2**24  # float32 represents every integer below this exactly
@@ -76,8 +76,7 @@ def _conv_cols(x: np.ndarray, k: int, stride: int, pad: int, pad_value=0) -> tup
         x = xp
     c, hp, wp, n = x.shape
     ho, wo = output_size(hp, k, stride), output_size(wp, k, stride)
-    v = sliding_window_view(x, (k, k), axis=(1, 2))[:, :stride * (ho - 1) + 1:stride, :stride * (wo - 1) + 1:stride]
-    cols = np.ascontiguousarray(v.transpose(0, 4, 5, 1, 2, 3))  # (C, k, k, Ho, Wo, N)
+    cols = np.ascontiguousarray(patch_windows(x, k, stride, ho, wo))  # (C, k, k, Ho, Wo, N)
     return cols.reshape(c * k * k, ho * wo * n), ho, wo
 
 
