@@ -272,6 +272,7 @@ CONV_POOL_CASES = [  # (in, out, kernel, padding, H, W): even convolution output
     (3, 5, 5, 0, 10, 12),   # LeNet-5's conv2 shape, several channels, not square
     (2, 3, 3, 1, 6, 4),
     (2, 2, 1, 0, 4, 6),     # 1x1 filters: 2x2 patches
+    (2, 3, 2, 0, 5, 7),     # 2x2 filters: odd 3x3 patches, an odd input
 ]
 
 
