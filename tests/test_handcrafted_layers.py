@@ -249,20 +249,18 @@ def test_pool_matches_naive_loops(op, case, ties):
 @pytest.mark.parametrize("size, stride", [(1, 1), (3, 1), (2, 2), (5, 1), (3, 2), (6, 2)])
 @pytest.mark.parametrize("contiguous", [True, False])
 def test_patch_windows_is_a_view_of_every_window_tap(size, stride, contiguous):
-    from lenet.backends.handcrafted.layers import patch_windows
-
     base = np.random.default_rng(0).standard_normal((2, 11, 13, 6))
     src = base if contiguous else base[:, :, :, ::2]  # batch stride 2: the view still reads src itself
     h, w = src.shape[1:3]
     oh, ow = (h - size) // stride + 1, (w - size) // stride + 1
-    win = patch_windows(src, size, stride, oh, ow)
+    win = L.patch_windows(src, size, stride, oh, ow)
     assert win.shape == (2, size, size, oh, ow, src.shape[3]) and np.shares_memory(win, src)
     for i in range(size):
         for j in range(size):
             np.testing.assert_array_equal(win[:, i, j], src[:, i:i + stride * (oh - 1) + 1:stride,
                                                            j:j + stride * (ow - 1) + 1:stride])
     with pytest.raises(ValueError, match="do not fit a 11x13 input"):
-        patch_windows(src, size, stride, oh + 1, ow)
+        L.patch_windows(src, size, stride, oh + 1, ow)
 
 
 # --------------------------------------------------------------------------- conv + pool as one product
@@ -345,9 +343,9 @@ def test_conv_pool_writes_the_placements_only_when_the_weights_changed(monkeypat
     layer.params["weight"][0, 0, 0, 0] += 0.5
     layer.forward(x)
     assert len(writes) == 3
-    ref = ConvPool2D(L.Conv2D(*[getattr(layer.conv, a) for a in ("in_channels", "out_channels", "kernel")],
-                              padding=layer.conv.padding, dtype=F64), layer.pool, x.shape[:3])
-    ref.bind({k: v.copy() for k, v in layer.params.items()})
+    ref, _ = _conv_pool(CONV_POOL_CASES[1], "max")  # a fresh layer, given the weights as they are now
+    for name, value in layer.params.items():
+        np.copyto(ref.params[name], value)
     np.testing.assert_array_equal(layer.forward(x), ref.forward(x))
 
 

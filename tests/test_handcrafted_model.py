@@ -385,7 +385,6 @@ def test_worker_threads_give_the_logits_and_the_step_of_one_thread(arch_name, wo
         assert split[2] == pytest.approx(whole[2], rel=1e-6)
 
 
-
 def test_batches_write_the_fused_placements_once_and_see_every_update(workers, monkeypatch):
     """The fused conv-pools write their filters' placements once per replica while the weights stay the
     same, and anew after every training step: the logits are those of a fresh net with the same weights."""
