@@ -14,9 +14,12 @@ import os
 import signal
 import sys
 import threading
+import warnings
 from pathlib import Path
 
 import pytest
+from pytest_benchmark.logger import PytestBenchmarkWarning
+from pytest_benchmark.session import PerformanceRegression
 
 from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
 from lenet.compress.runner import cases as compression_cases
@@ -28,15 +31,26 @@ from lenet.study import graph_modes
 from lenet.study.configs import CONFIG_NAMES
 from lenet.study.profiles import PROFILES
 from lenet.study.progress import PROGRESS_MODES, RunProgress, format_seconds, part_of
-from lenet.study.session import Study, StudyOptions, backend_device, device_unavailable, split_csv
-from lenet.study.session import machine_info as session_machine_info
+from lenet.study.session import (
+    Study,
+    StudyOptions,
+    backend_device,
+    device_unavailable,
+    machine_differences,
+    session_info,
+    split_csv,
+)
+from lenet.study.session import machine_info as lenet_machine_info
 from lenet.study.sweep import sweep_archs
 from lenet.testing import require_backend
 
 
 def pytest_addoption(parser):
     g = parser.getgroup("lenet-bench", "the LeNet comparison study")
-    g.addoption("--dataset", default="digits", help="digits (default), fashion-mnist, mnist, kmnist, synthetic[:N]")
+    g.addoption("--dataset", default="digits", help="digits (default), fashion-mnist, mnist, kmnist, synthetic[:N], "
+                "imagelist:PATH")
+    g.addoption("--data-dir", default=None, help="folder holding the dataset's idx files (default: LENET_DATA, then "
+                "known locations, then download)")
     g.addoption("--profile", default="quick", choices=sorted(PROFILES),
                 help="quick (CI, minutes), full (the real study, under an hour), or one part of its own: "
                      "compression, sweep, study-e, speed")
@@ -60,7 +74,8 @@ def _options(config: pytest.Config) -> StudyOptions:
         return StudyOptions(dataset=opt("--dataset"), profile=opt("--profile"), backends=split_csv(opt("--backends")),
                             archs=split_csv(opt("--archs")), devices=split_csv(opt("--device")) or ("cpu",),
                             epochs=opt("--epochs"), seed=opt("--seed"), limit=opt("--limit"),
-                            threads=opt("--threads"), model_cache=opt("--model-cache"), config=opt("--config"))
+                            threads=opt("--threads"), model_cache=opt("--model-cache"), config=opt("--config"),
+                            data_dir=opt("--data-dir"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -80,6 +95,49 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+PYTEST_BENCHMARK_DEFAULT_STORAGE = "file://./.benchmarks"
+
+
+def _benchmark_defaults(config, options: StudyOptions) -> None:
+    """Plain ``pytest bench/`` saves what ``tox -e bench`` saves, where the README says.
+
+    Unless told otherwise, the history goes to ``<project>/.benchmarks/cpu`` (``gpu`` for a GPU run: the two
+    must not share a folder, which pytest-benchmark names after the machine), it is autosaved, and it keeps
+    its raw samples, without which no interval or significance can be computed later.  Runs here before
+    pytest-benchmark's own ``pytest_configure`` (``trylast``) reads the options.
+    """
+    o = config.option
+    if o.benchmark_storage == PYTEST_BENCHMARK_DEFAULT_STORAGE:
+        o.benchmark_storage = f"file://{config.rootpath / '.benchmarks' / options.storage_kind}"
+    o.benchmark_save_data = True
+    if not (o.benchmark_save or o.benchmark_autosave or o.benchmark_disable or o.benchmark_skip or o.collectonly):
+        from pytest_benchmark.utils import get_tag
+
+        o.benchmark_autosave = get_tag()  # what --benchmark-autosave stores: commit id and time
+    # Notices of pytest-benchmark that are not errors of the run: a first --benchmark-compare with nothing
+    # saved yet (said once at the end instead, see pytest_terminal_summary), the fixture of a test whose setup
+    # failed (the failure itself is reported), nothing to save after every test failed.
+    warnings.filterwarnings("ignore", "Can't compare", PytestBenchmarkWarning)
+    config.addinivalue_line("filterwarnings", f"ignore:Benchmark fixture was not used at all:{_BENCH_WARNING}")
+    config.addinivalue_line("filterwarnings", f"default:Not saving anything:{_BENCH_WARNING}")
+
+
+_BENCH_WARNING = "pytest_benchmark.logger.PytestBenchmarkWarning"
+
+
+def _check_inputs(config, study: Study) -> None:
+    """The dataset is loaded now, so that a missing or bad one stops the session in one line, before any
+    benchmark is collected or model trained."""
+    if config.option.help or config.option.collectonly:
+        return
+    from lenet.data.base import DatasetError
+
+    try:
+        study.dataset  # noqa: B018 (loads and keeps it)
+    except DatasetError as e:
+        raise pytest.UsageError(f"--dataset {study.options.dataset}: {e}") from None
+
+
 def pytest_configure(config):
     # The progress line writes to the terminal itself (a duplicate of stdout taken now, before any test's
     # output is captured); SIGTERM ends the session as Ctrl-C does, so what finished is still saved.
@@ -88,8 +146,10 @@ def pytest_configure(config):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     options = _options(config)
+    _benchmark_defaults(config, options)
     threads.set_threads(options.threads)
-    config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
+    study = config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
+    _check_inputs(config, study)
 
 
 @pytest.fixture(scope="session")
@@ -157,14 +217,6 @@ def pytest_collection_finish(session):
                                    lambda: study.fresh_training_s, config.getoption("--progress"), _TERMINAL[0])
 
 
-def pytest_keyboard_interrupt(excinfo):
-    """Ctrl-C or SIGTERM: the test in progress is lost; what pytest-benchmark then says of it (an unused
-    fixture, or nothing to save) is a notice, not the error that the ini's ``filterwarnings`` would make it."""
-    category = "pytest_benchmark.logger.PytestBenchmarkWarning"
-    for message in ("Benchmark fixture was not used at all", "Not saving anything"):
-        _RUN["config"].addinivalue_line("filterwarnings", f"default:{message}:{category}")
-
-
 def pytest_runtest_logstart(nodeid, location):
     if "progress" in _RUN:
         _RUN["progress"].start(nodeid)
@@ -225,15 +277,63 @@ def trained(study, backend, backend_name, arch_name, device):
     return study.trained(backend_name, arch_name, backend_device(backend, device))
 
 
+# py-cpuinfo's reading of the current clock: it changes from run to run on one machine
+VOLATILE_CPU_FIELDS = ("hz_actual", "hz_actual_friendly")
+
+
 def pytest_benchmark_update_machine_info(config, machine_info):
-    """Framework versions, thread counts and GPU name in every saved history."""
+    """Framework versions, thread counts, devices and GPU name in every saved history: what describes the
+    machine, and nothing a session measures (``--benchmark-compare`` compares machine_info between runs)."""
+    machine_info["lenet"] = lenet_machine_info()
+    for key in VOLATILE_CPU_FIELDS:
+        (machine_info.get("cpu") or {}).pop(key, None)
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """The session's own measurements (ceiling, probe readings, wall time per part) beside machine_info."""
     study = config.stash.get(_STUDY_KEY, None)
-    machine_info["lenet"] = session_machine_info(study.monitor if study else None)
-    if "progress" in _RUN:
-        machine_info["lenet"]["parts_wall_s"] = dict(_RUN["progress"].progress.parts_table())
+    if study is not None:
+        parts = dict(_RUN["progress"].progress.parts_table()) if "progress" in _RUN else None
+        output_json["lenet_session"] = session_info(study.monitor, parts)
 
 
+@pytest.hookimpl(wrapper=True)
+def pytest_benchmark_compare_machine_info(config, benchmarksession, machine_info, compared_benchmark):
+    """Under ``--benchmark-compare``: one line naming what differs between the machines, instead of
+    pytest-benchmark's own check (both machine_infos dumped whole, as a warning that ``filterwarnings = error``
+    turns into a crash, and a ValueError for a storage folder outside the working directory)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PytestBenchmarkWarning)
+        try:
+            yield
+        except ValueError:  # its FileStorage.location: the storage path relative to the working directory
+            pass
+    differences = machine_differences(compared_benchmark.get("machine_info") or {}, machine_info)
+    if differences:
+        benchmarksession.logger.info("note: the run compared against was taken on a different machine or "
+                                     "software: " + "; ".join(differences), yellow=True)
+    return None
+
+
+@pytest.hookimpl(wrapper=True)
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """The overall-performance table, the wall time per part, the flags and where the history went; then
+    pytest-benchmark's tables, whose ``--benchmark-compare-fail`` verdict becomes exit status 1 (it raises, and
+    the run would end in a traceback)."""
+    _write_summary(terminalreporter, config)
+    try:
+        return (yield)
+    except PerformanceRegression:
+        terminalreporter.write_line("--benchmark-compare-fail: performance regressed (listed above): exit status 1",
+                                    red=True, bold=True)
+        _RUN["session"].exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_sessionstart(session):
+    _RUN["session"] = session
+
+
+def _write_summary(terminalreporter, config) -> None:
     study = config.stash.get(_STUDY_KEY, None)
     if study is None:
         return
@@ -248,6 +348,28 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
             terminalreporter.write_line(f"{part:<24} {format_seconds(seconds):>9}")
     for line in study.monitor.warning_lines():
         terminalreporter.write_line(line, yellow=True, bold=line.startswith("WARNING"))
+    for line in _history_lines(config):
+        terminalreporter.write_line(line)
+
+
+def _history_lines(config) -> list[str]:
+    """Where this run's history went (or why none was kept), and a compare that had nothing to compare with."""
+    bs = getattr(config, "_benchmarksession", None)
+    if bs is None or not bs.benchmarks:
+        return []
+    folder = getattr(bs.storage, "path", None)
+    lines = []
+    if bs.compare and not bs.compared_mapping:
+        lines.append(f"--benchmark-compare: no earlier run in {folder or bs.storage} to compare with; this run is "
+                     "the first, run the bench again to compare")
+    if not (bs.save or bs.autosave) or bs.disabled:
+        return lines + ["no history saved (--benchmark-disable, or --benchmark-save not given): `lenet compare`, "
+                        "`lenet report` and `lenet check-speed` read saved histories"]
+    saved = sorted(folder.glob("*/[0-9][0-9][0-9][0-9]_*.json"), key=lambda f: f.stat().st_mtime) if folder else []
+    if saved:
+        lines.append(f"history saved with its raw samples: {saved[-1]}; `lenet compare {folder}` judges it against "
+                     "the run before")
+    return lines
 
 
 def pytest_unconfigure(config):

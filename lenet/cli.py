@@ -23,27 +23,54 @@ import tempfile
 import warnings
 from pathlib import Path
 
-from .backends import BACKENDS, get_backend
+from .backends import BACKENDS, capabilities, get_backend, trainer_for
 from .counting import summary_table
 from .io.memory_budget import require_fits
 from .io.weights import WeightsError
 from .measure import threads
 from .metrics import evaluate
 from .spec import ARCHITECTURES, SpecError, build_arch
+from .study.configs import CONFIG_NAMES
 from .training import OPTIMIZERS, STUDY_E_SCHEDULE, ConfigError, TrainConfig
 
 
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Each option's default in its help, except None and a flag's False: their help says what happens then."""
+
+    def _get_help_string(self, action):
+        if action.default is None or action.default is False:
+            return action.help
+        return super()._get_help_string(action)
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse with its errors on one line (usage is one ``--help`` away), exit status 2 as usual."""
+    """argparse with its errors on one line (usage is one ``--help`` away), exit status 2 as usual, and every
+    option's default shown in ``--help``."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _command(sub, name: str, summary: str, description: str | None = None) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` opens with its description (``summary`` is its line in ``lenet --help``)."""
+    return sub.add_parser(name, help=summary, description=description or summary)
 
 
 def _positive_int(text: str) -> int:
     digits = text.strip()
     if not (digits.isascii() and digits.isdigit()) or int(digits) < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return int(digits)
+
+
+def _non_negative_int(text: str) -> int:
+    digits = text.strip()
+    if not (digits.isascii() and digits.isdigit()):
+        raise argparse.ArgumentTypeError(f"expected an integer >= 0, got {text!r}")
     return int(digits)
 
 
@@ -85,8 +112,8 @@ def _confidence(text: str) -> float:
     return value
 
 
-def _add_data_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", default="digits", help="digits (default, embedded), mnist, fashion-mnist, kmnist, "
+def _add_data_args(p: argparse.ArgumentParser, batch_help: str) -> None:
+    p.add_argument("--dataset", default="digits", help="digits (embedded), mnist, fashion-mnist, kmnist, "
                    "synthetic[:N], imagelist:PATH (grayscale), imagelist-rgb:PATH, imagelist-hist:PATH "
                    "(64-bin colour histograms); PATH holds train.txt, val.txt, test.txt")
     p.add_argument("--data-dir", default=None, help="folder holding the idx files (default: LENET_DATA, then known "
@@ -94,70 +121,92 @@ def _add_data_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--allow-outside-root", action="store_true", help="let image lists name relative paths that "
                    "leave their folder through '..'")
     p.add_argument("--input-size", type=_positive_int, default=32,
-                   help="image side fed to the network (32; 28 for MLPs)")
+                   help="image side fed to the network (28 for MLPs)")
     p.add_argument("--device", default="cpu", help="cpu, cuda (torch) or gpu (keras)")
     p.add_argument("--threads", type=_positive_int, default=None,
                    help="threads for BLAS, torch and TF (default: LENET_THREADS, else all cores)")
-    p.add_argument("--batch-size", type=_positive_int, default=64)
+    p.add_argument("--batch-size", type=_positive_int, default=None, help=batch_help)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="lenet", description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
-    info = sub.add_parser("info", help="per-layer shapes, parameters and MACs of an architecture")
-    info.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
-    info.add_argument("--classes", type=int, default=10)
-    info.add_argument("--input", default="1x32x32", help="CxHxW")
+    info = _command(sub, "info", "per-layer shapes, parameters and MACs of an architecture",
+                    "Per-layer output shapes, parameters, MACs and FLOPs of an architecture, worked out from its "
+                    "spec with no framework (the analytic reference every FLOP counter is checked against).")
+    info.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES), help="architecture")
+    info.add_argument("--classes", type=_positive_int, default=10, help="number of classes")
+    info.add_argument("--input", default="1x32x32", help="input shape CxHxW")
 
-    train = sub.add_parser("train", help="train a model and print its per-epoch history")
-    train.add_argument("--backend", default="handcrafted", choices=BACKENDS)
-    train.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES))
-    _add_data_args(train)
-    train.add_argument("--epochs", type=_positive_int, default=10, help="(--dry-run runs 1)")
-    train.add_argument("--optimizer", default="adam", choices=OPTIMIZERS)
-    train.add_argument("--lr", type=_finite_float, default=1e-3)
-    train.add_argument("--momentum", type=_finite_float, default=0.9, help="SGD momentum in [0, 1)")
-    train.add_argument("--weight-decay", type=_finite_float, default=0.0, help="L2 weight decay, >= 0")
-    train.add_argument("--schedule", type=_parse_schedule, default=(),
-                       help="step schedule EPOCH:LR,... (0-based epochs) or 'study-e'")
-    train.add_argument("--seed", type=int, default=0)
+    train = _command(sub, "train", "train a model and print its per-epoch history",
+                     "Train one architecture in one backend and print loss and top-1/top-5 per epoch, then the "
+                     "test metrics. --config starts from one of the bench's named training configs; the options "
+                     "given beside it override its fields.")
+    train.add_argument("--backend", default="handcrafted", choices=BACKENDS,
+                       help="backend to train in (onnxruntime is inference only)")
+    train.add_argument("--arch", default="lenet5", choices=sorted(ARCHITECTURES), help="architecture")
+    _add_data_args(train, "training batch size (default: the config's)")
+    train.add_argument("--config", default="reference", choices=CONFIG_NAMES,
+                       help="the bench's named training config for the dataset (lenet/study/configs.py): default "
+                       "(what the bench trains with), reference (Adam 1e-3, batch 64, 10 epochs) or study-e")
+    train.add_argument("--epochs", type=_positive_int, default=None, help="epochs (default: the config's; "
+                       "--dry-run runs 1)")
+    train.add_argument("--optimizer", default=None, choices=OPTIMIZERS, help="optimizer (default: the config's)")
+    train.add_argument("--lr", type=_finite_float, default=None, help="learning rate (default: the config's)")
+    train.add_argument("--momentum", type=_finite_float, default=None,
+                       help="SGD momentum in [0, 1) (default: the config's)")
+    train.add_argument("--weight-decay", type=_finite_float, default=None,
+                       help="L2 weight decay, >= 0 (default: the config's)")
+    train.add_argument("--schedule", type=_parse_schedule, default=None,
+                       help="step schedule EPOCH:LR,... (0-based epochs) or 'study-e' (default: the config's)")
+    train.add_argument("--seed", type=_non_negative_int, default=0, help="seed of the initial weights and data order")
     train.add_argument("--hflip", action="store_true",
                        help="mirror a seeded half of each epoch's images left to right (not for digits)")
     train.add_argument("--save", default=None, help="write the trained weights (.npz, any backend can load it)")
     train.add_argument("--json", default=None, help="write history and test metrics as JSON")
     train.add_argument("--dry-run", action="store_true", help="one epoch on 256 samples: a smoke test")
 
-    ev = sub.add_parser("eval", help="evaluate saved weights (from any backend) in a backend")
-    ev.add_argument("--backend", default="handcrafted", choices=BACKENDS)
+    ev = _command(sub, "eval", "evaluate saved weights (from any backend) in a backend",
+                  "Load canonical weights (.npz from `lenet train --save`, trained in any backend) into a backend "
+                  "and print its test loss, top-1 and top-5.")
+    ev.add_argument("--backend", default="handcrafted", choices=BACKENDS, help="backend to run the weights in")
     ev.add_argument("--weights", required=True, help=".npz written by `lenet train --save` in any backend")
-    _add_data_args(ev)
+    _add_data_args(ev, "evaluation batch size (default: 1024)")
 
-    sp = sub.add_parser("check-speed", help="judge the handcrafted speed targets from a benchmark history")
+    sp = _command(sub, "check-speed", "judge the handcrafted speed targets from a benchmark history",
+                  "Judge the handcrafted backend's speed targets (lenet/study/speed_targets.py) from benchmark "
+                  "output: interleaved ratios by their 95% interval, unstable figures not judged. Exit 1 unless "
+                  "every target was judged and passed.")
     sp.add_argument("history", nargs="+", help="pytest-benchmark JSON files or storage folders: the latest run of "
                     "each, judged together (a later one's figure replaces an earlier one's)")
 
-    pl = sub.add_parser("profile-layers", help="where the handcrafted network's time goes, per layer, forward "
-                        "and backward (inference at batch 1, 64, 1024; one training step at batch 64)")
+    pl = _command(sub, "profile-layers", "where the handcrafted network's time goes, per layer, forward "
+                  "and backward (inference at batch 1, 64, 1024; one training step at batch 64)")
     pl.add_argument("--arch", action="extend", nargs="+", default=None, choices=sorted(ARCHITECTURES),
                     help="architectures to profile (default: lenet5 lenet5-relu)")
     pl.add_argument("--threads", type=_positive_int, action="extend", nargs="+", default=None,
                     help="thread counts to profile at, each in turn (default: LENET_THREADS, else all cores)")
     pl.add_argument("--rounds", type=_positive_int, default=30, help="calls per scenario (the median is shown)")
 
-    cp = sub.add_parser("compare", help="judge NEW against BASE from raw samples: significant and beyond a "
-                        "threshold, unstable rows inconclusive; exit 1 on a regression")
-    cp.add_argument("base", help="pytest-benchmark JSON file or storage folder (all its runs: one side)")
-    cp.add_argument("new", help="likewise, the other side")
+    cp = _command(sub, "compare", "judge NEW against BASE from raw samples; exit 1 on a regression",
+                  "Judge NEW against BASE from their raw samples: a time change counts when its bootstrap interval "
+                  "excludes 1 and it is beyond --threshold; unstable rows and rows whose machine state differs "
+                  "are inconclusive; test top-1 is judged against its binomial error. Given one storage folder "
+                  "alone, its newest run is judged against the run before it. Exit 1 on a regression.")
+    cp.add_argument("base", help="pytest-benchmark JSON file or storage folder (all its runs: one side); given "
+                    "alone, a storage folder whose newest run is compared with the one before")
+    cp.add_argument("new", nargs="?", default=None, help="likewise, the other side")
     cp.add_argument("--last", type=_positive_int, default=None, metavar="K",
-                    help="use only the newest K runs of each side (default: every run given)")
+                    help="use only the newest K runs of each side (default: every run given; with BASE alone, "
+                    "the K runs before the newest, 1 if not given)")
     cp.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
-                    help="a time change must be significant and beyond this many percent (default 10)")
-    cp.add_argument("--confidence", type=_confidence, default=0.95,
-                    help="level of the intervals and tests (default 0.95)")
+                    help="a time change must be significant and beyond this many percent")
+    cp.add_argument("--confidence", type=_confidence, default=0.95, help="level of the intervals and tests")
 
-    rp = sub.add_parser("report", help="markdown, one HTML page, PNG plots and CSV tables from benchmark "
-                        "histories (and deltas)")
+    rp = _command(sub, "report", "markdown, one HTML page, PNG plots and CSV tables from benchmark histories",
+                  "Write README.md, index.html, PNG plots and one CSV per table from pytest-benchmark histories; "
+                  "with --compare, judge two runs as `lenet compare` does and exit 1 on a regression.")
     rp.add_argument("history", nargs="+", help="pytest-benchmark JSON file(s) or storage folder(s)")
     rp.add_argument("--out", required=True, help="folder for README.md, index.html, the PNG plots and csv/")
     rp.add_argument("--label", action="extend", nargs="+", default=None, metavar="NAME",
@@ -165,8 +214,8 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--compare", action="store_true", help="judge two runs as `lenet compare` does: two HISTORY "
                     "arguments (the newest run of each) or one storage folder (its two newest runs)")
     rp.add_argument("--threshold-time", type=_percent, default=10.0, metavar="PCT",
-                    help="a time change must be significant and beyond this many percent (default 10); test "
-                    "top-1 is judged against its binomial standard error")
+                    help="a time change must be significant and beyond this many percent; test top-1 is judged "
+                    "against its binomial standard error")
     return parser
 
 
@@ -216,15 +265,33 @@ def cmd_info(args) -> int:
     return 0
 
 
+# lenet train's options that override a field of the named config when given
+_CONFIG_OPTIONS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay", "schedule")
+
+
+def _train_config(args, dataset: str) -> TrainConfig:
+    """The named config for ``dataset``, with the fields given on the command line in place of its own."""
+    from .study.configs import train_config
+
+    fields = train_config(dataset, args.config, seed=args.seed).to_dict()
+    fields.update({k: getattr(args, k) for k in _CONFIG_OPTIONS if getattr(args, k) is not None})
+    if args.dry_run:
+        fields["epochs"] = 1
+    return TrainConfig(**{**fields, "hflip": args.hflip})
+
+
 def cmd_train(args) -> int:
+    if not capabilities(args.backend).trains:
+        raise ConfigError(f"--backend {args.backend}: inference only, it trains nothing; train with another "
+                          f"backend (--backend {trainer_for(args.backend)} --save model.npz), then run the weights "
+                          f"with `lenet eval --backend {args.backend} --weights model.npz`")
     threads.set_threads(args.threads)
-    config = TrainConfig(epochs=1 if args.dry_run else args.epochs, batch_size=args.batch_size,
-                         optimizer=args.optimizer, lr=args.lr, momentum=args.momentum,
-                         weight_decay=args.weight_decay, schedule=args.schedule, seed=args.seed, hflip=args.hflip)
+    _train_config(args, args.dataset)  # a bad option fails before any data is loaded
     _check_writable(args.save, "--save")
     _check_writable(args.json, "--json")
     backend = get_backend(args.backend)
     data = _load_data(args)
+    config = _train_config(args, data.name)
     if args.dry_run:
         data = data.subset(train=256, val=128, test=128)
     arch = build_arch(args.arch, data.num_classes, data.input_shape)
@@ -233,7 +300,7 @@ def cmd_train(args) -> int:
     print(f"{args.backend} {arch.name} on {data.name} {data.sizes()}, threads {threads.report()}", flush=True)
     history = backend.train(model, data, config, progress=sys.stderr.isatty())
     print(history.format())
-    test = _test_metrics(backend, model, data, args.batch_size)
+    test = _test_metrics(backend, model, data, config.batch_size)
     print(f"test: loss {test['loss']:.4f}  top1 {test['top1']:.4f}  top5 {test['top5']:.4f}")
     if args.save:
         backend.save(model, args.save)
@@ -256,7 +323,7 @@ def cmd_eval(args) -> int:
         raise WeightsError(f"{args.weights}: model {model.arch.name} takes input {model.arch.input_shape} with "
                          f"{model.arch.num_classes} classes, but {data.name} has {data.input_shape} and "
                          f"{data.num_classes} classes")
-    test = _test_metrics(backend, model, data, args.batch_size)
+    test = _test_metrics(backend, model, data, args.batch_size or 1024)
     print(f"{args.backend} {model.arch.name} ({args.weights}) on {data.name} test: "
           f"loss {test['loss']:.4f}  top1 {test['top1']:.4f}  top5 {test['top5']:.4f}")
     return 0
@@ -285,25 +352,22 @@ def cmd_profile_layers(args) -> int:
 
 
 def cmd_compare(args) -> int:
-    from .io.history import load_runs
-    from .study.compare import compare_runs, exit_status, format_comparison
+    from .study.compare import compare_runs, exit_status, format_comparison, sides_to_compare
 
-    sides = []
-    for path in (args.base, args.new):
-        runs = sorted(load_runs([path]), key=lambda r: r.datetime)
-        sides.append(runs[-args.last:] if args.last else runs)
-    comparison = compare_runs(*sides, threshold=args.threshold / 100, confidence=args.confidence)
+    base, new = sides_to_compare(args.base, args.new, args.last)
+    comparison = compare_runs(base, new, threshold=args.threshold / 100, confidence=args.confidence)
     print(format_comparison(comparison))
     return exit_status(comparison)
 
 
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
+    from .study.compare import exit_status
 
     report = build_report(args.history, args.out, labels=args.label, compare=args.compare,
                           threshold_time=args.threshold_time)
     print("\n".join(summary_lines(report)))
-    return 0
+    return exit_status(report.comparison) if report.comparison else 0
 
 
 def _one_line_warning(message, category, filename, lineno, line=None) -> str:

@@ -35,7 +35,7 @@ DRY = ("train", "--dry-run")
     (("--momentum", "inf"), "argument --momentum: expected a finite number"),
     (("--lr", "nan"), "argument --lr: expected a finite number"),
     (("--schedule", "0:nan"), "schedule entry '0:nan': expected EPOCH:LR"),
-    (("--seed", "-1"), "lenet: error: seed must be an integer >= 0, got -1"),
+    (("--seed", "-1"), "argument --seed: expected an integer >= 0, got '-1'"),
     (("--optimizer", "sgd", "--momentum", "-0.5"), "momentum must be a number in [0, 1), got -0.5"),
     (("--optimizer", "sgd", "--momentum", "1.5"), "momentum must be a number in [0, 1), got 1.5"),
     (("--weight-decay", "-1"), "weight_decay must be a finite number >= 0, got -1.0"),

@@ -40,7 +40,7 @@ def with_field(dotted: str, value) -> dict:
     if dotted.startswith("b."):
         target, keys = doc["benchmarks"][1], keys[1:]
     for key in keys[:-1]:
-        target = target[key]
+        target = target.setdefault(key, {})
     target[keys[-1]] = value
     return doc
 
@@ -94,6 +94,10 @@ def test_a_history_without_raw_samples_is_valid(tmp_path):
     ("machine_info.lenet.parts_wall_s", {"accuracy": "slow"}, "an object of part name -> seconds >= 0"),
     ("machine_info.lenet.parts_wall_s", [1], "machine_info.lenet.parts_wall_s is [1]"),
     ("machine_info", [1], "machine_info is [1]"),
+    ("lenet_session", [1], "lenet_session is [1]; expected an object"),
+    ("lenet_session.parts_wall_s", {"accuracy": -1}, "an object of part name -> seconds >= 0"),
+    ("lenet_session.probe_reference_s", 0, "lenet_session.probe_reference_s is 0; expected a finite number > 0"),
+    ("lenet_session.ceiling", 7, "lenet_session.ceiling is 7; expected an object"),
     ("datetime", 5, "datetime is 5; expected a string"),
     ("commit_info", [1], "commit_info is [1]"),
 ])

@@ -56,15 +56,19 @@ def test_quick_profile_saves_valid_storage(quick_run):
     assert {b["extra_info"]["config"] for b in run.benchmarks} == {"default"}
     lenet_info = run.machine["lenet"]
     assert "threads" in lenet_info and "handcrafted_versions" in lenet_info
-    parts = lenet_info["parts_wall_s"]  # the wall time of each part of the session
+    # machine_info holds only what describes the machine; the session's measurements are beside it
+    assert not {"parts_wall_s", "ceiling", "probe_reference_s"} & set(lenet_info)
+    assert not {"hz_actual", "hz_actual_friendly"} & set(run.machine.get("cpu") or {})
+    session = run.session
+    parts = session["parts_wall_s"]  # the wall time of each part of the session
     assert {"accuracy", "inference", "model training", "total (session)"} <= set(parts)
     assert sum(v for k, v in parts.items() if k != "total (session)") <= parts["total (session)"]
     assert "wall time per part" in proc.stdout
     assert "overall performance" in proc.stdout and ", batch 1 (median)" in proc.stdout
     assert "Sizes and work" in proc.stdout
     # the machine's ceiling, measured once in the session
-    assert lenet_info["ceiling"]["gemm_gflops"] > 0 and lenet_info["ceiling"]["bandwidth_gbs"] > 0
-    assert lenet_info["probe_reference_s"] > 0 and lenet_info["noise_bounds"]["probe_drift_max"] > 0
+    assert session["ceiling"]["gemm_gflops"] > 0 and session["ceiling"]["bandwidth_gbs"] > 0
+    assert session["probe_reference_s"] > 0 and session["noise_bounds"]["probe_drift_max"] > 0
 
 
 def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):

@@ -178,3 +178,50 @@ def test_different_batch_sizes_compare_per_sample(tmp_path):
     c, v = judged(base, new)
     assert v["test_offline"].ratio.ratio == pytest.approx(0.5, rel=0.05) and v["test_offline"].time == "improvement"
     assert any("per sample" in n for n in c.notes)
+
+
+def test_a_storage_folder_alone_compares_its_newest_run_with_the_one_before(tmp_path, capsys):
+    folder = tmp_path / "storage" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+    history(folder / "0001_a.json", [bench("test_a", samples(0))], when="2026-12-01T00:00:00")
+    assert main(["compare", str(tmp_path / "storage")]) == 2  # one run: nothing to compare it with
+    assert "holds 1 run; compared alone, a storage folder needs two" in capsys.readouterr().err
+    history(folder / "0002_b.json", [bench("test_a", samples(1))], when="2026-12-02T00:00:00")
+    history(folder / "0003_c.json", [bench("test_a", samples(2, 1.3))], when="2026-12-03T00:00:00")
+    assert main(["compare", str(tmp_path / "storage")]) == 1  # 0003 (30% slower) against 0002
+    out = capsys.readouterr().out
+    assert "base: 1 run(s) (0002_b.json)" in out and "new:  1 run(s) (0003_c.json)" in out
+    assert main(["compare", str(tmp_path / "storage"), "--last", "2"]) == 1  # against 0001 and 0002
+    assert "base: 2 run(s) (0001_a.json, 0002_b.json)" in capsys.readouterr().out
+
+
+def test_the_same_runs_on_both_sides_are_refused(pair, capsys):
+    base, new = pair()
+    for a, b in ((base, base), (base.parent, new)):
+        assert main(["compare", str(a), str(b)]) == 2
+        err = capsys.readouterr().err
+        assert "a run compared with itself shows no change" in err and len(err.strip().splitlines()) == 1
+
+
+def test_the_session_measurements_read_from_lenet_session(tmp_path):
+    """Histories keep the session's probe reading in the top-level ``lenet_session`` (older ones in
+    ``machine_info.lenet``): both are read."""
+    def moved(path):
+        doc = json.loads(path.read_text())
+        doc["lenet_session"] = {"probe_reference_s": doc["machine_info"].pop("lenet")["probe_reference_s"]}
+        path.write_text(json.dumps(doc))
+        return path
+
+    base = moved(history(tmp_path / "b.json", [bench("test_a", samples(0))], probe=1e-3))
+    new = history(tmp_path / "n.json", [bench("test_a", samples(1))], probe=2e-3)
+    assert load_run(base).session == {"probe_reference_s": 1e-3}
+    assert load_run(new).session == {"probe_reference_s": 2e-3}
+    c, _ = judged(base, new)
+    assert any("reference probe differs by +100%" in n for n in c.notes)
+
+
+def test_report_compare_exits_as_compare_does(pair, tmp_path):
+    base, new = pair(new_scale=1.3)
+    assert main(["report", str(base), str(new), "--compare", "--out", str(tmp_path / "r")]) == 1
+    base, new = pair()
+    assert main(["report", str(base), str(new), "--compare", "--out", str(tmp_path / "r2")]) == 0

@@ -222,8 +222,8 @@ def test_sections_follow_the_groups_present(report, doc):
 
 
 @pytest.mark.slow
-def test_wall_time_per_part_matches_the_machine_info(report, doc):
-    parts = doc["machine_info"]["lenet"]["parts_wall_s"]
+def test_wall_time_per_part_matches_the_session_info(report, doc):
+    parts = doc["lenet_session"]["parts_wall_s"]
     t = table(report.markdown, "Histories", "Wall time per part")
     shown = {row["part"]: num(row["wall time (s)"]) for row in t["rows"]}
     assert set(shown) == set(parts) and "total (session)" in shown
@@ -347,7 +347,7 @@ def test_scenarios_and_roofline_match_json(report, doc):
                                                       "GFLOP/s (analytic)": e["achieved_gflops"],
                                                       "% of GEMM peak": e["pct_of_peak"]})
     roof = table(report.markdown, "Roofline")
-    ceiling = doc["machine_info"]["lenet"]["ceiling"]
+    ceiling = doc["lenet_session"]["ceiling"]
     (machine,) = table(report.markdown, "Roofline", "The machine's ceiling, measured in the same session")["rows"]
     check_row(machine, {"GEMM peak GFLOP/s (fp32)": ceiling["gemm_gflops"],
                         "copy bandwidth GB/s": ceiling["bandwidth_gbs"]})

@@ -14,7 +14,7 @@ import json
 import os
 import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .history_checks import check_document
@@ -34,15 +34,21 @@ class HistoryNote(UserWarning):
     """Something in a storage folder that is not a history file and was skipped."""
 
 
+# What a session measured of the machine; kept in machine_info["lenet"] by histories written before the
+# top-level "lenet_session" existed (pytest-benchmark compares machine_info between runs, so they moved out).
+SESSION_FIELDS = ("ceiling", "probe_reference_s", "probe_reference_readings_s", "noise_bounds", "parts_wall_s")
+
+
 @dataclass(frozen=True)
 class Run:
-    """One saved session: where it came from, its machine info and its benchmarks."""
+    """One saved session: where it came from, its machine info, its own measurements and its benchmarks."""
 
     path: Path
     machine: dict
     commit: dict
     datetime: str
     benchmarks: list  # pytest-benchmark entries: name, group, params, stats, extra_info
+    session: dict = field(default_factory=dict)  # lenet_session: the ceiling, probe readings, parts' wall time
 
     @property
     def label(self) -> str:
@@ -69,7 +75,10 @@ def load_run(path: str | os.PathLike) -> Run:
     except RecursionError:
         raise HistoryError(f"{path}: not a pytest-benchmark history (JSON nested too deeply to read)") from None
     check_document(doc, path, HistoryError)
-    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"])
+    legacy = doc["machine_info"].get("lenet") or {}
+    session = doc.get("lenet_session") or {k: legacy[k] for k in SESSION_FIELDS if k in legacy}
+    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"],
+               session)
 
 
 def _history_files(folder: Path) -> list[Path]:

@@ -85,7 +85,7 @@ def strings(v) -> None:
 
 
 def seconds_by_name(v) -> None:
-    """``machine_info.lenet.parts_wall_s``: part name -> wall seconds."""
+    """``lenet_session.parts_wall_s``: part name -> wall seconds."""
     _require(isinstance(v, dict) and all(isinstance(k, str) and _is_real(x) and math.isfinite(x) and x >= 0
                                          for k, x in v.items()), "an object of part name -> seconds >= 0")
 
@@ -179,6 +179,9 @@ EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
 
 MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
 MACHINE_LENET = {"gpu": strings, "gpus": strings, "parts_wall_s": seconds_by_name}
+# The session's own measurements: the top-level "lenet_session" (histories before it kept them in machine_info.lenet)
+SESSION = {"parts_wall_s": seconds_by_name, "probe_reference_s": positive_number, "ceiling": mapping,
+           "noise_bounds": mapping}
 
 
 def extra_check(key: str) -> Callable | None:
@@ -231,6 +234,8 @@ def check_document(doc, path: Path, error: type[Exception]) -> None:
         _fields("", {"datetime": doc.get("datetime")}, lambda k: string)
         _fields("machine_info.", doc["machine_info"], MACHINE.get)
         _fields("machine_info.lenet.", doc["machine_info"].get("lenet") or {}, MACHINE_LENET.get)
+        _fields("", {"lenet_session": doc.get("lenet_session")}, lambda k: mapping)
+        _fields("lenet_session.", doc.get("lenet_session") or {}, SESSION.get)
     except FieldError as e:
         raise error(f"{path}: {e}") from None
     for i, b in enumerate(doc["benchmarks"]):

@@ -21,7 +21,6 @@ import numpy as np
 
 from . import noise
 from .stats import summarize
-from .threads import usable_cores
 
 PROBE_REFERENCE_READINGS = 3
 
@@ -75,11 +74,11 @@ class SessionMonitor:
             self.flagged.append((fixture.name, reasons))
         return reasons
 
-    def machine_info(self) -> dict:
+    def readings(self) -> dict:
+        """What the session measured of the machine: the GEMM ceiling, the probe reference, the bounds in force."""
         self.start()
         return {"ceiling": self.ceiling, "probe_reference_s": self.probe_ref_s,
-                "probe_reference_readings_s": list(self.probe_ref_readings), "noise_bounds": noise.BOUNDS,
-                "usable_cores": usable_cores()}
+                "probe_reference_readings_s": list(self.probe_ref_readings), "noise_bounds": noise.BOUNDS}
 
     def warning_lines(self) -> list[str]:
         lines = []

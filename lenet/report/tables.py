@@ -221,8 +221,7 @@ def overall_section(records: list[Record], ctx: Context) -> Section:
         Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("params", lambda r: r.get("params"), integer),
         Column("param bytes (float32)", lambda r: r.get("param_bytes"), integer),
-        Column("param MB (10^6 bytes)", lambda r: r["param_bytes"] / 1e6 if r.get("param_bytes") else None,
-               lambda v: f"{v:.3f}"),
+        Column("param MB (10^6 bytes)", lambda r: r["param_bytes"] / 1e6 if r.get("param_bytes") else None, sig),
         Column("file bytes (.npz)", lambda r: r.get("file_bytes"), integer),
         Column("MACs/sample (thop convention)", lambda r: r.get("macs_per_sample"), integer),
     ]
@@ -406,7 +405,7 @@ def ceilings(records: list[Record]) -> dict:
     """Machine label -> its measured ceiling {gemm_gflops, bandwidth_gbs}, from machine_info or the rows."""
     out = {}
     for r in records:
-        c = (r.run.machine.get("lenet") or {}).get("ceiling") or {}
+        c = r.run.session.get("ceiling") or {}
         peak, bw = c.get("gemm_gflops") or r.get("peak_gflops"), c.get("bandwidth_gbs") or r.get("bandwidth_gbs")
         if peak and bw:
             out.setdefault(r.label, {"gemm_gflops": peak, "bandwidth_gbs": bw})
@@ -764,7 +763,7 @@ def parts_table(labelled_runs: list, label_of) -> Table | None:
     """The wall time of each part of each run's session (bench files, model training, the total), when recorded."""
     rows = [{"label": label_of(label, run), "part": part, "seconds": seconds}
             for label, run in labelled_runs
-            for part, seconds in ((run.machine.get("lenet") or {}).get("parts_wall_s") or {}).items()]
+            for part, seconds in (run.session.get("parts_wall_s") or {}).items()]
     if not rows:
         return None
     return Table([

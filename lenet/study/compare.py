@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..io.history import HistoryError, Run, benchmark_key
+from ..io.history import HistoryError, Run, benchmark_key, load_runs
 from ..measure.noise import PROBE_DRIFT_MAX
 from ..measure.stats import (
     CONFIDENCE,
@@ -238,7 +238,7 @@ def _index(runs: Sequence[Run]) -> dict:
 
 
 def _probe(run: Run) -> float | None:
-    value = (run.machine.get("lenet") or {}).get("probe_reference_s")
+    value = run.session.get("probe_reference_s")
     return float(value) if isinstance(value, (int, float)) and value > 0 else None
 
 
@@ -296,6 +296,32 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
         notes.append("some histories hold no raw samples (run the bench with --benchmark-save-data): those "
                      "benchmarks are compared by their medians only, with no significance")
     return Comparison(tuple(base_runs), tuple(new_runs), verdicts, only_base, only_new, threshold, confidence, notes)
+
+
+def sides_to_compare(base: str, new: str | None = None, last: int | None = None) -> tuple[list[Run], list[Run]]:
+    """The runs of each side, oldest first.
+
+    Two paths (each a history file or a storage folder): the newest ``last`` runs of each (every run when
+    None).  One storage folder alone: its newest run against the ``last`` runs before it (1 when None).  A run
+    on both sides (the same file or folder twice, or a file inside the other side's folder) is refused: it
+    would read as "no significant change" and mean nothing.
+    """
+    if new is None:
+        runs = sorted(load_runs([base]), key=lambda r: r.datetime)
+        if len(runs) < 2:
+            raise CompareError(f"{base}: holds {len(runs)} run; compared alone, a storage folder needs two (its "
+                               "newest against the one before): run the bench again, or give BASE and NEW")
+        return runs[-1 - (last or 1):-1], runs[-1:]
+    sides = []
+    for path in (base, new):
+        runs = sorted(load_runs([path]), key=lambda r: r.datetime)
+        sides.append(runs[-last:] if last else runs)
+    shared = sorted({r.path.resolve() for r in sides[0]} & {r.path.resolve() for r in sides[1]})
+    if shared:
+        raise CompareError(f"{base} and {new} both hold {', '.join(p.name for p in shared)}: a run compared with "
+                           "itself shows no change; give two different histories, or one storage folder alone "
+                           "to compare its newest run with the one before")
+    return sides[0], sides[1]
 
 
 def exit_status(comparison: Comparison) -> int:

@@ -10,6 +10,7 @@ the overall-performance table (:meth:`Study.headline`, the report's own headline
 """
 from __future__ import annotations
 
+import json
 import platform
 from dataclasses import dataclass, field, replace
 
@@ -20,6 +21,7 @@ from ..io.model_cache import train_or_load
 from ..measure import threads
 from ..measure.machine import gpu_name
 from ..measure.monitor import SessionMonitor
+from ..measure.threads import usable_cores
 from ..metrics import evaluate
 from ..spec import build_arch
 from .configs import CONFIG_NAMES, train_config
@@ -50,8 +52,13 @@ class StudyOptions:
     threads: int | None = None
     model_cache: str | None = None
     config: str | None = None  # the training config's name (None: the profile's)
+    data_dir: str | None = None  # folder of the dataset's idx files (None: LENET_DATA, known places, download)
 
     def __post_init__(self):
+        for option, value, least in (("--threads", self.threads, 1), ("--epochs", self.epochs, 1),
+                                     ("--limit", self.limit, 1), ("--seed", self.seed, 0)):
+            if value is not None and value < least:
+                raise ValueError(f"{option}: expected an integer >= {least}, got {value}")
         if self.profile not in PROFILES:
             raise ValueError(f"--profile: unknown {self.profile!r}; choose from {','.join(sorted(PROFILES))}")
         if self.config is not None and self.config not in CONFIG_NAMES:
@@ -59,6 +66,11 @@ class StudyOptions:
         unknown = sorted(set(self.backends or ()) - set(BACKENDS))
         if unknown:
             raise ValueError(f"--backends: unknown {unknown}; choose from {','.join(BACKENDS)}")
+
+    @property
+    def storage_kind(self) -> str:
+        """``gpu`` when the run uses a GPU, else ``cpu``: the folder under ``.benchmarks/`` its history goes to."""
+        return "gpu" if "gpu" in self.devices else "cpu"
 
     @property
     def backend_names(self) -> tuple:
@@ -80,10 +92,14 @@ def backend_device(module, device: str) -> str:
     return next(d for d in module.devices() if d != "cpu")
 
 
-def machine_info(monitor: SessionMonitor | None = None) -> dict:
-    """Framework versions, thread counts, the GPU name and the monitor's readings, for every saved history."""
-    info = {"lenet_bench": __version__, "python": platform.python_version(), "threads": threads.report(),
-            "installed_backends": available_backends()}
+def machine_info() -> dict:
+    """What describes the machine and its software, for every saved history's ``machine_info["lenet"]``.
+
+    pytest-benchmark compares ``machine_info`` between runs under ``--benchmark-compare`` and warns on any
+    difference, so only what stays the same from run to run on one machine belongs here: framework versions,
+    thread counts, devices, the GPU's name.  What a session measures goes to :func:`session_info`.
+    """
+    info = {"lenet_bench": __version__, "python": platform.python_version(), "installed_backends": available_backends()}
     for name in available_backends():
         module = get_backend(name)
         info[f"{name}_versions"] = module.versions()
@@ -91,8 +107,39 @@ def machine_info(monitor: SessionMonitor | None = None) -> dict:
         info.update(module.thread_counts())
     info["threads"] = threads.report()
     info["gpu"] = gpu_name()
-    if monitor is not None:
-        info.update(monitor.machine_info())
+    info["usable_cores"] = usable_cores()
+    return info
+
+
+def machine_differences(saved: dict, current: dict, width: int = 60) -> list[str]:
+    """``key: saved -> current`` for each field of two ``machine_info`` that differs (``cpu`` and ``lenet``
+    field by field), values cut to ``width`` characters."""
+    def show(v) -> str:
+        text = "(absent)" if v is _ABSENT else json.dumps(v, sort_keys=True, default=str)
+        return text if len(text) <= width else text[:width] + "..."
+
+    saved, current = (json.loads(json.dumps(d, default=str)) for d in (saved, current))  # tuples read as lists
+    out = []
+    for key in sorted(set(saved) | set(current)):
+        a, b = saved.get(key, _ABSENT), current.get(key, _ABSENT)
+        if isinstance(a, dict) and isinstance(b, dict):
+            out += [f"{key}.{k}: {show(a.get(k, _ABSENT))} -> {show(b.get(k, _ABSENT))}"
+                    for k in sorted(set(a) | set(b)) if a.get(k, _ABSENT) != b.get(k, _ABSENT)]
+        elif a != b:
+            out.append(f"{key}: {show(a)} -> {show(b)}")
+    return out
+
+
+_ABSENT = object()
+
+
+def session_info(monitor: SessionMonitor, parts_wall_s: dict | None = None) -> dict:
+    """What one session measured of the machine (its GEMM ceiling, reference-probe readings, the noise bounds
+    in force, the wall time of each part): the saved history's top-level ``lenet_session``, which
+    pytest-benchmark neither compares nor reads (:class:`lenet.io.history.Run` ``.session``)."""
+    info = monitor.readings()
+    if parts_wall_s:
+        info["parts_wall_s"] = dict(parts_wall_s)
     return info
 
 
@@ -132,7 +179,7 @@ class Study:
         if input_size not in self.sized:
             from ..data import load_dataset
 
-            data = load_dataset(self.options.dataset, input_size=input_size)
+            data = load_dataset(self.options.dataset, input_size=input_size, data_dir=self.options.data_dir)
             n = self.options.limit
             if n:
                 data = data.subset(train=n, val=max(n // 4, 32), test=max(n // 4, 32), name=f"{data.name}[:{n}]")
