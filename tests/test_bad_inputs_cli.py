@@ -128,3 +128,23 @@ def test_an_unwritable_model_path_found_late_is_still_one_line(capsys, tmp_path,
     target = tmp_path / "afile"
     target.write_text("x")
     assert f"lenet: error: {target}: File exists" == run(capsys, *DRY, "--save", str(target / "m.npz"))
+
+
+def test_training_an_inference_only_backend_is_refused_with_the_way_to_its_weights(capsys):
+    line = run(capsys, "train", "--backend", "onnxruntime", "--dry-run")
+    assert "--backend onnxruntime: inference only" in line and "lenet eval --backend onnxruntime" in line
+
+
+def test_every_subcommand_and_option_explains_itself():
+    import argparse
+
+    from lenet.cli import build_parser
+
+    sub = next(a for a in build_parser()._actions if isinstance(a, argparse._SubParsersAction))
+    for name, parser in sub.choices.items():
+        assert parser.description, name
+        for action in parser._actions:
+            assert action.help, (name, action.dest)
+            shown = parser.formatter_class("x")._get_help_string(action)
+            if action.default not in (None, False, argparse.SUPPRESS):
+                assert "%(default)s" in shown or "default" in shown, (name, action.dest)  # its default is shown

@@ -52,3 +52,18 @@ def test_gates_follow_the_config():
     reference, _ = threshold("fashion-mnist", "lenet5", 10, "reference")
     assert default["top1"] > reference["top1"] and "default config" in source
     assert threshold("fashion-mnist", "lenet5", 10, "study-e")[1] == "2x chance (no table entry)"
+
+
+def test_lenet_train_config_is_the_bench_config_with_the_options_given(tmp_path, capsys):
+    import json
+
+    from lenet.cli import main
+    from lenet.study.configs import train_config
+
+    out = tmp_path / "run.json"
+    assert main(["train", "--config", "default", "--dataset", "digits", "--dry-run", "--json", str(out)]) == 0
+    bench_config = json.loads(json.dumps(train_config("digits", "default").to_dict()))
+    assert json.loads(out.read_text())["config"] == {**bench_config, "epochs": 1}  # --dry-run: one epoch
+    assert main(["train", "--config", "default", "--dataset", "digits", "--dry-run", "--lr", "0.01",
+                 "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["config"] == {**bench_config, "epochs": 1, "lr": 0.01}
