@@ -82,3 +82,31 @@ def test_roofline_of_lenet5_by_hand():
     assert r["roof_gflops"] == pytest.approx(min(100.0, 833_040 / moved * 10.0))
     train = roofline(arch, 64, 1e-2, "train", None)
     assert train["achieved_gflops"] == pytest.approx(3 * 833_040 * 64 / 1e-2 / 1e9) and "pct_of_peak" not in train
+
+
+def test_memory_is_judged_by_its_spread_over_repeats_not_by_load():
+    from lenet.measure.noise import MEMORY_SPREAD_MAX, judge_memory
+
+    assert judge_memory({"infer_peak_rss_repeats_mib": [200.0, 201.0], "train_peak_rss_repeats_mib": None}) == []
+    assert judge_memory({"infer_peak_rss_repeats_mib": [200.0]}) == []  # one repeat cannot be judged
+    (reason,) = judge_memory({"train_peak_rss_repeats_mib": [200.0, 200.0 * (1 + 2 * MEMORY_SPREAD_MAX)]})
+    assert reason.startswith("train_peak_rss spread 9.5% over 2 fresh processes (bound 5%)")  # of the median
+
+
+def test_the_retime_plan_fits_the_budget_in_the_order_flagged():
+    from lenet.study.retime import Plan, kept
+
+    plan = Plan.make([("a", 4.0), ("b", 20.0), ("c", 5.0)], session_s=100.0, fraction=0.15)
+    assert plan.budget_s == 15.0 and plan.chosen == ["a", "c"] and plan.left == ["b"]
+    assert Plan.make([("a", 1.0)], session_s=100.0, fraction=0.0).chosen == []
+    assert kept([True, False, False]) == 1 and kept([True, True]) == 1 and kept([False]) == 0
+
+
+def test_every_declared_group_has_a_trust_rule_and_finds_its_rows():
+    from lenet.schema import DETERMINISTIC, MEMORY, TIME, group_of
+
+    assert group_of("accuracy").trust == DETERMINISTIC and group_of("flops").trust == DETERMINISTIC
+    assert group_of("memory").trust == MEMORY
+    assert group_of("inference batch=64").trust == TIME and group_of("graph keras train batch=64").section == "graph"
+    assert group_of("speed-ratio inference batch=1").section == "speed-ratios"
+    assert group_of("inferencex") is None and group_of(None) is None

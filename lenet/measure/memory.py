@@ -29,6 +29,14 @@ def peak_rss_fresh_process(backend: str, weights: str | os.PathLike, phase: str,
                    "--samples", str(samples), "--device", device], threads, timeout)
 
 
+def median_run(runs: list[dict]) -> dict:
+    """The probe run of median peak RSS (the lower middle one of an even count); every field null when no run
+    was made (an inference-only backend's training)."""
+    if not runs:
+        return dict.fromkeys(("peak_mib", "baseline_mib", "delta_mib", "samples", "device_peak_bytes"))
+    return sorted(runs, key=lambda r: r["peak_mib"])[(len(runs) - 1) // 2]
+
+
 def peak_rss_artifact(backend: str, kind: str, file, aux=None, batch_size: int = 256, threads: int | None = None,
                       timeout: float = 600) -> dict:
     """Peak memory of one inference at ``batch_size`` of a compressed artifact, in a new process.

@@ -17,6 +17,7 @@ reasons.  The bounds are module constants, printed in the README ("Can I trust t
 """
 from __future__ import annotations
 
+import math
 import os
 import time
 from dataclasses import asdict, dataclass
@@ -38,6 +39,12 @@ LOAD_EXCESS_MAX = 1.0
 IQR_OVER_MEDIAN_MAX = 0.50  # interquartile range above half the median: bimodal, or disturbed in bursts
 CI_REL_WIDTH_MAX = 0.10  # the median's 95% interval wider than 10% of the median
 MIN_SAMPLES_FOR_SPREAD = 6  # fewer samples: no interval, the spread rules do not apply (said so)
+
+# A peak RSS whose repeats (fresh processes each) spread more than this around their median: something else
+# (a lazy allocator, a page cache) decided it, not the model and the framework.
+MEMORY_SPREAD_MAX = 0.05
+# extra_info fields holding a memory figure's repeats (bench/test_memory.py)
+MEMORY_REPEATS_FIELDS = ("infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib")
 
 PROBE_N = 384
 PROBE_WARMUP_S = 0.02  # products for this long first, untimed: idle vCPUs and sleeping BLAS threads wake
@@ -175,10 +182,27 @@ def judge(cond: Conditions | None, summary: Summary | None) -> list[str]:
     return reasons
 
 
+def judge_memory(extra: dict) -> list[str]:
+    """The reasons a memory row is not to be trusted: a peak RSS whose repeats spread beyond
+    :data:`MEMORY_SPREAD_MAX` of their median.  CPU load is no reason: it does not change what a forward
+    pass or a training epoch allocates.  Fewer than two repeats cannot be judged and are not flagged."""
+    reasons = []
+    for key in MEMORY_REPEATS_FIELDS:
+        values = [v for v in extra.get(key) or () if v is not None]
+        if len(values) >= 2:
+            median = float(np.median(values))
+            spread = (max(values) - min(values)) / median if median > 0 else math.inf
+            if spread > MEMORY_SPREAD_MAX:
+                reasons.append(f"{key.removesuffix('_repeats_mib')} spread {spread:.1%} over {len(values)} "
+                               f"fresh processes (bound {MEMORY_SPREAD_MAX:.0%})")
+    return reasons
+
+
 BOUNDS = {
     "probe_drift_max": PROBE_DRIFT_MAX, "steal_max": STEAL_MAX, "others_cpu_max_cores": OTHERS_CPU_MAX,
     "load_max": f"usable cores + {LOAD_EXCESS_MAX:g}", "iqr_over_median_max": IQR_OVER_MEDIAN_MAX,
     "ci_rel_width_max": CI_REL_WIDTH_MAX, "min_samples_for_spread": MIN_SAMPLES_FOR_SPREAD,
+    "memory_spread_max": MEMORY_SPREAD_MAX,
 }
 
 

@@ -28,6 +28,7 @@ from pathlib import Path
 
 from ..io.atomic import write_text
 from ..io.history import Run, load_runs
+from ..schema import sections as schema_sections
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
@@ -44,19 +45,14 @@ README = "README.md"
 HTML = "index.html"
 TITLE = "lenet-bench report"
 
-# (section key, title, builder); order is the report's order.
-SECTIONS = (
-    ("accuracy", "Accuracy", T.accuracy_section),
-    ("inference", "Inference", T.inference_section),
-    ("training", "Training", T.training_section),
-    ("scenarios", "Scenarios", T.scenarios_section),
-    ("memory", "Memory", T.memory_section),
-    ("flops", "FLOPs", T.flops_section),
-    ("graph", "Static vs dynamic graph", T.graph_section),
-    ("compression", "Compression", T.compression_section),
-    ("mlp-sweep", "MLP sweep", T.mlp_section),
-    ("speed-ratios", "Speed ratios, interleaved", T.speed_ratios_section),
-)
+# section key -> its builder; titles and order are the schema's (lenet.schema.GROUPS)
+BUILDERS = {
+    "accuracy": T.accuracy_section, "inference": T.inference_section, "training": T.training_section,
+    "scenarios": T.scenarios_section, "memory": T.memory_section, "flops": T.flops_section,
+    "graph": T.graph_section, "compression": T.compression_section, "mlp-sweep": T.mlp_section,
+    "speed-ratios": T.speed_ratios_section,
+}
+SECTIONS = tuple((key, title, BUILDERS[key]) for key, (title, _) in schema_sections().items())
 CORE = T.CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
 FRAME = ("findings", "histories", "conventions", "comparison", "not-run", "other")

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..io.history import HistoryError, Run, benchmark_key
+from ..schema import group_of, sections
 
 
 class ReportError(HistoryError):
@@ -20,27 +21,14 @@ class ReportError(HistoryError):
     """
 
 
-# The study's groups, by section: a group belongs to a section when it starts
-# with one of its prefixes ("inference batch=64", "graph train", "mlp-sweep 2-hidden").
-SECTION_GROUPS = {
-    "accuracy": ("accuracy",),
-    "inference": ("inference",),
-    "training": ("train-epoch",),
-    "memory": ("memory",),
-    "flops": ("flops",),
-    "graph": ("graph",),
-    "compression": ("compression",),
-    "mlp-sweep": ("mlp-sweep",),
-    "scenarios": ("scenario",),
-    "speed-ratios": ("speed-ratio",),
-}
+# The study's groups, by section (lenet.schema.GROUPS): section -> the group prefixes it holds.
+SECTION_GROUPS = {section: prefixes for section, (_, prefixes) in sections().items()}
 
 
 def section_of(group: str | None) -> str | None:
     """The report section a benchmark group belongs to ("inference batch=64" -> inference), or None."""
-    group = group or ""
-    return next((section for section, prefixes in SECTION_GROUPS.items()
-                 if any(group.startswith(p) for p in prefixes)), None)
+    declared = group_of(group)
+    return declared.section if declared else None
 
 
 @dataclass(frozen=True)
