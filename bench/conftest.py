@@ -14,10 +14,12 @@ import os
 import signal
 import sys
 import threading
+import time
 import warnings
 from pathlib import Path
 
 import pytest
+from _pytest.runner import runtestprotocol
 from pytest_benchmark.logger import PytestBenchmarkWarning
 from pytest_benchmark.session import PerformanceRegression
 
@@ -26,8 +28,9 @@ from lenet.compress.runner import cases as compression_cases
 from lenet.io.model_cache import default_cache_dir
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
+from lenet.schema import TIME
 from lenet.spec import ARCHITECTURES
-from lenet.study import graph_modes
+from lenet.study import graph_modes, retime
 from lenet.study.configs import CONFIG_NAMES
 from lenet.study.profiles import PROFILES
 from lenet.study.progress import PROGRESS_MODES, RunProgress, format_seconds, part_of
@@ -65,6 +68,9 @@ def pytest_addoption(parser):
     g.addoption("--threads", type=int, default=None, help="threads for BLAS, torch and TF (default: all cores)")
     g.addoption("--progress", default="auto", choices=PROGRESS_MODES,
                 help="session progress: line (one updating line), log (a line per test), off; auto: line on a terminal")
+    g.addoption("--retime-budget", type=float, default=retime.BUDGET_FRACTION,
+                help="re-time flagged timings at the end of the session, adding at most this fraction of the "
+                     "session's wall time (0: never re-time)")
     g.addoption("--model-cache", default=None, help=f"trained-model cache (default {default_cache_dir()})")
 
 
@@ -75,7 +81,7 @@ def _options(config: pytest.Config) -> StudyOptions:
                             archs=split_csv(opt("--archs")), devices=split_csv(opt("--device")) or ("cpu",),
                             epochs=opt("--epochs"), seed=opt("--seed"), limit=opt("--limit"),
                             threads=opt("--threads"), model_cache=opt("--model-cache"), config=opt("--config"),
-                            data_dir=opt("--data-dir"))
+                            data_dir=opt("--data-dir"), retime_budget=opt("--retime-budget"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
 
@@ -259,6 +265,54 @@ def pytest_runtest_call(item):
     before = study.monitor.read()
     yield
     study.monitor.judge(fixture, before, study.monitor.read())
+    attempts = _RUN.setdefault("attempts", {}).setdefault(item.nodeid, [])
+    attempts.append(fixture)
+    e = fixture.extra_info
+    if len(attempts) == 1 and e.get("unstable") and e.get("trust_rule") == TIME:
+        _RUN.setdefault("flagged", []).append((item, time.perf_counter() - before.wall))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtestloop(session):
+    """After every test ran: the flagged timings timed again, within the budget (:mod:`lenet.study.retime`)."""
+    result = yield
+    if _RUN.get("flagged") and not (session.shouldstop or session.shouldfail):
+        _retime(session)
+    _settle_attempts(session.config)
+    return result
+
+
+def _retime(session) -> None:
+    items = {item.nodeid: item for item, _ in _RUN["flagged"]}
+    study = session.config.stash[_STUDY_KEY]
+    plan = retime.Plan.make([(item.nodeid, seconds) for item, seconds in _RUN["flagged"]],
+                            time.perf_counter() - _RUN["start"], study.options.retime_budget)
+    _RUN["retime_plan"] = plan
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if plan.chosen and reporter is not None:
+        reporter.write_line(f"re-timing {len(plan.chosen)} flagged figure(s) at the end of the session "
+                            f"(budget {plan.budget_s:.0f} s, {study.options.retime_budget:.0%} of the session so far)")
+    for nodeid in plan.chosen:
+        runtestprotocol(items[nodeid], nextitem=None, log=False)
+        if reporter is not None:
+            last = _RUN["attempts"][nodeid][-1].extra_info
+            reporter.write_line(f"  {nodeid}: " + ("clean" if not last.get("unstable") else "flagged again"))
+
+
+def _settle_attempts(config) -> None:
+    """One row per test: the attempt :func:`lenet.study.retime.kept` chooses, every attempt in its
+    ``extra_info["attempts"]``; the other attempts leave pytest-benchmark's list, the study's and the flags."""
+    study, bs = config.stash[_STUDY_KEY], config._benchmarksession
+    for fixtures in (_RUN.get("attempts") or {}).values():
+        timed = [f for f in fixtures if f.stats is not None]
+        if len(timed) < 2:
+            continue
+        keep = timed[retime.kept([bool(f.extra_info.get("unstable")) for f in timed])]
+        dropped = [f for f in fixtures if f is not keep]
+        bs.benchmarks[:] = [m for m in bs.benchmarks if m.fixture not in dropped]
+        study.benchmarks[:] = [b for b in study.benchmarks if b not in dropped]
+        keep.extra_info["attempts"] = [retime.attempt_record(f.extra_info, f.stats.stats.median) for f in timed]
+        study.monitor.settle(keep.name, keep.extra_info.get("unstable_reasons") or [], len(timed))
 
 
 @pytest.fixture
@@ -331,6 +385,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 def pytest_sessionstart(session):
     _RUN["session"] = session
+    _RUN["start"] = time.perf_counter()
 
 
 def _write_summary(terminalreporter, config) -> None:
@@ -358,7 +413,10 @@ def _history_lines(config) -> list[str]:
     if bs is None or not bs.benchmarks:
         return []
     folder = getattr(bs.storage, "path", None)
-    lines = []
+    plan, lines = _RUN.get("retime_plan"), []
+    if plan and plan.left:
+        lines.append(f"{len(plan.left)} flagged figure(s) not re-timed: the re-timing budget (--retime-budget "
+                     f"{config.stash[_STUDY_KEY].options.retime_budget:g} of the session) ran out")
     if bs.compare and not bs.compared_mapping:
         lines.append(f"--benchmark-compare: no earlier run in {folder or bs.storage} to compare with; this run is "
                      "the first, run the bench again to compare")

@@ -139,6 +139,32 @@ def interval(v) -> None:
         raise FieldError("{median, low, high}, numbers > 0 with low <= median <= high")
 
 
+def attempts(v) -> None:
+    """``extra_info["attempts"]`` (lenet.study.retime): every timing of a re-timed row, each with its median
+    (seconds > 0), its flag (true or false) and the flag's reasons (strings)."""
+    _require(isinstance(v, list) and len(v) > 0, "a non-empty list of attempts")
+    for i, a in enumerate(v):
+        ok = (isinstance(a, dict) and _is_real(a.get("median_s")) and math.isfinite(a["median_s"])
+              and a["median_s"] > 0 and isinstance(a.get("unstable"), bool)
+              and isinstance(a.get("unstable_reasons", []), list)
+              and all(isinstance(r, str) for r in a.get("unstable_reasons", [])))
+        if not ok:
+            raise FieldError(f"a list of {{median_s > 0, unstable: true/false, unstable_reasons: [strings]}}, but "
+                             f"attempt {i} is {_show(a)}")
+
+
+def repeats(v) -> None:
+    """A figure's repeats (``*_repeats_mib``): finite numbers >= 0."""
+    _require(isinstance(v, list) and all(_is_real(x) and math.isfinite(x) and x >= 0 for x in v),
+             "a list of finite numbers >= 0")
+
+
+def trust_rule(v) -> None:
+    from ..schema import TRUST_RULES
+
+    _require(v in TRUST_RULES, f"one of {', '.join(TRUST_RULES)}")
+
+
 # --- which check applies to which field --------------------------------------------------------------
 
 STATS = {
@@ -164,11 +190,13 @@ EXTRA = {
     "speedup": speedups,  # judged by lenet.study.speed_targets
     "pct_of_gemm": interval,  # judged by lenet.study.speed_targets
     "contenders": strings,
+    "attempts": attempts,
+    "trust_rule": trust_rule,
 }
 # By name ending, for the many measured figures (first match wins).
 EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
     ("top1", fraction), ("top5", fraction), ("sparsity_overall", fraction), ("sparsity_requested", fraction),
-    ("batch_size", positive_int),
+    ("batch_size", positive_int), ("_repeats_mib", repeats),
     ("_bytes", non_negative_int), ("_samples", non_negative_int), ("_macs", non_negative_int),
     ("_params", non_negative_int), ("_per_sample", non_negative_int), ("_images", non_negative_int),
     ("epochs", non_negative_int),

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..schema import DETERMINISTIC, MEMORY, TIME, group_of
 from . import noise
 from .stats import summarize
 
@@ -56,23 +57,34 @@ class SessionMonitor:
         return noise.read_state()
 
     def judge(self, fixture, before: noise.State, after: noise.State) -> list[str]:
-        """Write ``timing``, ``noise`` and the flag into a pytest-benchmark fixture's ``extra_info``.
+        """Write ``timing``, ``noise``, the trust rule applied and the flag into a pytest-benchmark fixture's
+        ``extra_info``.
 
-        Returns the reasons (empty when trusted); a fixture that timed nothing is left alone.
+        The rule is the fixture's group's (:mod:`lenet.schema`): a timing by the machine's state and its
+        spread, a memory figure by its spread over repeats, a deterministic figure never.  Returns the
+        reasons (empty when trusted); a fixture that timed nothing is left alone.
         """
         meta = fixture.stats
         if meta is None or not meta.stats.data:
             return []
         summary = summarize(meta.stats.data, what=fixture.name)
         cond = noise.conditions(before, after, self.probe_ref_s, self.threads)
-        reasons = noise.judge(cond, summary)
+        group = group_of(fixture.group)
+        rule = group.trust if group else TIME
+        reasons = {TIME: lambda: noise.judge(cond, summary), MEMORY: lambda: noise.judge_memory(fixture.extra_info),
+                   DETERMINISTIC: list}[rule]()
         e = fixture.extra_info
-        e.update({"timing": summary.as_dict(), "noise": cond.as_dict(), "unstable": bool(reasons),
+        e.update({"timing": summary.as_dict(), "noise": cond.as_dict(), "trust_rule": rule, "unstable": bool(reasons),
                   "unstable_reasons": reasons})
         self.judged += 1
         if reasons:
             self.flagged.append((fixture.name, reasons))
         return reasons
+
+    def settle(self, name: str, reasons: list[str], attempts: int) -> None:
+        """A benchmark timed ``attempts`` times counts once, flagged with the kept attempt's ``reasons``."""
+        self.flagged = [(n, r) for n, r in self.flagged if n != name] + ([(name, reasons)] if reasons else [])
+        self.judged -= attempts - 1
 
     def readings(self) -> dict:
         """What the session measured of the machine: the GEMM ceiling, the probe reference, the bounds in force."""

@@ -11,6 +11,7 @@ the overall-performance table (:meth:`Study.headline`, the report's own headline
 from __future__ import annotations
 
 import json
+import math
 import platform
 from dataclasses import dataclass, field, replace
 
@@ -26,6 +27,7 @@ from ..metrics import evaluate
 from ..spec import build_arch
 from .configs import CONFIG_NAMES, train_config
 from .profiles import PROFILES, Profile
+from .retime import BUDGET_FRACTION
 
 STUDY_INPUT_SIZE = 32  # the study dataset's image size (LeNet-5's 32x32)
 
@@ -53,12 +55,15 @@ class StudyOptions:
     model_cache: str | None = None
     config: str | None = None  # the training config's name (None: the profile's)
     data_dir: str | None = None  # folder of the dataset's idx files (None: LENET_DATA, known places, download)
+    retime_budget: float = BUDGET_FRACTION  # of the session: what re-timing flagged figures may add
 
     def __post_init__(self):
         for option, value, least in (("--threads", self.threads, 1), ("--epochs", self.epochs, 1),
                                      ("--limit", self.limit, 1), ("--seed", self.seed, 0)):
             if value is not None and value < least:
                 raise ValueError(f"{option}: expected an integer >= {least}, got {value}")
+        if not 0 <= self.retime_budget < math.inf:
+            raise ValueError(f"--retime-budget: expected a fraction of the session >= 0, got {self.retime_budget}")
         if self.profile not in PROFILES:
             raise ValueError(f"--profile: unknown {self.profile!r}; choose from {','.join(sorted(PROFILES))}")
         if self.config is not None and self.config not in CONFIG_NAMES:
