@@ -63,7 +63,9 @@ def pytest_addoption(parser):
     g.addoption("--config", default=None, choices=CONFIG_NAMES,
                 help="training config: default (chosen on validation), reference or study-e (default: the profile's)")
     g.addoption("--epochs", type=int, default=None, help="training epochs (default: the config's)")
-    g.addoption("--seed", type=int, default=0)
+    g.addoption("--seed", type=int, default=0, help="the first training seed (default 0)")
+    g.addoption("--seeds", type=int, default=None, help="models trained per backend and architecture, seeds --seed, "
+                "--seed+1, ...: accuracy is stated over them (default: the profile's, 3 in quick)")
     g.addoption("--limit", type=int, default=None, help="use only the first N training images (smoke runs)")
     g.addoption("--threads", type=int, default=None, help="threads for BLAS, torch and TF (default: all cores)")
     g.addoption("--progress", default="auto", choices=PROGRESS_MODES,
@@ -81,7 +83,8 @@ def _options(config: pytest.Config) -> StudyOptions:
                             archs=split_csv(opt("--archs")), devices=split_csv(opt("--device")) or ("cpu",),
                             epochs=opt("--epochs"), seed=opt("--seed"), limit=opt("--limit"),
                             threads=opt("--threads"), model_cache=opt("--model-cache"), config=opt("--config"),
-                            data_dir=opt("--data-dir"), retime_budget=opt("--retime-budget"))
+                            data_dir=opt("--data-dir"), retime_budget=opt("--retime-budget"),
+                            seeds=opt("--seeds"))
     except ValueError as e:
         raise pytest.UsageError(str(e)) from None
 

@@ -170,3 +170,14 @@ def test_speed_targets_refuse_unstable_and_impossible_figures(tmp_path, capsys):
     zero = _history(tmp_path, [_bench("train-epoch batch=64", "torch", 64, 0.0)], "zero.json")
     with pytest.raises(HistoryError, match=r"zero.json: .*stats.median"):
         load_run(zero)
+
+
+def test_over_seeds_the_gate_judges_the_lower_end_of_the_interval():
+    from lenet.study.seeds import spread
+
+    good = {"test_top1": spread([0.97, 0.975, 0.98], [0, 1, 2]), "test_top5": spread([1.0, 0.998, 1.0], [0, 1, 2])}
+    check_accuracy("digits", "lenet5", 10, {"top1": 0.97, "top5": 1.0}, spread=good)
+    # one lucky seed above the floor does not pass: the mean is, but the interval's lower end is not
+    lucky = {"test_top1": spread([0.96, 0.90, 0.93], [0, 1, 2]), "test_top5": good["test_top5"]}
+    with pytest.raises(AccuracyRegression, match=r"top1 0\.8555 < 0\.9500 \(lower end of the 95% interval over 3"):
+        check_accuracy("digits", "lenet5", 10, {"top1": 0.96, "top5": 1.0}, spread=lucky)

@@ -104,3 +104,31 @@ def test_accuracy_change_against_its_standard_error():
     assert not proportion_change(0.90, 0.88, 300).significant
     with pytest.raises(StatsError, match="fraction"):
         proportion_change(1.2, 0.9, 100)
+
+
+def test_seed_spread_is_a_t_interval_of_the_mean():
+    from scipy import stats as sps
+
+    from lenet.study.seeds import spread
+
+    s = spread([0.90, 0.91, 0.92], [0, 1, 2])
+    half = sps.t.ppf(0.975, 2) * 0.01 / 3 ** 0.5
+    assert s["mean"] == pytest.approx(0.91) and s["sd"] == pytest.approx(0.01)
+    assert (s["low"], s["high"]) == pytest.approx((0.91 - half, 0.91 + half))
+    one = spread([0.9], [7])
+    assert one["n"] == 1 and one["sd"] is None and one["low"] is None and one["seeds"] == [7]
+
+
+@pytest.mark.parametrize("a, b, verdict", [
+    ([0.908, 0.909, 0.910, 0.907, 0.911], [0.909, 0.908, 0.910, 0.909, 0.907], "equivalent"),
+    ([0.908, 0.909, 0.910], [0.880, 0.881, 0.879], "different"),
+    ([0.90, 0.92], [0.91, 0.89], "undecided"),  # too spread to tell at ±0.5 points with two seeds each
+    ([0.908], [0.909, 0.908], "undecided"),  # one seed on a side
+])
+def test_tost_verdicts(a, b, verdict):
+    from lenet.study.seeds import equivalence
+
+    v = equivalence(a, b)
+    assert v["verdict"] == verdict, v
+    if verdict != "undecided" or len(a) > 1:
+        assert v["difference"] == pytest.approx(np.mean(a) - np.mean(b))

@@ -4,7 +4,9 @@ pytest-benchmark's ``--benchmark-compare-fail`` judges timings only, so a drop
 in accuracy is caught here with a plain assertion.  Thresholds sit a few
 points under what every backend reaches with the study's default training
 config, so noise passes and a real regression (a broken backward pass, a
-mis-ordered weight layout) fails.
+mis-ordered weight layout) fails.  Over several seeds the figure judged is the
+lower end of the 95% interval of the mean (:mod:`lenet.study.seeds`), not one
+seed's: a model that passes only on a lucky seed does not pass.
 """
 from __future__ import annotations
 
@@ -50,9 +52,21 @@ def threshold(dataset: str, arch_name: str, num_classes: int, config: str = "def
 
 
 def check_accuracy(dataset: str, arch_name: str, num_classes: int, metrics: dict, label: str = "",
-                   config: str = "default") -> None:
-    """Raise :class:`AccuracyRegression` if ``metrics`` (test top1/top5) fall below the gate."""
+                   config: str = "default", spread: dict | None = None) -> None:
+    """Raise :class:`AccuracyRegression` if ``metrics`` (test top1/top5) fall below the gate.
+
+    With ``spread`` (:meth:`lenet.study.session.Study.seed_spread`) over two seeds or more, the lower end of
+    each metric's interval over the seeds is judged instead.
+    """
     gate, source = threshold(dataset, arch_name, num_classes, config)
-    failed = [f"{k} {metrics[k]:.4f} < {v:.4f}" for k, v in gate.items() if metrics[k] < v]
+    failed = []
+    for k, floor in gate.items():
+        s = (spread or {}).get(f"test_{k}") or {}
+        if s.get("low") is not None:
+            if s["low"] < floor:
+                failed.append(f"{k} {s['low']:.4f} < {floor:.4f} (lower end of the {s['confidence']:.0%} interval "
+                              f"over {s['n']} seeds, mean {s['mean']:.4f})")
+        elif metrics[k] < floor:
+            failed.append(f"{k} {metrics[k]:.4f} < {floor:.4f}")
     if failed:
         raise AccuracyRegression(f"{label or arch_name} on {dataset}: " + ", ".join(failed) + f" (gate: {source})")

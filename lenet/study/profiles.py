@@ -9,6 +9,7 @@
               the widest MLPs alone train for most of them, so it is a profile of its own.
 ``study-e``   Study E's own protocol (its config: SGD, batch 4, 20 epochs, its step schedule) for the MLP
               sweep and LeNet-5, on PyTorch as the study ran it.
+``seeds``     the full profile's LeNet-5s' accuracy over 3 to 5 seeds and the backends' equivalence verdict.
 ``speed``     what ``lenet check-speed`` judges: inference and 60k-image training epochs of the two
               LeNet-5s, and handcrafted against torch and Keras in interleaved rounds
               (``bench/test_speed_ratios.py``); run it at ``--threads 1`` and ``2``.
@@ -56,6 +57,10 @@ class Profile:
     # of those selected (None: all)
     sweep: str = "quick"
     sweep_backends: tuple | None = None
+    # models trained per (backend, arch), seeds --seed, --seed+1, ...: the accuracy group states their spread and
+    # judges backends' equivalence by it (lenet.study.seeds); seeds_by_backend gives a backend its own count
+    seeds: int = 1
+    seeds_by_backend: tuple = ()
     # (arch, backend) pairs: that backend alone trains the arch, and every other backend runs its weights
     # (the backends take the same steps, tests/test_equivalence.py, so training it in each would train the
     # same model again); archs not named here are trained by every backend that trains
@@ -64,6 +69,10 @@ class Profile:
     def weights_source(self, arch_name: str) -> str | None:
         """The backend whose trained weights every backend runs for ``arch_name``, or None (each trains)."""
         return dict(self.weights_from).get(arch_name)
+
+    def seeds_for(self, trainer: str) -> int:
+        """How many seeds the models that ``trainer`` trains are stated over."""
+        return dict(self.seeds_by_backend).get(trainer, self.seeds)
 
     def runs(self, group: str) -> bool:
         """Whether this profile runs the bench file ``test_<group>.py`` (:data:`OPT_IN_GROUPS`: only if named)."""
@@ -77,7 +86,7 @@ PROFILES = {
     # the sweep on torch only (Study E used PyTorch)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
-                     sweep_backends=("torch",)),
+                     sweep_backends=("torch",), seeds=3),
     # full: the study's LeNet-5 is the relu one, which every backend trains (its default config reached 0.908 to 0.910
     # test top-1 on Fashion-MNIST); the tanh one of the reference studies and the modified one are trained once, by
     # handcrafted, and every backend runs those weights. Rounds stop once the median's interval is tight
@@ -104,6 +113,14 @@ PROFILES = {
     "study-e": Profile(archs=("lenet5",), infer_batches=(), train_batches=(), speed_dataset=None,
                        time_budget_s=1.0, train_rounds=7, memory_samples=1024, config="study-e",
                        groups=("mlp_sweep",), sweep="quick", sweep_backends=("torch",)),
+    # seeds: the accuracy of the full profile's LeNet-5s over seeds (the relu one, which every backend trains: 5 seeds
+    # on handcrafted, 3 on each other backend; the modified one, which handcrafted trains for all), and whether the
+    # backends reach the same within their spread; a profile of its own, the extra models not fitting the full
+    # profile's hour
+    "seeds": Profile(archs=("lenet5-relu", "lenet5-modified"), infer_batches=(), train_batches=(),
+                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
+                     groups=("accuracy",), seeds=3, seeds_by_backend=(("handcrafted", 5),),
+                     weights_from=(("lenet5-modified", "handcrafted"),)),
     # speed: what `lenet check-speed` judges (lenet/study/speed_targets.py), training epochs on a set large
     # enough to time well at 2 threads (a digits epoch lasts ~0.2 s)
     "speed": Profile(archs=("lenet5", "lenet5-relu"), infer_batches=(1, 64, 1024), train_batches=(64,),

@@ -28,6 +28,7 @@ from ..spec import build_arch
 from .configs import CONFIG_NAMES, train_config
 from .profiles import PROFILES, Profile
 from .retime import BUDGET_FRACTION
+from .seeds import METRICS, spread
 
 STUDY_INPUT_SIZE = 32  # the study dataset's image size (LeNet-5's 32x32)
 
@@ -56,10 +57,11 @@ class StudyOptions:
     config: str | None = None  # the training config's name (None: the profile's)
     data_dir: str | None = None  # folder of the dataset's idx files (None: LENET_DATA, known places, download)
     retime_budget: float = BUDGET_FRACTION  # of the session: what re-timing flagged figures may add
+    seeds: int | None = None  # models per backend and arch whose accuracy states its spread (None: the profile's)
 
     def __post_init__(self):
         for option, value, least in (("--threads", self.threads, 1), ("--epochs", self.epochs, 1),
-                                     ("--limit", self.limit, 1), ("--seed", self.seed, 0)):
+                                     ("--limit", self.limit, 1), ("--seed", self.seed, 0), ("--seeds", self.seeds, 1)):
             if value is not None and value < least:
                 raise ValueError(f"{option}: expected an integer >= {least}, got {value}")
         if not 0 <= self.retime_budget < math.inf:
@@ -207,34 +209,52 @@ class Study:
     def config_name(self) -> str:
         return self.options.config or self.profile.config
 
-    def train_config(self):
-        return train_config(self.dataset.name, self.config_name, self.options.epochs, self.options.seed)
+    def train_config(self, seed: int | None = None):
+        """The session's training config; ``seed`` in place of ``--seed`` (another seed of the spread)."""
+        return train_config(self.dataset.name, self.config_name, self.options.epochs,
+                            self.options.seed if seed is None else seed)
+
+    def seeds_for(self, backend_name: str) -> tuple[int, ...]:
+        """The seeds whose models state ``backend_name``'s accuracy: ``--seed`` and the ones after it, as many as
+        ``--seeds`` or the profile gives (:meth:`Profile.seeds_for` of the backend that trains its weights)."""
+        n = self.options.seeds or self.profile.seeds_for(trainer_for(backend_name))
+        return tuple(range(self.options.seed, self.options.seed + n))
+
+    def seed_spread(self, backend_name: str, arch_name: str, device: str) -> dict:
+        """``metric -> spread`` (:func:`lenet.study.seeds.spread`) of val/test top-1/top-5 over the seeds, each
+        seed's model trained (or loaded from the cache) as :meth:`trained` trains ``--seed``'s."""
+        seeds = self.seeds_for(backend_name)
+        runs = [self.trained(backend_name, arch_name, device, seed).metrics for seed in seeds]
+        return {m: spread([r[m.split("_")[0]][m.split("_")[1]] for r in runs], seeds) for m in METRICS}
 
     def arch(self, arch_name: str):
         return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
 
-    def trained(self, backend_name: str, arch_name: str, device: str):
-        """The trained model of a registry architecture on the study dataset."""
-        return self.trained_arch(backend_name, self.arch(arch_name), self.dataset, device, arch_name)
+    def trained(self, backend_name: str, arch_name: str, device: str, seed: int | None = None):
+        """The trained model of a registry architecture on the study dataset (``seed``: another than ``--seed``)."""
+        return self.trained_arch(backend_name, self.arch(arch_name), self.dataset, device, arch_name, seed)
 
-    def trained_arch(self, backend_name: str, arch, data, device: str, key_name: str | None = None):
+    def trained_arch(self, backend_name: str, arch, data, device: str, key_name: str | None = None,
+                     seed: int | None = None):
         """Train ``arch`` on ``data`` once per session (or load it from the cache); evaluate val and test.
 
         An inference-only backend runs the weights its declared ``weights_from`` backend trained, and every
         backend runs those of the profile's ``weights_source`` for the arch when it names one
-        (``tm.weights_from`` names the backend that trained them).
+        (``tm.weights_from`` names the backend that trained them).  ``seed`` trains with another seed than
+        ``--seed`` (None: ``--seed``).
         """
-        key = (backend_name, key_name or arch.name, device, data.name, data.input_shape)
+        config = self.train_config(seed)
+        key = (backend_name, key_name or arch.name, device, data.name, data.input_shape, config.seed)
         if key not in self.models:
             backend = get_backend(backend_name)
             source = self.profile.weights_source(key_name or arch.name) or trainer_for(backend_name)
             if source == backend_name:
-                tm = train_or_load(backend, arch, data, self.train_config(), device,
+                tm = train_or_load(backend, arch, data, config, device,
                                    self.options.model_cache, progress=True, backend_name=backend_name)
                 if not tm.cached:
                     self.fresh_training_s += tm.train_seconds
             else:
-                src = self.trained_arch(source, arch, data, "cpu", key_name)
+                src = self.trained_arch(source, arch, data, "cpu", key_name, seed)
                 model = backend.build(arch, seed=0, device=device)
                 backend.set_weights(model, get_backend(source).get_weights(src.model))
                 tm = replace(src, model=model)
@@ -264,7 +284,7 @@ class Study:
             "params": c.params, "param_bytes": c.param_bytes, "macs_per_sample": c.macs,
             "flops_per_sample": c.flops, "flops_tf_per_sample": c.flops_tf, "flop_conventions": CONVENTIONS,
         }
-        tm = self.models.get((backend_name, arch_name, device, self.dataset.name, self.dataset.input_shape))
+        tm = self.models.get((backend_name, arch_name, device, self.dataset.name, self.dataset.input_shape, cfg.seed))
         if tm is not None:
             info.update({
                 "val_top1": tm.metrics["val"]["top1"], "val_top5": tm.metrics["val"]["top5"],
