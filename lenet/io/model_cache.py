@@ -5,8 +5,11 @@ dataset (name and a fingerprint of its arrays), the training config, the
 backend, the device kind and the package version.  Entries are ``.npz`` weight
 files written atomically, with the training history and time in their
 metadata, so a cached run still reports its training curves.  An entry that
-cannot be read, or that does not match its key, is retrained with a warning,
-never trusted.
+cannot be read, that does not match its key, or whose content no longer
+matches its digest (:mod:`lenet.io.weights`: weights zeroed or history edited
+on disk), is retrained with a warning, never trusted.  Something else at an
+entry's path (a folder) is refused before training: it is not lenet's to
+replace.
 """
 from __future__ import annotations
 
@@ -27,7 +30,8 @@ from ..spec import Arch
 from ..training import TrainConfig
 from . import weights as wio
 from .history_checks import FieldError, history_rows, non_negative_number
-from .paths import CacheWarning, cache_dir
+from .paths import CacheError, CacheWarning, cache_dir
+from .regular_file import kind_of
 
 
 def default_cache_dir() -> Path:
@@ -83,9 +87,12 @@ def train_or_load(backend, arch: Arch, data, config: TrainConfig, device: str = 
     key = cache_key(arch, data, config, name, device)
     slug = re.sub(r"[^A-Za-z0-9_.-]+", "_", f"{name}-{arch.name}-{data.name}")[:80]
     path = Path(cache_dir or default_cache_dir()) / f"{slug}-{key}.npz"
+    if path.exists() and not path.is_file():
+        raise CacheError(f"{path}: a model cache entry, but {kind_of(path.stat().st_mode)}, not a weight file; "
+                         f"remove it, or choose another --model-cache")
     if path.exists():
         try:
-            found, weights, meta = wio.load(path)
+            found, weights, meta = wio.load(path, require_digest=True)
             _check_meta(meta, key, path)
             wio.require_same_arch(arch, found, str(path))
             model = backend.build(arch, seed=config.seed, device=device)
