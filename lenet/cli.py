@@ -207,12 +207,40 @@ def _test_metrics(backend, model, data, batch_size: int) -> dict:
     return evaluate(backend.predict(model, data.x_test, batch_size=batch_size), data.y_test)
 
 
+def _smallest_input(name: str, channels: int, largest: int = 512) -> int | None:
+    """The smallest square input side ``name`` takes (None if none up to ``largest``): worked out from the spec."""
+    for side in range(1, largest + 1):
+        try:
+            build_arch(name, 10, (channels, side, side))
+        except SpecError:
+            continue
+        return side
+    return None
+
+
+def _build_arch(name: str, num_classes: int, input_shape: tuple, *, shape_from: str, classes_from: str):
+    """:func:`build_arch`, its errors naming what the user gave: the option (or dataset) that set the class
+    count or the input shape, rather than a layer of the network."""
+    if num_classes < 2:
+        raise SpecError(f"{classes_from}: {num_classes} class(es); a classifier needs at least 2")
+    try:
+        return build_arch(name, num_classes, input_shape)
+    except SpecError as e:
+        c, h, w = input_shape
+        smallest = _smallest_input(name, c)
+        hint = f"; the smallest {name} takes is {smallest}x{smallest}" if smallest and min(h, w) < smallest else ""
+        raise SpecError(f"{shape_from}: {name} cannot take input {c}x{h}x{w} ({e}){hint}") from None
+
+
 def cmd_info(args) -> int:
     try:
         shape = tuple(int(d) for d in args.input.lower().split("x"))
     except ValueError:
-        raise SpecError(f"--input {args.input!r}: expected CxHxW, e.g. 1x32x32") from None
-    print(summary_table(build_arch(args.arch, args.classes, shape)))
+        shape = ()
+    if len(shape) != 3:
+        raise SpecError(f"--input {args.input!r}: expected CxHxW (three integers), e.g. 1x32x32")
+    print(summary_table(_build_arch(args.arch, args.classes, shape, shape_from=f"--input {args.input}",
+                                    classes_from=f"--classes {args.classes}")))
     return 0
 
 
@@ -227,7 +255,10 @@ def cmd_train(args) -> int:
     data = _load_data(args)
     if args.dry_run:
         data = data.subset(train=256, val=128, test=128)
-    arch = build_arch(args.arch, data.num_classes, data.input_shape)
+    # The image side comes from --input-size, except for features (imagelist-hist: 64 bins of 1x1).
+    sized = data.input_shape[1:] == (args.input_size, args.input_size)
+    arch = _build_arch(args.arch, data.num_classes, data.input_shape, classes_from=f"--dataset {args.dataset}",
+                       shape_from=f"--input-size {args.input_size}" if sized else f"--dataset {args.dataset}")
     _require_model_fits(arch)
     model = backend.build(arch, seed=args.seed, device=args.device)
     print(f"{args.backend} {arch.name} on {data.name} {data.sizes()}, threads {threads.report()}", flush=True)

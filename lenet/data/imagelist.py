@@ -272,6 +272,13 @@ def read_lists(root: str | os.PathLike, *, allow_outside_root: bool = False) -> 
                                f"listed; labels must run 0..C-1 (to declare classes without images, name them in "
                                f"{classes_path})")
 
+    # One class is refused here, naming the file, rather than later by the network's spec.
+    if num_classes < 2 and classes is not None:
+        raise DatasetError(f"{classes_path}: names only 1 class ({classes[0]!r}); a classifier needs at least 2")
+    if num_classes < 2:
+        raise DatasetError(f"{root / LIST_FILES['train']}: every image has label 0, so there is only 1 class; a "
+                           f"classifier needs at least 2 (labels 0..C-1)")
+
     trained = {e.label for e in entries["train"]}
     for split in ("val", "test"):
         lacking = {e.label for e in entries[split]} - trained
