@@ -21,6 +21,7 @@ import pytest
 from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
 from lenet.compress.runner import cases as compression_cases
 from lenet.io.model_cache import default_cache_dir
+from lenet.io.writable import require_bench_outputs_writable
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES
@@ -88,6 +89,10 @@ def pytest_configure(config):
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     options = _options(config)
+    saves = config.getoption("benchmark_autosave") or config.getoption("benchmark_save")
+    require_bench_outputs_writable(options.model_cache or default_cache_dir(),
+                                   config.getoption("benchmark_storage") if saves else None,
+                                   config.getoption("benchmark_json"), pytest.UsageError)
     threads.set_threads(options.threads)
     config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
 

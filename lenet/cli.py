@@ -19,14 +19,13 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import warnings
-from pathlib import Path
 
 from .backends import BACKENDS, get_backend
 from .counting import summary_table
 from .io.memory_budget import require_fits
 from .io.weights import WeightsError
+from .io.writable import require_writable
 from .measure import threads
 from .metrics import evaluate
 from .spec import ARCHITECTURES, SpecError, build_arch
@@ -179,21 +178,8 @@ def _load_data(args):
 
 def _check_writable(path: str | None, flag: str) -> None:
     """Refuse an output path that cannot be written, before any work is done for it."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ConfigError(f"{flag} {path}: is a folder; give a file name")
-    folder = target.parent
-    while not folder.exists():  # missing folders are created when writing
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{flag} {path}: {folder} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise ConfigError(f"{flag} {path}: cannot write in {folder} ({e.strerror or e})") from None
+    if path is not None:
+        require_writable(path, flag, ConfigError)
 
 
 def _require_model_fits(arch) -> None:
@@ -331,6 +317,7 @@ def cmd_compare(args) -> int:
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
 
+    require_writable(args.out, "--out", ConfigError, folder=True)
     report = build_report(args.history, args.out, labels=args.label, compare=args.compare,
                           threshold_time=args.threshold_time)
     print("\n".join(summary_lines(report)))
