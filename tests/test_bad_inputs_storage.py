@@ -2,15 +2,24 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from lenet.cli import main
+from lenet.data.imagelist import _write_cache
+from lenet.init import init_weights
+from lenet.io import atomic
+from lenet.io import weights as wio
+from lenet.io.paths import CacheWarning
 from lenet.io.writable import require_bench_outputs_writable, require_writable
+from lenet.spec import build_arch
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -86,3 +95,80 @@ def test_report_refuses_an_unwritable_out_before_reading(capsys, tmp_path):
     assert main(["report", str(tmp_path / "none.json"), "--out", "/proc/lenet-report"]) == 2
     assert capsys.readouterr().err.strip() == ("lenet: error: --out /proc/lenet-report: cannot write in /proc (No "
                                                "such file or directory)")
+
+
+# --- a full disk ----------------------------------------------------------------------------------
+
+ARCH = build_arch("lenet5", 10, (1, 32, 32))
+OLD = b"the previous file"
+
+
+def _fills_after(limit: int):
+    """A stand-in for a write call that writes ``limit`` bytes, then fails as a full disk does."""
+    def write(f, data: bytes):
+        f.write(data[:limit])
+        f.flush()
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+    return write
+
+
+def _full_text_write(monkeypatch):
+    def write_bytes(self, data):
+        with open(self, "wb") as f:
+            _fills_after(100)(f, data)
+    monkeypatch.setattr(Path, "write_bytes", write_bytes)
+
+
+def _full_savez(monkeypatch):
+    monkeypatch.setattr(np, "savez", lambda f, **arrays: _fills_after(1000)(f, b"x" * 5000))
+
+
+WRITES = {  # what lenet writes: (how the write call is made to fail, the write, what it needs if known)
+    "history or --json": (_full_text_write, lambda p: atomic.write_text(p, "{}" * 500), "1,000 bytes"),
+    "report (png, csv, html)": (_full_text_write, lambda p: atomic.write_bytes(p, b"\x89PNG" * 300), "1.2 KiB"),
+    "weights": (_full_savez, lambda p: wio.save(p, ARCH, init_weights(ARCH, 0)), None),
+    "model cache entry": (_full_savez, lambda p: wio.save(p, ARCH, init_weights(ARCH, 0), {"key": "k"}), None),
+}
+
+
+@pytest.mark.parametrize("what", sorted(WRITES))
+def test_a_full_disk_keeps_the_previous_file_and_names_the_space_needed(tmp_path, monkeypatch, what):
+    fail, write, needs = WRITES[what]
+    target = tmp_path / "out"
+    target.write_bytes(OLD)
+    fail(monkeypatch)
+    with pytest.raises(atomic.DiskFull) as err:
+        write(target)
+    monkeypatch.undo()
+    assert target.read_bytes() == OLD and sorted(tmp_path.iterdir()) == [target]  # no temporary file left
+    assert err.value.filename == str(target) and err.value.errno == errno.ENOSPC
+    needs = re.escape(needs) if needs else r"more than the [0-9,.]+ \w+ written before the disk filled"
+    assert re.fullmatch(rf"no space left on the device to write it: it needs {needs}, with [0-9,.]+ \w+ free in "
+                        rf"{re.escape(str(tmp_path))}; the previous out is left as it was", err.value.strerror)
+
+
+def test_a_full_disk_under_the_image_cache_is_a_warning_and_no_file(tmp_path, monkeypatch):
+    target = tmp_path / "cache.npz"
+    _full_savez(monkeypatch)
+    with pytest.warns(CacheWarning, match=rf"cannot write image-list cache {target} \(no space left on the device "
+                                          r"to write it: .*\); continuing without it"):
+        _write_cache(target, "k", {"train": np.zeros((1, 1, 4, 4), np.uint8)})
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_full_tmpfs(tmp_path, capsys):
+    with tmpfs(tmp_path / "small", "size=64k") as small:
+        target = small / "out.bin"
+        target.write_bytes(OLD)
+        with pytest.raises(atomic.DiskFull, match=r"it needs 195.3 KiB, with [0-9.]+ KiB free in .*; the previous "
+                                                  r"out.bin is left as it was"):
+            atomic.write_bytes(target, b"x" * 200_000)
+        with pytest.raises(atomic.DiskFull, match=r"it needs more than the [0-9.]+ KiB written before the disk "
+                                                  r"filled"):
+            wio.save(small / "model.npz", ARCH, init_weights(ARCH, 0))  # 241 KiB of weights
+        assert target.read_bytes() == OLD and sorted(small.iterdir()) == [target]
+        assert main(["train", "--dry-run", "--save", str(small / "m.npz")]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and err[0].startswith(f"lenet: error: {small / 'm.npz'}: no space left on the device "
+                                                   f"to write it: it needs more than the ")
+        assert sorted(small.iterdir()) == [target]
