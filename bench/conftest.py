@@ -159,7 +159,8 @@ def pytest_collection_finish(session):
     cache = getattr(config, "cache", None)
     _RUN["progress"] = RunProgress([i.nodeid for i in session.items],
                                    cache.get(_plan_key(study), {}) if cache else {},
-                                   lambda: study.fresh_training_s, config.getoption("--progress"), _TERMINAL[0])
+                                   lambda: study.fresh_training_s, config.getoption("--progress"), _TERMINAL[0],
+                                   waiting=lambda: study.waiting)
 
 
 def pytest_keyboard_interrupt(excinfo):

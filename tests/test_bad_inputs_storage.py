@@ -7,19 +7,24 @@ import os
 import re
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from lenet.backends import get_backend
 from lenet.cli import main
+from lenet.data import load_dataset
 from lenet.data.imagelist import _write_cache
 from lenet.init import init_weights
-from lenet.io import atomic
+from lenet.io import atomic, model_cache
 from lenet.io import weights as wio
 from lenet.io.paths import CacheWarning
 from lenet.io.writable import require_bench_outputs_writable, require_writable
 from lenet.spec import build_arch
+from lenet.training import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -172,3 +177,58 @@ def test_a_full_tmpfs(tmp_path, capsys):
         assert len(err) == 1 and err[0].startswith(f"lenet: error: {small / 'm.npz'}: no space left on the device "
                                                    f"to write it: it needs more than the ")
         assert sorted(small.iterdir()) == [target]
+
+
+# --- two sessions on one model cache --------------------------------------------------------------
+
+# The first session: trains the model through the cache, holding the entry's lock until its stdin closes.
+FIRST_SESSION = """
+import sys
+from lenet.backends import get_backend
+from lenet.data import load_dataset
+from lenet.io import model_cache
+from lenet.spec import build_arch
+from lenet.training import TrainConfig
+
+backend = get_backend("handcrafted")
+real_train = backend.train
+
+def train(*args, **kwargs):
+    print("training", flush=True)
+    sys.stdin.read()
+    return real_train(*args, **kwargs)
+
+backend.train = train
+model_cache.train_or_load(backend, build_arch("lenet5", 10, (1, 32, 32)),
+                          load_dataset("digits").subset(train=64, val=32, test=32),
+                          TrainConfig(epochs=1, batch_size=32), cache_dir=sys.argv[1], progress=False)
+"""
+
+
+def test_a_second_session_waits_for_the_first_and_loads_what_it_trained(tmp_path, monkeypatch):
+    backend = get_backend("handcrafted")
+    data = load_dataset("digits").subset(train=64, val=32, test=32)
+    config = TrainConfig(epochs=1, batch_size=32)
+    first = subprocess.Popen([sys.executable, "-c", FIRST_SESSION, str(tmp_path)], cwd=ROOT, text=True,
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE)
+    try:
+        assert first.stdout.readline() == "training\n"  # it holds the entry's lock now
+        monkeypatch.setattr(backend, "train", lambda *a, **k: pytest.fail("trained a second time"))
+        notes, result = [], []
+        second = threading.Thread(target=lambda: result.append(model_cache.train_or_load(
+            backend, ARCH, data, config, cache_dir=tmp_path, progress=False, on_wait=notes.append)))
+        second.start()
+        deadline = time.monotonic() + 60
+        while not notes and time.monotonic() < deadline:
+            time.sleep(0.05)
+        entry = next(tmp_path.glob(".*.npz.lock")).name.removeprefix(".").removesuffix(".lock")
+        assert notes == [f"waiting for another session to train {entry}"] and second.is_alive()
+        first.stdin.close()  # the first session trains and stores its model, then releases the lock
+        assert first.wait(timeout=120) == 0
+        second.join(timeout=120)
+    finally:
+        first.kill()
+        first.wait()
+        first.stdout.close()
+    assert notes[1:] == [None] and result and result[0].cached
+    assert [p.name for p in tmp_path.glob("*.npz")] == [entry] and not list(tmp_path.glob(".*.part"))
