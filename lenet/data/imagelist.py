@@ -98,7 +98,7 @@ CHANNEL_TAGS = {1: "gray", 3: "rgb"}
 RESAMPLE = "bilinear"
 # Bump when decoding changes in a way that alters pixels, so old caches are rebuilt.
 FORMAT_VERSION = 1
-HASH = "blake2b"  # of the images' bytes and of the cached arrays: the fastest of hashlib's strong hashes
+HASH = "blake2b"  # of the images' bytes and of the cached arrays
 # Images per pool task: large enough that task overhead is noise next to ~1-2 ms per decode,
 # small enough that the progress bar moves and both workers stay busy to the end.
 CHUNK = 32
