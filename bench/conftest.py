@@ -21,7 +21,7 @@ import pytest
 from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
 from lenet.compress.runner import cases as compression_cases
 from lenet.io.model_cache import default_cache_dir
-from lenet.io.writable import require_bench_outputs_writable
+from lenet.io.writable import require_bench_outputs_writable, storage_lock
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
 from lenet.spec import ARCHITECTURES
@@ -81,6 +81,19 @@ def _interrupt(signum, frame):
     raise KeyboardInterrupt(f"signal {signum}")
 
 
+class SaveOneAtATime:
+    """Holds the storage's lock (:func:`lenet.io.writable.storage_lock`) around pytest-benchmark's save, which
+    runs inside this outermost wrapper of ``pytest_sessionfinish``: concurrent sessions get distinct names."""
+
+    def __init__(self, lock):
+        self.lock = lock
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        with self.lock:
+            yield
+
+
 def pytest_configure(config):
     # The progress line writes to the terminal itself (a duplicate of stdout taken now, before any test's
     # output is captured); SIGTERM ends the session as Ctrl-C does, so what finished is still saved.
@@ -90,9 +103,10 @@ def pytest_configure(config):
         signal.signal(signal.SIGTERM, _interrupt)
     options = _options(config)
     saves = config.getoption("benchmark_autosave") or config.getoption("benchmark_save")
-    require_bench_outputs_writable(options.model_cache or default_cache_dir(),
-                                   config.getoption("benchmark_storage") if saves else None,
+    storage = config.getoption("benchmark_storage") if saves else None
+    require_bench_outputs_writable(options.model_cache or default_cache_dir(), storage,
                                    config.getoption("benchmark_json"), pytest.UsageError)
+    config.pluginmanager.register(SaveOneAtATime(storage_lock(storage)), "lenet-save-one-at-a-time")
     threads.set_threads(options.threads)
     config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
 

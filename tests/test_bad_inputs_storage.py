@@ -22,7 +22,7 @@ from lenet.init import init_weights
 from lenet.io import atomic, model_cache
 from lenet.io import weights as wio
 from lenet.io.paths import CacheWarning
-from lenet.io.writable import require_bench_outputs_writable, require_writable
+from lenet.io.writable import require_bench_outputs_writable, require_writable, storage_lock
 from lenet.spec import build_arch
 from lenet.training import TrainConfig
 
@@ -232,3 +232,39 @@ def test_a_second_session_waits_for_the_first_and_loads_what_it_trained(tmp_path
         first.stdout.close()
     assert notes[1:] == [None] and result and result[0].cached
     assert [p.name for p in tmp_path.glob("*.npz")] == [entry] and not list(tmp_path.glob(".*.part"))
+
+
+# Two sessions of one commit started in the same second would pick the same history name if they saved together.
+SAVER_CONFTEST = """
+from bench.conftest import SaveOneAtATime
+from lenet.io.writable import storage_lock
+
+def pytest_configure(config):
+    config.pluginmanager.register(SaveOneAtATime(storage_lock(config.getoption("benchmark_storage"))))
+"""
+TIMED = """
+def test_timed(benchmark):
+    benchmark(lambda: None)
+    print("timed", flush=True)
+"""
+
+
+def test_a_session_saves_its_history_only_under_the_storage_lock(tmp_path):
+    (tmp_path / "conftest.py").write_text(SAVER_CONFTEST)
+    (tmp_path / "test_timed.py").write_text(TIMED)
+    storage = tmp_path / "storage"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+    with storage_lock(str(storage)):  # another session, saving now
+        session = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-s", "-p", "no:cacheprovider",
+                                    "--benchmark-autosave", f"--benchmark-storage={storage}", "test_timed.py"],
+                                   cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        try:
+            assert any("timed" in line for line in session.stdout)
+            time.sleep(1)  # ample for a save that did not wait: it follows the test within milliseconds
+            assert session.poll() is None and not list(storage.rglob("*.json"))
+        except BaseException:
+            session.kill()
+            raise
+    output = session.communicate(timeout=120)[0]
+    assert session.returncode == 0, output
+    assert len(list(storage.rglob("*.json"))) == 1

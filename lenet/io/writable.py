@@ -1,4 +1,5 @@
-"""Refuse an output that cannot be written before any work is done for it, not after an hour of benchmarks.
+"""Refuse an output that cannot be written before any work is done for it, not after an hour of benchmarks;
+save the bench's histories one session at a time.
 
 A read-only folder (a read-only mount, a folder without write permission, a
 path under a file or in ``/proc``) would otherwise surface only when the first
@@ -8,12 +9,21 @@ session.  :func:`require_writable` finds the nearest existing folder of a path
 file in it: permissions, read-only mounts and ACLs all answer the same way a
 real write would.  Callers pass their own error type, as with
 :func:`lenet.io.memory_budget.require_fits`.
+
+pytest-benchmark names a saved history ``<next free number>_<commit>_<start time, to the second>.json``
+and finds the free number just before it writes: two sessions of one commit, started in the same second
+(two CI jobs on one runner) and ending together, would pick the same name, and one history would
+overwrite the other or fail.  :func:`storage_lock` is held around the save, so the second session looks
+for the free number only after the first has taken it.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 from pathlib import Path
+
+from filelock import FileLock
 
 
 def require_writable(path: str | os.PathLike, what: str, error: type[Exception], *, folder: bool = False) -> None:
@@ -57,3 +67,10 @@ def require_bench_outputs_writable(model_cache: str | os.PathLike, storage: str 
         require_writable(folder / get_machine_id(), "--benchmark-storage", error, folder=True)
     if json_path is not None:
         require_writable(json_path, "--benchmark-json", error)
+
+
+def storage_lock(storage: str | None):
+    """The lock a session holds while it saves its history in ``storage`` (a ``--benchmark-storage`` value),
+    ``.lenet-save.lock`` in that folder; a lock that does nothing when the session saves no file there."""
+    folder = storage_folder(storage) if storage else None
+    return FileLock(folder / ".lenet-save.lock") if folder is not None else contextlib.nullcontext()
