@@ -26,6 +26,7 @@ from pytest_benchmark.session import PerformanceRegression
 from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
 from lenet.compress.runner import cases as compression_cases
 from lenet.io.model_cache import default_cache_dir
+from lenet.io.writable import require_bench_outputs_writable, storage_lock
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
 from lenet.schema import TIME
@@ -147,6 +148,19 @@ def _check_inputs(config, study: Study) -> None:
         raise pytest.UsageError(f"--dataset {study.options.dataset}: {e}") from None
 
 
+class SaveOneAtATime:
+    """Holds the storage's lock (:func:`lenet.io.writable.storage_lock`) around pytest-benchmark's save, which
+    runs inside this outermost wrapper of ``pytest_sessionfinish``: concurrent sessions get distinct names."""
+
+    def __init__(self, lock):
+        self.lock = lock
+
+    @pytest.hookimpl(hookwrapper=True, tryfirst=True)
+    def pytest_sessionfinish(self, session, exitstatus):
+        with self.lock:
+            yield
+
+
 def pytest_configure(config):
     # The progress line writes to the terminal itself (a duplicate of stdout taken now, before any test's
     # output is captured); SIGTERM ends the session as Ctrl-C does, so what finished is still saved.
@@ -156,6 +170,11 @@ def pytest_configure(config):
         signal.signal(signal.SIGTERM, _interrupt)
     options = _options(config)
     _benchmark_defaults(config, options)
+    saves = config.getoption("benchmark_autosave") or config.getoption("benchmark_save")
+    storage = config.getoption("benchmark_storage") if saves else None
+    require_bench_outputs_writable(options.model_cache or default_cache_dir(), storage,
+                                   config.getoption("benchmark_json"), pytest.UsageError)
+    config.pluginmanager.register(SaveOneAtATime(storage_lock(storage)), "lenet-save-one-at-a-time")
     threads.set_threads(options.threads)
     study = config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
     _check_inputs(config, study)
@@ -223,7 +242,8 @@ def pytest_collection_finish(session):
     cache = getattr(config, "cache", None)
     _RUN["progress"] = RunProgress([i.nodeid for i in session.items],
                                    cache.get(_plan_key(study), {}) if cache else {},
-                                   lambda: study.fresh_training_s, config.getoption("--progress"), _TERMINAL[0])
+                                   lambda: study.fresh_training_s, config.getoption("--progress"), _TERMINAL[0],
+                                   waiting=lambda: study.waiting)
 
 
 def pytest_runtest_logstart(nodeid, location):

@@ -19,14 +19,13 @@ import argparse
 import json
 import math
 import sys
-import tempfile
 import warnings
-from pathlib import Path
 
 from .backends import BACKENDS, capabilities, get_backend, trainer_for
 from .counting import summary_table
 from .io.memory_budget import require_fits
 from .io.weights import WeightsError
+from .io.writable import require_writable
 from .measure import threads
 from .metrics import evaluate
 from .spec import ARCHITECTURES, SpecError, build_arch
@@ -228,21 +227,8 @@ def _load_data(args):
 
 def _check_writable(path: str | None, flag: str) -> None:
     """Refuse an output path that cannot be written, before any work is done for it."""
-    if path is None:
-        return
-    target = Path(path)
-    if target.is_dir():
-        raise ConfigError(f"{flag} {path}: is a folder; give a file name")
-    folder = target.parent
-    while not folder.exists():  # missing folders are created when writing
-        folder = folder.parent
-    if not folder.is_dir():
-        raise ConfigError(f"{flag} {path}: {folder} is not a folder")
-    try:
-        with tempfile.TemporaryFile(dir=folder):
-            pass
-    except OSError as e:
-        raise ConfigError(f"{flag} {path}: cannot write in {folder} ({e.strerror or e})") from None
+    if path is not None:
+        require_writable(path, flag, ConfigError)
 
 
 def _require_model_fits(arch) -> None:
@@ -256,12 +242,40 @@ def _test_metrics(backend, model, data, batch_size: int) -> dict:
     return evaluate(backend.predict(model, data.x_test, batch_size=batch_size), data.y_test)
 
 
+def _smallest_input(name: str, channels: int, largest: int = 512) -> int | None:
+    """The smallest square input side ``name`` takes (None if none up to ``largest``): worked out from the spec."""
+    for side in range(1, largest + 1):
+        try:
+            build_arch(name, 10, (channels, side, side))
+        except SpecError:
+            continue
+        return side
+    return None
+
+
+def _build_arch(name: str, num_classes: int, input_shape: tuple, *, shape_from: str, classes_from: str):
+    """:func:`build_arch`, its errors naming what the user gave: the option (or dataset) that set the class
+    count or the input shape, rather than a layer of the network."""
+    if num_classes < 2:
+        raise SpecError(f"{classes_from}: {num_classes} class(es); a classifier needs at least 2")
+    try:
+        return build_arch(name, num_classes, input_shape)
+    except SpecError as e:
+        c, h, w = input_shape
+        smallest = _smallest_input(name, c)
+        hint = f"; the smallest {name} takes is {smallest}x{smallest}" if smallest and min(h, w) < smallest else ""
+        raise SpecError(f"{shape_from}: {name} cannot take input {c}x{h}x{w} ({e}){hint}") from None
+
+
 def cmd_info(args) -> int:
     try:
         shape = tuple(int(d) for d in args.input.lower().split("x"))
     except ValueError:
-        raise SpecError(f"--input {args.input!r}: expected CxHxW, e.g. 1x32x32") from None
-    print(summary_table(build_arch(args.arch, args.classes, shape)))
+        shape = ()
+    if len(shape) != 3:
+        raise SpecError(f"--input {args.input!r}: expected CxHxW (three integers), e.g. 1x32x32")
+    print(summary_table(_build_arch(args.arch, args.classes, shape, shape_from=f"--input {args.input}",
+                                    classes_from=f"--classes {args.classes}")))
     return 0
 
 
@@ -294,7 +308,10 @@ def cmd_train(args) -> int:
     config = _train_config(args, data.name)
     if args.dry_run:
         data = data.subset(train=256, val=128, test=128)
-    arch = build_arch(args.arch, data.num_classes, data.input_shape)
+    # The image side comes from --input-size, except for features (imagelist-hist: 64 bins of 1x1).
+    sized = data.input_shape[1:] == (args.input_size, args.input_size)
+    arch = _build_arch(args.arch, data.num_classes, data.input_shape, classes_from=f"--dataset {args.dataset}",
+                       shape_from=f"--input-size {args.input_size}" if sized else f"--dataset {args.dataset}")
     _require_model_fits(arch)
     model = backend.build(arch, seed=args.seed, device=args.device)
     print(f"{args.backend} {arch.name} on {data.name} {data.sizes()}, threads {threads.report()}", flush=True)
@@ -364,6 +381,7 @@ def cmd_report(args) -> int:
     from .report import build_report, summary_lines
     from .study.compare import exit_status
 
+    require_writable(args.out, "--out", ConfigError, folder=True)
     report = build_report(args.history, args.out, labels=args.label, compare=args.compare,
                           threshold_time=args.threshold_time)
     print("\n".join(summary_lines(report)))

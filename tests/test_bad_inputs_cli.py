@@ -1,10 +1,14 @@
 """Every error a user can cause at the command line: one line ``... error: ...``, exit status 2, no traceback."""
 from __future__ import annotations
 
+import json
+
+import numpy as np
 import pytest
 
 from lenet.cli import main
 from lenet.data import DatasetError, load_dataset
+from lenet.io.history import HistoryNote
 from lenet.testing import require_backend
 
 
@@ -44,8 +48,12 @@ DRY = ("train", "--dry-run")
     (("--device", "cuda"), "lenet: error: the handcrafted backend runs NumPy on the CPU only"),
     (("--input-size", "4"), "lenet: error: digits: input_size 4 is below the images' 8x8"),
     (("--input-size", "100000"), "would need 130.7 TiB of memory, but only"),
-    (("--dataset", "synthetic:300", "--input-size", "8"), "window 5x5 is larger than its padded input"),
-    (("--dataset", "synthetic:1"), "the validation and test splits would be empty"),
+    (("--dataset", "synthetic:300", "--input-size", "8"), "lenet: error: --input-size 8: lenet5 cannot take input "
+     "1x8x8 (layer 3 (Conv(out_channels=16, kernel=5, stride=1, padding=0)): window 5x5 is larger than its padded "
+     "input 2x2); the smallest lenet5 takes is 16x16"),
+    (("--dataset", "synthetic:1"), "the validation and test splits would be empty (1 training, 0 validation, 0 test "
+     "images): N in synthetic:N (--dataset) gives N training, round(N x 0.1) validation and N // 6 test images, "
+     "here N = 1; use more data"),
     (("--dataset", "nope"), "unknown dataset 'nope'"),
 ])
 def test_train_arguments(capsys, argv, expected):
@@ -100,8 +108,49 @@ def test_eval_and_info_errors(capsys, tmp_path):
         capsys, "eval", "--weights", str(model), "--input-size", "40")
     assert f"{tmp_path}: not a regular file" in run(capsys, "eval", "--weights", str(tmp_path))
     assert "--input 'abc': expected CxHxW" in run(capsys, "info", "--input", "abc")
-    assert "lenet5 needs square input, got 0x32" in run(capsys, "info", "--input", "1x0x32")
-    assert "num_classes must be >= 2" in run(capsys, "info", "--classes", "1")
+    assert "--input 1x0x32: lenet5 cannot take input 1x0x32 (lenet5 needs square input, got 0x32)" in run(
+        capsys, "info", "--input", "1x0x32")
+    assert "lenet: error: --classes 1: 1 class(es); a classifier needs at least 2" == run(capsys, "info", "--classes",
+                                                                                       "1")
+
+
+@pytest.mark.parametrize("value", ["32x32", "1x32x32x3", "32"])
+def test_info_input_that_is_not_three_values_is_one_line(capsys, value):
+    assert run(capsys, "info", "--input", value) == (f"lenet: error: --input {value!r}: expected CxHxW (three "
+                                                     f"integers), e.g. 1x32x32")
+
+
+def test_an_empty_split_names_the_idx_files_that_made_it(capsys, tmp_path):
+    from lenet.data import idx
+
+    for name, n in (("train", 1), ("t10k", 3)):
+        idx.write(tmp_path / f"{name}-images-idx3-ubyte.gz", np.zeros((n, 28, 28), np.uint8))
+        idx.write(tmp_path / f"{name}-labels-idx1-ubyte.gz", np.zeros(n, np.uint8))
+    assert run(capsys, *DRY, "--dataset", "mnist", "--data-dir", str(tmp_path)) == (
+        f"lenet: error: dataset 'mnist': the validation split would be empty (1 training, 0 validation, 3 test "
+        f"images): training and validation come from {tmp_path / 'train-images-idx3-ubyte.gz'} (1 images, "
+        f"val_fraction 0.1 of them held out for validation), test from {tmp_path / 't10k-images-idx3-ubyte.gz'} "
+        f"(3 images); use more data")
+
+
+def test_check_speed_names_a_fifo_or_a_symlink_loop(capsys, tmp_path):
+    import os
+
+    os.mkfifo(tmp_path / "fifo.json")
+    os.symlink("loop.json", tmp_path / "loop.json")
+    assert run(capsys, "check-speed", str(tmp_path / "fifo.json")) == (
+        f"lenet: error: {tmp_path / 'fifo.json'}: cannot read it: not a regular file but a FIFO (named pipe)")
+    assert run(capsys, "check-speed", str(tmp_path / "loop.json")) == (
+        f"lenet: error: {tmp_path / 'loop.json'}: cannot read it: Too many levels of symbolic links")
+    # In a storage folder they are skipped, each named on stderr, and the regular history is judged.
+    (tmp_path / "z.json").write_text(json.dumps({"machine_info": {}, "commit_info": {}, "datetime": "2026-12-06",
+                                                 "benchmarks": []}))
+    with pytest.warns(HistoryNote) as notes:
+        assert main(["check-speed", str(tmp_path)]) == 1
+    assert capsys.readouterr().out.startswith(f"{tmp_path / 'z.json'}:")
+    assert [str(n.message) for n in notes] == [
+        f"skipping {tmp_path / 'fifo.json'}: a FIFO (named pipe), not a history file",
+        f"skipping {tmp_path / 'loop.json'}: Too many levels of symbolic links"]
 
 
 def test_report_and_check_speed_errors(capsys, tmp_path):

@@ -47,6 +47,16 @@ def test_a_huge_label_is_an_error_not_an_allocation(tmp_path, label):
         read(root)
 
 
+def test_a_list_of_one_class_is_refused_naming_the_list(tmp_path):
+    root = make(tmp_path / "r", "a.png 0\nb.png 0\n")
+    with pytest.raises(DatasetError, match=rf"^{root / 'train.txt'}: every image has label 0, so there is only 1 "
+                                           r"class; a classifier needs at least 2"):
+        read(root)
+    (root / "classes.txt").write_text("cat\n")
+    with pytest.raises(DatasetError, match=rf"^{root / 'classes.txt'}: names only 1 class \('cat'\)"):
+        read(root)
+
+
 def test_classes_txt_declares_classes_without_images(tmp_path):
     root = make(tmp_path / "r", "a.png 0\nb.png 4\n", val="a.png 4\n", test="b.png 0\n")
     (root / "classes.txt").write_text("".join(f"c{i}\n" for i in range(5)))

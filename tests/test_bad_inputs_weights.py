@@ -14,7 +14,7 @@ from lenet.data import load_dataset
 from lenet.init import init_weights
 from lenet.io import model_cache
 from lenet.io import weights as wio
-from lenet.io.paths import CacheWarning
+from lenet.io.paths import CacheError, CacheWarning
 from lenet.spec import build_arch
 from lenet.training import TrainConfig
 
@@ -140,6 +140,23 @@ def test_a_folder_is_not_a_weight_file(tmp_path):
         wio.load(tmp_path)
 
 
+def test_a_file_altered_after_saving_is_refused_by_its_digest(tmp_path):
+    path = wio.save(tmp_path / "w.npz", ARCH, WEIGHTS, {"note": "x"})
+    with np.load(path) as z:
+        arrays = {k: z[k] for k in z.files}
+    assert str(arrays["__digest__"]).startswith("sha256:")
+    npz(path, {**arrays, FIRST: np.zeros_like(arrays[FIRST])})
+    with pytest.raises(wio.WeightsError, match=rf"{path}: content does not match its '__digest__'"):
+        wio.load(path)
+
+
+def test_a_file_without_a_digest_loads_unless_one_is_required(tmp_path):
+    path = npz(tmp_path / "w.npz", GOOD)
+    assert wio.load(path)[0] == ARCH
+    with pytest.raises(wio.WeightsError, match=rf"{path}: has no '__digest__' entry"):
+        wio.load(path, require_digest=True)
+
+
 # --- the model cache ------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")
@@ -164,7 +181,7 @@ def _meta(arrays: dict, **changes) -> dict:
 @pytest.mark.parametrize("fault", ["history a string", "history of numbers", "train_seconds a string",
                                    "train_seconds NaN", "train_seconds negative", "no train_seconds", "meta a list",
                                    "int weights", "complex weights", "num_classes 10.7", "header claims 4 TB",
-                                   "truncated"])
+                                   "truncated", "weights zeroed", "history edited", "no digest"])
 def test_the_model_cache_retrains_on_any_fault(cached, fault):
     backend, data, config, folder, entry, pristine, arrays = cached
     meta = json.loads(str(arrays["__meta__"]))
@@ -183,6 +200,10 @@ def test_the_model_cache_retrains_on_any_fault(cached, fault):
             str(arrays["__arch__"]).replace('"num_classes": 10', '"num_classes": 10.7'))}),
         "header claims 4 TB": lambda: zip_with(entry, FIRST, npy_header_only((10 ** 12,))),
         "truncated": lambda: entry.write_bytes(pristine[:100]),
+        # Format intact, content altered: only the digest can tell.
+        "weights zeroed": lambda: npz(entry, {**arrays, **{k: np.zeros_like(v) for k, v in WEIGHTS.items()}}),
+        "history edited": lambda: npz(entry, _meta(arrays, history=[{**meta["history"][0], "val_acc": 1.0}])),
+        "no digest": lambda: npz(entry, {k: v for k, v in arrays.items() if k != "__digest__"}),
     }
     faults[fault]()
     try:
@@ -192,3 +213,13 @@ def test_the_model_cache_retrains_on_any_fault(cached, fault):
         assert model_cache.train_or_load(backend, ARCH, data, config, cache_dir=folder, progress=False).cached
     finally:
         entry.write_bytes(pristine)
+
+
+def test_a_folder_at_an_entry_path_is_refused_before_training(cached, tmp_path, monkeypatch):
+    backend, data, config, folder, entry, pristine, arrays = cached
+    other = tmp_path / "cache"
+    (other / entry.name).mkdir(parents=True)
+    monkeypatch.setattr(backend, "train", lambda *a, **k: pytest.fail("trained"))
+    with pytest.raises(CacheError, match=rf"{other / entry.name}: a model cache entry, but a folder, not a weight "
+                                         rf"file; remove it, or choose another --model-cache"):
+        model_cache.train_or_load(backend, ARCH, data, config, cache_dir=other, progress=False)

@@ -227,7 +227,21 @@ def test_replacing_an_image_invalidates_the_cache(mixed, decodes):
     assert after.x_test[0].mean() > before.x_test[0].mean() + 1
 
 
-@pytest.mark.parametrize("damage", ["garbage", "truncated", "npy not npz", "wrong shape", "no key"])
+def test_an_image_swapped_for_one_of_the_same_size_and_mtime_invalidates_the_cache(mixed, decodes):
+    # As `cp -p` or a tar archive unpacked over another leaves it: only the bytes differ.
+    before = load_dataset(f"imagelist:{mixed}", progress=False)
+    image = mixed / "b" / "img3.bmp"  # an uncompressed BMP: other pixels, the same file size
+    st = image.stat()
+    save(image, np.full((17, 33, 3), 255, np.uint8), "RGB")
+    os.utime(image, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert (image.stat().st_size, image.stat().st_mtime_ns) == (st.st_size, st.st_mtime_ns)
+    after = load_dataset(f"imagelist:{mixed}", progress=False)
+    assert len(decodes) == 2 and not after.info["cached"]
+    assert after.x_train[3].mean() > before.x_train[3].mean() + 1
+
+
+@pytest.mark.parametrize("damage", ["garbage", "truncated", "npy not npz", "wrong shape", "no key",
+                                    "pixels altered", "no digest"])
 def test_a_corrupt_cache_is_rebuilt_with_a_warning(mixed, decodes, damage):
     good = load_dataset(f"imagelist:{mixed}", progress=False)
     path = cache_path(mixed, 32, 1)
@@ -243,8 +257,10 @@ def test_a_corrupt_cache_is_rebuilt_with_a_warning(mixed, decodes, damage):
             arrays = dict(f)
         if damage == "wrong shape":
             arrays["x_val"] = arrays["x_val"][:, :, :16]
+        elif damage == "pixels altered":  # format, key and shapes intact: only the digest can tell
+            arrays["x_val"] = 255 - arrays["x_val"]
         else:
-            del arrays["key"]
+            del arrays["key" if damage == "no key" else "digest"]
         with open(path, "wb") as f:
             np.savez(f, **arrays)
     with pytest.warns(CacheWarning, match=re.escape(str(path)) + r" is unusable .*; rebuilding it"):

@@ -58,6 +58,19 @@ def test_eta_scales_the_remaining_plan_by_this_runs_pace():
     assert "ETA 19s (plan: last run) · accuracy[keras]" == progress.status()
 
 
+def test_a_wait_for_another_session_shows_on_the_line_with_its_duration():
+    clock, note = Clock(), [None]
+    progress = SessionProgress(Plan([A1], {A1: 10.0}), clock=clock, waiting=lambda: note[0])
+    progress.start(A1)
+    assert progress.status() == "ETA 10s (plan: last run) · accuracy[torch]"
+    clock.now, note[0] = 2.0, "waiting for another session to train x.npz"
+    assert progress.status().endswith("· accuracy[torch] · waiting for another session to train x.npz (0s)")
+    clock.now = 67.0
+    assert progress.status().endswith("· waiting for another session to train x.npz (1m05s)")
+    note[0] = None
+    assert progress.status() == "ETA 0s (plan: last run) · accuracy[torch]"
+
+
 def test_parts_take_fresh_training_out_of_the_test_that_triggered_it():
     clock, trained = Clock(), [0.0]
     progress = SessionProgress(Plan([A1, I1]), training_seconds=lambda: trained[0], clock=clock)

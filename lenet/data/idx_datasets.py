@@ -171,4 +171,5 @@ def load_idx_dataset(name: str, *, input_size: int = 32, data_dir: str | os.Path
     x_test, y_test = _split(files[TEST_IMAGES], files[TEST_LABELS], input_size)
     return assemble(name, x_train, y_train, x_test, y_test, num_classes=NUM_CLASSES, val_fraction=val_fraction,
                     seed=seed, max_value=255, info={"files": {k: str(p) for k, p in files.items()},
-                                                    "padding": (input_size - IMAGE_SIZE) // 2})
+                                                    "padding": (input_size - IMAGE_SIZE) // 2},
+                    sources=(str(files[TRAIN_IMAGES]), str(files[TEST_IMAGES])))

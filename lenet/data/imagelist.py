@@ -51,14 +51,16 @@ Cache.  The decoded uint8 arrays are kept in
 ``$LENET_CACHE/imagelist/<folder>-<hash of ROOT>-<size>px-<gray|rgb>.npz``
 (default ``~/.cache/lenet-bench/imagelist/``), written atomically, with a key
 inside hashing the list files' content, ``classes.txt``, the preprocessing
-(size, channels, resampling, format version) and each image's size and
-modification time, so that editing a list or replacing an image rebuilds it
-(an image swapped for one of the same size *and* mtime, e.g. by ``cp -p``,
-goes unnoticed; delete the cache file then).
+(size, channels, resampling, format version) and the bytes of every image
+(blake2b, read by a pool of threads: hashlib and file reads release the GIL),
+so that editing a list or replacing an image rebuilds it, even an image swapped
+for one of the same size and modification time (``cp -p``, a tar archive
+unpacked over another).  Beside the arrays the file holds their own digest,
+checked on load, so a cache file altered on disk is caught too.
 Normalisation is not cached: it is done on every load, with training
 statistics only (:func:`lenet.data.prepare.finish`).  A cache file that cannot
-be read or does not hold what its key promises is rebuilt with a
-:class:`CacheWarning`, never trusted.
+be read, does not hold what its key promises or no longer matches its digest
+is rebuilt with a :class:`CacheWarning`, never trusted.
 
 Names.  ``load_dataset("imagelist:PATH")`` gives grayscale ``(N, 1, S, S)``,
 ``"imagelist-rgb:PATH"`` RGB ``(N, 3, S, S)``; ``"imagelist-hist:PATH"`` is the
@@ -72,7 +74,6 @@ import hashlib
 import numbers
 import os
 import re
-import stat
 import warnings
 from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -84,7 +85,7 @@ from tqdm import tqdm
 from ..io.atomic import atomic_path
 from ..io.memory_budget import human
 from ..io.paths import CacheWarning, cache_dir
-from ..io.regular_file import read_regular
+from ..io.regular_file import NotRegularFile, open_regular, read_regular
 from ..measure.threads import usable_cores
 from .base import Dataset, DatasetError
 from .prepare import finish, require_images_fit
@@ -97,6 +98,7 @@ CHANNEL_TAGS = {1: "gray", 3: "rgb"}
 RESAMPLE = "bilinear"
 # Bump when decoding changes in a way that alters pixels, so old caches are rebuilt.
 FORMAT_VERSION = 1
+HASH = "blake2b"  # of the images' bytes and of the cached arrays
 # Images per pool task: large enough that task overhead is noise next to ~1-2 ms per decode,
 # small enough that the progress bar moves and both workers stay busy to the end.
 CHUNK = 32
@@ -270,6 +272,13 @@ def read_lists(root: str | os.PathLike, *, allow_outside_root: bool = False) -> 
                                f"listed; labels must run 0..C-1 (to declare classes without images, name them in "
                                f"{classes_path})")
 
+    # One class is refused here, naming the file, rather than later by the network's spec.
+    if num_classes < 2 and classes is not None:
+        raise DatasetError(f"{classes_path}: names only 1 class ({classes[0]!r}); a classifier needs at least 2")
+    if num_classes < 2:
+        raise DatasetError(f"{root / LIST_FILES['train']}: every image has label 0, so there is only 1 class; a "
+                           f"classifier needs at least 2 (labels 0..C-1)")
+
     trained = {e.label for e in entries["train"]}
     for split in ("val", "test"):
         lacking = {e.label for e in entries[split]} - trained
@@ -387,36 +396,53 @@ def decode_entries(entries: list[Entry], size: int, channels: int, *, workers: i
 
 # --- cache ----------------------------------------------------------------------------------------
 
-def image_stats(lists: ImageList) -> np.ndarray:
-    """int64 ``(N, 2)`` size and mtime (ns) of every listed image, in list order; a missing image is an error."""
-    stats, missing = [], []
-    for split in SPLITS:
-        for e in lists.entries[split]:
-            try:
-                st = e.path.stat()
-            except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
-                why = "" if isinstance(err, FileNotFoundError) else f" ({getattr(err, 'strerror', None) or err})"
-                missing.append(f"{e.where}: image {e.text!r} not found at {e.path}{why}")
-                continue
-            if not stat.S_ISREG(st.st_mode):
-                missing.append(f"{e.where}: image {e.text!r} at {e.path} is not a file")
-                continue
-            stats.append((st.st_size, st.st_mtime_ns))
+def _image_digest(entry: Entry) -> tuple[bytes, str]:
+    """``(digest of the image's bytes, "")``, or ``(b"", why it cannot be read)`` naming its list line."""
+    try:
+        with open_regular(entry.path) as f:
+            return hashlib.file_digest(f, HASH).digest(), ""
+    except NotRegularFile:
+        return b"", f"{entry.where}: image {entry.text!r} at {entry.path} is not a file"
+    except (OSError, ValueError) as err:  # ValueError: a NUL byte in the path
+        why = "" if isinstance(err, FileNotFoundError) else f" ({getattr(err, 'strerror', None) or err})"
+        return b"", f"{entry.where}: image {entry.text!r} not found at {entry.path}{why}"
+
+
+def image_digests(lists: ImageList, *, workers: int | None = None, progress: bool = False) -> bytes:
+    """The digests of every listed image's bytes, in list order, concatenated; a missing image is an error."""
+    everything = [e for split in SPLITS for e in lists.entries[split]]
+    with (ThreadPoolExecutor(max(1, workers or usable_cores())) as pool,
+          tqdm(total=len(everything), unit="img", desc=f"hash {short_name(lists.root)}", disable=not progress) as bar):
+        results = []
+        for result in pool.map(_image_digest, everything):
+            results.append(result)
+            bar.update()
+    missing = [why for _, why in results if why]
     if missing:
         more = f"; and {len(missing) - MAX_LISTED} more" if len(missing) > MAX_LISTED else ""
         raise DatasetError(f"{len(missing)} missing image(s): " + "; ".join(missing[:MAX_LISTED]) + more)
-    return np.array(stats, dtype=np.int64).reshape(-1, 2)
+    return b"".join(digest for digest, _ in results)
 
 
-def cache_key(lists: ImageList, size: int, channels: int) -> str:
-    """sha256 of the list files' content, the preprocessing, and every image's size and mtime."""
+def cache_key(lists: ImageList, size: int, channels: int, *, workers: int | None = None,
+              progress: bool = False) -> str:
+    """sha256 of the list files' content, the preprocessing, and every image's bytes (:func:`image_digests`)."""
     h = hashlib.sha256()
     h.update(f"imagelist v{FORMAT_VERSION} size={size} channels={channels} resample={RESAMPLE}\n".encode())
     for filename in sorted(lists.contents):
         data = lists.contents[filename]
         h.update(f"{filename} {len(data)}\n".encode())
         h.update(data)
-    h.update(image_stats(lists).tobytes())
+    h.update(image_digests(lists, workers=workers, progress=progress))
+    return h.hexdigest()
+
+
+def arrays_digest(arrays: dict) -> str:
+    """Digest of the decoded splits (their shapes and pixels), stored beside them and checked on load."""
+    h = hashlib.new(HASH)
+    for split in sorted(arrays):
+        h.update(f"{split} {arrays[split].shape}\n".encode())
+        h.update(np.ascontiguousarray(arrays[split]).data)
     return h.hexdigest()
 
 
@@ -436,10 +462,13 @@ def _read_cache(path: Path, key: str, counts: dict, size: int, channels: int) ->
             if str(f["key"][()]) != key:
                 return None  # stale: a list or an image changed; rebuilt without fuss
             arrays = {split: f[f"x_{split}"] for split in SPLITS}
+            digest = str(f["digest"][()])
         for split, x in arrays.items():
             if x.dtype != np.uint8 or x.shape != (counts[split], channels, size, size):
                 raise ValueError(f"x_{split} is {x.dtype} {x.shape}, expected uint8 "
                                  f"{(counts[split], channels, size, size)}")
+        if arrays_digest(arrays) != digest:
+            raise ValueError("its pixels do not match their recorded digest (altered after it was written)")
         return arrays
     except Exception as e:  # whatever is wrong with it, a cache is rebuilt, never trusted
         warnings.warn(f"image-list cache {path} is unusable ({type(e).__name__}: {e}); rebuilding it",
@@ -450,7 +479,8 @@ def _read_cache(path: Path, key: str, counts: dict, size: int, channels: int) ->
 def _write_cache(path: Path, key: str, arrays: dict) -> None:
     try:
         with atomic_path(path) as tmp, open(tmp, "wb") as f:
-            np.savez(f, key=np.array(key), **{f"x_{split}": x for split, x in arrays.items()})
+            np.savez(f, key=np.array(key), digest=np.array(arrays_digest(arrays)),
+                     **{f"x_{split}": x for split, x in arrays.items()})
     except OSError as e:
         warnings.warn(f"cannot write image-list cache {path} ({e.strerror or e}); continuing without it",
                       CacheWarning, stacklevel=4)
@@ -479,7 +509,7 @@ def read_imagelist(root: str | os.PathLike, *, input_size: int = 32, channels: i
     # uint8 pixels now, float32 once normalised: 5 bytes a pixel at the peak.
     require_images_fit(f"image list {root} at {input_size}x{input_size}", sum(counts.values()),
                        channels * input_size ** 2, 5)
-    key = cache_key(lists, input_size, channels)  # stats every image: a missing one fails here
+    key = cache_key(lists, input_size, channels, workers=workers, progress=progress)  # a missing image fails here
     path = cache_path(root, input_size, channels)
     arrays = _read_cache(path, key, counts, input_size, channels) if cache else None
     cached = arrays is not None

@@ -80,20 +80,25 @@ def normalise(x: np.ndarray, mean: np.ndarray, std: np.ndarray) -> np.ndarray:
 
 def assemble(name: str, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray, y_test: np.ndarray, *,
              num_classes: int, val_fraction: float, seed: int, max_value: float = 1.0,
-             info: dict | None = None) -> Dataset:
+             info: dict | None = None, sources: tuple[str, str] | None = None) -> Dataset:
     """Hold out ``val_fraction`` of the training data for validation (stratified, seeded), then :func:`finish`.
 
     ``x_*`` are raw images ``(N, C, H, W)`` (uint8 or float), ``y_*`` integer labels ``(N,)``.
+    ``sources`` names where the training and the test images came from (files), for the error on an empty split.
     """
     keep, held = stratified_holdout(y_train, val_fraction, seed)
+    train_from, test_from = sources or ("the training images", "the test images")
+    origin = (f"training and validation come from {train_from} ({len(y_train):,} images, val_fraction "
+              f"{val_fraction} of them held out for validation), test from {test_from} ({len(y_test):,} images)")
     return finish(name, x_train[keep], y_train[keep], x_train[held], y_train[held], x_test, y_test,
                   num_classes=num_classes, max_value=max_value,
-                  info={"val_fraction": val_fraction, "seed": seed, **(info or {})}, allow_empty_val=val_fraction == 0)
+                  info={"val_fraction": val_fraction, "seed": seed, **(info or {})}, allow_empty_val=val_fraction == 0,
+                  origin=origin)
 
 
 def finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarray, y_val: np.ndarray,
            x_test: np.ndarray, y_test: np.ndarray, *, num_classes: int, max_value: float = 1.0,
-           info: dict | None = None, allow_empty_val: bool = False) -> Dataset:
+           info: dict | None = None, allow_empty_val: bool = False, origin: str = "") -> Dataset:
     """Normalise the three splits with the training split's per-channel statistics and build the Dataset.
 
     ``x_*`` are raw images ``(N, C, H, W)``; float32 ones are normalised in
@@ -101,14 +106,15 @@ def finish(name: str, x_train: np.ndarray, y_train: np.ndarray, x_val: np.ndarra
     files): ``Dataset.mean``/``std`` are recorded in units of it, so they read
     like the usual [0, 1] figures (MNIST ~0.13 / 0.31); the arrays are the
     same either way.  An empty split is refused (its metrics would be NaN),
-    except validation when ``allow_empty_val`` (a requested fraction of 0).
+    except validation when ``allow_empty_val`` (a requested fraction of 0);
+    the error quotes ``origin``, which says what (files, options) made the splits.
     """
     sizes = {"training": len(y_train), "validation": len(y_val), "test": len(y_test)}
     empty = [split for split, n in sizes.items() if n == 0 and not (split == "validation" and allow_empty_val)]
     if empty:
         raise DatasetError(f"dataset {name!r}: the {' and '.join(empty)} split{'s' if len(empty) > 1 else ''} "
-                           f"would be empty ({', '.join(f'{n:,} {split}' for split, n in sizes.items())} images); "
-                           f"use more data")
+                           f"would be empty ({', '.join(f'{n:,} {split}' for split, n in sizes.items())} images)"
+                           f"{': ' + origin if origin else ''}; use more data")
     mean, std = channel_stats(x_train)
     # A constant channel has std 0; leave its scale alone rather than divide by zero.
     std = np.where(std > 0, std, 1.0)

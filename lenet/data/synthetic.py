@@ -34,4 +34,6 @@ def load_synthetic(n_train: int = DEFAULT_TRAIN, *, input_size: int = 32, val_fr
 
     return finish(f"synthetic:{n_train}", *draw(counts[0]), *draw(counts[1]), *draw(counts[2]),
                   num_classes=NUM_CLASSES, info={"val_fraction": val_fraction, "seed": seed},
-                  allow_empty_val=val_fraction == 0)
+                  allow_empty_val=val_fraction == 0,
+                  origin=f"N in synthetic:N (--dataset) gives N training, round(N x {val_fraction}) validation and "
+                         f"N // {TEST_RATIO} test images, here N = {n_train}")

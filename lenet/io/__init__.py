@@ -1,9 +1,11 @@
 """Files: the cache root, atomic writes, canonical weight files, the model cache, safe reads, memory budgets, histories.
 
 * :mod:`.paths`         the one cache root (``$LENET_CACHE``) and :class:`~.paths.CacheWarning`;
-* :mod:`.atomic`        writes that a crash leaves whole or absent;
-* :mod:`.weights`       canonical weights and their spec in one ``.npz``, trusted only after every check;
-* :mod:`.model_cache`   train once, then load (the bench fixtures' cache);
+* :mod:`.atomic`        writes that a crash or a full disk leaves whole or absent;
+* :mod:`.weights`       canonical weights and their spec in one ``.npz``, trusted only after every check (and its
+                        content digest);
+* :mod:`.model_cache`   train once, then load (the bench fixtures' cache; one lock per entry across sessions);
+* :mod:`.writable`      refuse an output that cannot be written (read-only cache or storage) before any work;
 * :mod:`.regular_file`  read a user-named file only if it is a regular file;
 * :mod:`.memory_budget` refuse an allocation that cannot fit, before making it;
 * :mod:`.history`       pytest-benchmark histories read and checked field by field (:mod:`.history_checks`),

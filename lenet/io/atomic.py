@@ -13,13 +13,23 @@ and ``flock`` -- is closed by the creator: once it holds the lock it checks
 that its file still has a name (``st_nlink``), and starts again if not.
 After the next completed write of a target, no stale temporary file of it
 remains.  (On a platform without ``fcntl`` there is no sweep.)
+
+A full disk.  A write that fails with ``ENOSPC`` (or ``EDQUOT``, a quota)
+removes its temporary file like any failed write, so the previous file is
+left as it was, and raises :class:`DiskFull` naming the file, the space it
+needs (exactly, when the caller gave the size; otherwise at least what was
+written before the disk filled) and the space free in its folder.
 """
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
+import shutil
 import tempfile
 from pathlib import Path
+
+from .memory_budget import human
 
 try:
     import fcntl
@@ -74,14 +84,30 @@ def _locked_temp(path: Path) -> tuple[int, str]:
         os.close(fd)  # a sweeper removed it before we locked it: make another
 
 
+class DiskFull(OSError):
+    """A write ran out of space (``ENOSPC``/``EDQUOT``); its message says how much it needs and how much is free."""
+
+
+_FULL = (errno.ENOSPC, errno.EDQUOT)
+
+
+def _disk_full(path: Path, written: int, size: int | None) -> DiskFull:
+    needs = human(size) if size is not None else f"more than the {human(written)} written before the disk filled"
+    free = shutil.disk_usage(path.parent).free
+    kept = f"; the previous {path.name} is left as it was" if path.exists() else ""
+    return DiskFull(errno.ENOSPC, f"no space left on the device to write it: it needs {needs}, with {human(free)} "
+                                  f"free in {path.parent}{kept}", str(path))
+
+
 @contextlib.contextmanager
-def atomic_path(path: str | os.PathLike):
+def atomic_path(path: str | os.PathLike, size: int | None = None):
     """Yield a temporary path beside ``path``; on success fsync it and rename it over ``path``.
 
     The temporary file lives in the destination folder so that ``os.replace``
-    is a same-filesystem rename.  On any exception it is removed.  Stale
-    temporary files of ``path`` left by killed writers are swept first (see the
-    module docstring).
+    is a same-filesystem rename.  On any exception it is removed; a full disk
+    is reported as :class:`DiskFull` (``size``: the bytes the caller will write,
+    when it knows).  Stale temporary files of ``path`` left by killed writers
+    are swept first (see the module docstring).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -93,9 +119,13 @@ def atomic_path(path: str | os.PathLike):
             os.fsync(f.fileno())
         os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp creates 0600; give the file the mode open() would
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as e:
+        written = os.fstat(fd).st_size  # how far the write got, read before the file goes
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(e, OSError) and e.errno in _FULL:
+            os.ftruncate(fd, 0)  # still open, its blocks are still in use: free them before measuring free space
+            raise _disk_full(path, written, size) from e
         raise
     finally:
         os.close(fd)  # releases the lock, after the rename
@@ -111,7 +141,7 @@ _UMASK = _read_umask()  # read once at import: os.umask can only be read by sett
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path, size=len(data)) as tmp:
         tmp.write_bytes(data)
 
 

@@ -7,8 +7,9 @@ meaning the working directory), else ``~/.cache/lenet-bench``.  Each kind of ent
 * ``<root>/imagelist/``  decoded image lists (:mod:`lenet.data.imagelist`);
 * ``<root>/models/``     trained models of the bench (:mod:`lenet.io.model_cache`; ``--model-cache`` overrides).
 
-A cache entry is never trusted blindly: one that is unreadable or inconsistent with its key is rebuilt, and a
-:class:`CacheWarning` names it.
+A cache entry is never trusted blindly: one that is unreadable, inconsistent with its key or altered since it was
+written (its content digest) is rebuilt, and a :class:`CacheWarning` names it.  A cache that cannot be used at all
+(not a folder, not writable, an entry that is a folder) is a :class:`CacheError`, raised before any work for it.
 """
 from __future__ import annotations
 
@@ -18,6 +19,10 @@ from pathlib import Path
 
 class CacheWarning(UserWarning):
     """A cache entry was unusable (unreadable or inconsistent with its key) and has been rebuilt."""
+
+
+class CacheError(OSError):
+    """A cache that cannot be used at all: refused with the path named, since rebuilding it cannot help."""
 
 
 def cache_root() -> Path:

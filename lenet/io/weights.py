@@ -11,9 +11,17 @@ architecture says, its dtype must be a real floating type (integers,
 booleans, complex numbers, strings, dates and objects are refused by name,
 before any cast), and the bytes the headers declare must be present in the
 file and fit in memory.  Only then is any array read.
+
+Content digest.  :func:`save` also stores ``__digest__``: the sha256 of the
+architecture and metadata strings and of every weight's name, dtype, shape and
+bytes.  A file altered after it was written (weights zeroed, a history edited,
+the format intact) no longer matches it and is refused by :func:`load`.  A
+file without one (written before digests, or by hand) loads unless
+``require_digest`` (the model cache requires it).
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import os
@@ -28,7 +36,8 @@ from .memory_budget import require_fits
 
 _ARCH_KEY = "__arch__"
 _META_KEY = "__meta__"
-_TEXT_KEYS = (_ARCH_KEY, _META_KEY)
+_DIGEST_KEY = "__digest__"
+_TEXT_KEYS = (_ARCH_KEY, _META_KEY, _DIGEST_KEY)
 _MAX_TEXT_CHARS = 1 << 20  # an architecture or metadata string; real ones are a few kB
 _DTYPE_KINDS = {"b": "boolean", "i": "signed integer", "u": "unsigned integer", "c": "complex", "U": "text",
                 "S": "bytes", "O": "Python object", "M": "datetime", "m": "timedelta", "V": "structured"}
@@ -81,14 +90,27 @@ def check_weights(arch: Arch, weights: dict, source: str = "weights") -> dict[st
     return out
 
 
+def content_digest(arch_text: str, meta_text: str, weights: dict) -> str:
+    """``sha256:<hex>`` of the architecture and metadata strings and of every weight's name, dtype, shape, bytes."""
+    h = hashlib.sha256()
+    for text in (arch_text, meta_text):
+        h.update(f"{len(text)}:{text}".encode())
+    for name in sorted(weights):
+        w = np.ascontiguousarray(weights[name])
+        h.update(f"{name} {w.dtype.str} {w.shape}\n".encode())
+        h.update(w.data)
+    return f"sha256:{h.hexdigest()}"
+
+
 def save(path: str | os.PathLike, arch: Arch, weights: dict, meta: dict | None = None) -> Path:
-    """Write ``weights`` for ``arch`` (plus a JSON-able ``meta``) to ``path`` atomically."""
+    """Write ``weights`` for ``arch`` (plus a JSON-able ``meta``, and their content digest) to ``path`` atomically."""
     path = Path(path)
     weights = check_weights(arch, weights)
+    arch_text, meta_text = arch.to_json(), json.dumps(meta or {}, sort_keys=True)
     with atomic_path(path) as tmp:
         with open(tmp, "wb") as f:
-            np.savez(f, **weights, **{_ARCH_KEY: np.array(arch.to_json()),
-                                      _META_KEY: np.array(json.dumps(meta or {}, sort_keys=True))})
+            np.savez(f, **weights, **{_ARCH_KEY: np.array(arch_text), _META_KEY: np.array(meta_text),
+                                      _DIGEST_KEY: np.array(content_digest(arch_text, meta_text, weights))})
     return path
 
 
@@ -129,7 +151,7 @@ def _json_object(text: str, key: str, path: Path) -> dict:
     return value
 
 
-def _read(z: zipfile.ZipFile, path: Path) -> tuple[Arch, dict[str, np.ndarray], dict]:
+def _read(z: zipfile.ZipFile, path: Path, require_digest: bool) -> tuple[Arch, dict[str, np.ndarray], dict]:
     infos = {}
     for info in z.infolist():
         if not info.filename.endswith(".npy"):
@@ -138,11 +160,17 @@ def _read(z: zipfile.ZipFile, path: Path) -> tuple[Arch, dict[str, np.ndarray], 
     if _ARCH_KEY not in infos:
         raise WeightsError(f"{path}: has no '{_ARCH_KEY}' entry; it was not written by lenet.io.weights.save")
     headers = {key: _header(z, info, path) for key, info in infos.items()}
+    arch_text = _text(z, infos, _ARCH_KEY, headers, path, "")
+    meta_text = _text(z, infos, _META_KEY, headers, path, "{}")
+    digest = _text(z, infos, _DIGEST_KEY, headers, path, "")
+    if require_digest and not digest:
+        raise WeightsError(f"{path}: has no '{_DIGEST_KEY}' entry, so its content cannot be checked (written "
+                           f"before content digests, or not by lenet.io.weights.save)")
     try:
-        arch = Arch.from_dict(_json_object(_text(z, infos, _ARCH_KEY, headers, path, ""), _ARCH_KEY, path))
+        arch = Arch.from_dict(_json_object(arch_text, _ARCH_KEY, path))
     except SpecError as e:
         raise WeightsError(f"{path}: unreadable architecture description ({e})") from None
-    meta = _json_object(_text(z, infos, _META_KEY, headers, path, "{}"), _META_KEY, path)
+    meta = _json_object(meta_text, _META_KEY, path)
     names = [k for k in infos if k not in _TEXT_KEYS]
     _check_names(arch, names, str(path))
     for name in names:
@@ -154,18 +182,24 @@ def _read(z: zipfile.ZipFile, path: Path) -> tuple[Arch, dict[str, np.ndarray], 
     for name in names:
         with z.open(infos[name]) as f:
             arrays[name] = np.lib.format.read_array(f, allow_pickle=False)
+    if digest and content_digest(arch_text, meta_text, arrays) != digest:
+        raise WeightsError(f"{path}: content does not match its '{_DIGEST_KEY}' (weights, architecture or metadata "
+                           f"altered after it was written)")
     return arch, arrays, meta
 
 
-def load(path: str | os.PathLike) -> tuple[Arch, dict[str, np.ndarray], dict]:
-    """Read ``(arch, weights, meta)`` from a file written by :func:`save`; see the module docstring."""
+def load(path: str | os.PathLike, *, require_digest: bool = False) -> tuple[Arch, dict[str, np.ndarray], dict]:
+    """Read ``(arch, weights, meta)`` from a file written by :func:`save`; see the module docstring.
+
+    With ``require_digest``, a file without a content digest is refused too (a cache must be able to tell).
+    """
     path = Path(path)
     if not path.is_file():
         raise WeightsError(f"{path}: no such weight file" if not path.exists() else
                            f"{path}: not a regular file, so not a weight file")
     try:
         with zipfile.ZipFile(path) as z:
-            arch, arrays, meta = _read(z, path)
+            arch, arrays, meta = _read(z, path, require_digest)
     except WeightsError:
         raise
     except (zipfile.BadZipFile, zipfile.LargeZipFile, ValueError, OSError, EOFError, NotImplementedError) as e:

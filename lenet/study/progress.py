@@ -6,6 +6,8 @@ The plan is the last run's duration of every test (kept in pytest's cache per pr
 a test it does not know is planned at the mean of its own bench file's tests, then of all the tests seen.
 The ETA is what remains of the plan, scaled by this run's pace so far (actual over planned seconds of the
 finished tests), so a run on a warm model cache or a slower machine corrects itself as it goes.
+While the session waits for another session's lock on a model-cache entry (:mod:`lenet.io.model_cache`), the
+line says so, with how long it has waited so far: ``· waiting for another session to train <entry> (1m05s)``.
 
 Parts are the bench files (``accuracy``, ``inference``, ...) plus ``model training``: the seconds spent
 training models that were not in the cache, taken out of whichever test first needed them.
@@ -68,10 +70,12 @@ class SessionProgress:
     """Tracks the session's tests; renders one line through ``write`` (a tqdm bar when given one)."""
 
     def __init__(self, plan: Plan, training_seconds: Callable[[], float] = lambda: 0.0,
-                 clock: Callable[[], float] = time.perf_counter):
+                 clock: Callable[[], float] = time.perf_counter, waiting: Callable[[], str | None] = lambda: None):
         self.plan = plan
         self.training_seconds = training_seconds
         self.clock = clock
+        self.waiting = waiting  # what the session waits for now (None: nothing), shown with how long so far
+        self._waited: tuple[str | None, float] = (None, 0.0)
         self.durations: dict[str, float] = {}
         self.parts: dict[str, float] = defaultdict(float)
         self.current: str | None = None
@@ -112,6 +116,11 @@ class SessionProgress:
     def status(self) -> str:
         with self._lock:
             now = f" · {short_name(self.current)}" if self.current else ""
+            note = self.waiting()
+            if note != self._waited[0]:
+                self._waited = (note, self.clock())
+            if note:
+                now += f" · {note} ({format_seconds(self.clock() - self._waited[1])})"
             return f"ETA {format_seconds(self.eta_seconds())} (plan: {self.plan.source}){now}"
 
     @property
@@ -165,13 +174,13 @@ class RunProgress:
     output capture)."""
 
     def __init__(self, nodeids: list[str], last_run: dict | None, training_seconds: Callable[[], float],
-                 mode: str, stream):
+                 mode: str, stream, waiting: Callable[[], str | None] = lambda: None):
         if mode not in PROGRESS_MODES:
             raise ValueError(f"--progress must be one of {', '.join(PROGRESS_MODES)}, got {mode!r}")
         if mode == "auto":
             mode = "line" if stream is not None and stream.isatty() else "off"
         self.mode, self.stream = mode, stream
-        self.progress = SessionProgress(Plan(nodeids, last_run), training_seconds)
+        self.progress = SessionProgress(Plan(nodeids, last_run), training_seconds, waiting=waiting)
         self.line = ProgressLine(self.progress, stream) if mode == "line" else None
 
     def start(self, nodeid: str) -> None:

@@ -161,6 +161,7 @@ class Study:
     models: dict = field(default_factory=dict)
     benchmarks: list = field(default_factory=list)  # pytest-benchmark fixtures, in the order recorded
     fresh_training_s: float = 0.0  # seconds spent training models that were not in the cache
+    waiting: str | None = None  # what the session waits for now (another session's lock on a cache entry)
 
     @property
     def ceiling(self) -> dict:
@@ -250,7 +251,8 @@ class Study:
             source = self.profile.weights_source(key_name or arch.name) or trainer_for(backend_name)
             if source == backend_name:
                 tm = train_or_load(backend, arch, data, config, device,
-                                   self.options.model_cache, progress=True, backend_name=backend_name)
+                                   self.options.model_cache, progress=True, backend_name=backend_name,
+                                   on_wait=self._wait)
                 if not tm.cached:
                     self.fresh_training_s += tm.train_seconds
             else:
@@ -265,6 +267,10 @@ class Study:
             }
             self.models[key] = tm
         return self.models[key]
+
+    def _wait(self, note: str | None) -> None:
+        """``train_or_load``'s news of a wait for another session's lock, for the progress line."""
+        self.waiting = note
 
     def record(self, benchmark, backend_name: str, arch_name: str, device: str, *, model_arch=None,
                **extra) -> None:
