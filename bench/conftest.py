@@ -10,6 +10,7 @@ ends with the overall-performance table and a warning naming every flagged bench
 """
 from __future__ import annotations
 
+import json
 import os
 import signal
 import sys
@@ -22,9 +23,11 @@ import pytest
 from _pytest.runner import runtestprotocol
 from pytest_benchmark.logger import PytestBenchmarkWarning
 from pytest_benchmark.session import PerformanceRegression
+from pytest_benchmark.utils import safe_dumps
 
 from lenet.backends import BACKENDS, available_backends, capabilities, get_backend
 from lenet.compress.runner import cases as compression_cases
+from lenet.io.history import DIGESTED, content_digest
 from lenet.io.model_cache import default_cache_dir
 from lenet.io.writable import require_bench_outputs_writable, storage_lock
 from lenet.measure import threads
@@ -371,7 +374,10 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     study = config.stash.get(_STUDY_KEY, None)
     if study is not None:
         parts = dict(_RUN["progress"].progress.parts_table()) if "progress" in _RUN else None
-        output_json["lenet_session"] = session_info(study.monitor, parts)
+        info = output_json["lenet_session"] = {**output_json.get("lenet_session", {}),
+                                               **session_info(study.monitor, parts)}
+        # the digest of what the file will hold, as pytest-benchmark serializes it (safe_dumps: repr of objects)
+        info["content_sha256"] = content_digest(json.loads(safe_dumps({k: output_json.get(k) for k in DIGESTED})))
 
 
 @pytest.hookimpl(wrapper=True)

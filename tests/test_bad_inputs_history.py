@@ -167,3 +167,17 @@ def test_a_non_file_named_directly_is_refused_at_once(tmp_path, name, why):
     folder = _odd_folder(tmp_path)
     with pytest.raises(HistoryError, match=f"{name}: .*{why}"):
         load_runs([folder / name])
+
+
+def test_a_history_edited_after_it_was_saved_is_refused_by_its_digest(tmp_path):
+    from lenet.io.history import content_digest
+
+    doc = copy.deepcopy(GOOD)
+    doc["lenet_session"] = {"content_sha256": content_digest(doc)}
+    assert load_run(write(tmp_path, doc)).benchmarks  # as saved: accepted
+    doc["benchmarks"][1]["stats"]["median"] *= 0.5  # a figure changed by hand
+    path = write(tmp_path, doc)
+    with pytest.raises(HistoryError, match="content does not match its lenet_session.content_sha256"):
+        load_run(path)
+    del doc["lenet_session"]["content_sha256"]  # the way to accept an edit made on purpose
+    assert load_run(write(tmp_path, doc)).benchmarks[1]["stats"]["median"] == GOOD["benchmarks"][1]["stats"]["median"] / 2

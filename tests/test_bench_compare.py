@@ -37,7 +37,9 @@ def test_the_bench_compares_with_its_last_run_and_fails_by_the_rule(bench, tmp_p
     assert "no earlier run in" in first.stdout and "this run is the first" in first.stdout
     (saved,) = histories(tmp_path)
     assert f"history saved with its raw samples: {saved}" in first.stdout
-    assert load_run(saved).benchmarks[0]["stats"]["data"]  # raw samples kept without --benchmark-save-data
+    run = load_run(saved)  # its content digest matches what pytest-benchmark wrote
+    assert run.benchmarks[0]["stats"]["data"]  # raw samples kept without --benchmark-save-data
+    assert len(run.session["content_sha256"]) == 64
 
     # the same machine again: compared, no machine note, the generous rule passes
     second = bench(tmp_path, *ONE, "--benchmark-compare", "--benchmark-compare-fail=min:100000%")

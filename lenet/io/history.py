@@ -10,6 +10,7 @@ benchmark and the field.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import stat
@@ -19,6 +20,15 @@ from pathlib import Path
 
 from .history_checks import check_document
 from .regular_file import kind_of, read_regular
+
+DIGESTED = ("machine_info", "commit_info", "datetime", "benchmarks")  # what lenet_session.content_sha256 covers
+
+
+def content_digest(doc: dict) -> str:
+    """sha256 of a history's content (:data:`DIGESTED`, as canonical JSON): written by the bench into
+    ``lenet_session.content_sha256`` and checked on load, so a history edited after it was saved is refused."""
+    canonical = json.dumps({k: doc.get(k) for k in DIGESTED}, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
 
 
 def benchmark_key(fullname: str, params: dict | None) -> tuple:
@@ -75,6 +85,11 @@ def load_run(path: str | os.PathLike) -> Run:
     except RecursionError:
         raise HistoryError(f"{path}: not a pytest-benchmark history (JSON nested too deeply to read)") from None
     check_document(doc, path, HistoryError)
+    recorded = (doc.get("lenet_session") or {}).get("content_sha256")
+    if recorded is not None and recorded != content_digest(doc):
+        raise HistoryError(f"{path}: content does not match its lenet_session.content_sha256 (the history was "
+                           "edited after the bench saved it), so its figures cannot be trusted; if you edited it on "
+                           "purpose, delete that field")
     legacy = doc["machine_info"].get("lenet") or {}
     session = doc.get("lenet_session") or {k: legacy[k] for k in SESSION_FIELDS if k in legacy}
     return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"],

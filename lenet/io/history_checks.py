@@ -209,7 +209,7 @@ MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
 MACHINE_LENET = {"gpu": strings, "gpus": strings, "parts_wall_s": seconds_by_name}
 # The session's own measurements: the top-level "lenet_session" (histories before it kept them in machine_info.lenet)
 SESSION = {"parts_wall_s": seconds_by_name, "probe_reference_s": positive_number, "ceiling": mapping,
-           "noise_bounds": mapping}
+           "noise_bounds": mapping, "content_sha256": string}
 
 
 def extra_check(key: str) -> Callable | None:
