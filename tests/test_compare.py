@@ -225,3 +225,30 @@ def test_report_compare_exits_as_compare_does(pair, tmp_path):
     assert main(["report", str(base), str(new), "--compare", "--out", str(tmp_path / "r")]) == 1
     base, new = pair()
     assert main(["report", str(base), str(new), "--compare", "--out", str(tmp_path / "r2")]) == 0
+
+
+def _accuracy_row(values, n_test=10_000):
+    from lenet.study.seeds import spread
+
+    return bench("test_accuracy[torch]", samples(0), group="accuracy", test_top1=values[0], test_samples=n_test,
+                 seed_spread={"test_top1": spread(values, list(range(len(values))))})
+
+
+def test_a_change_of_seeds_is_not_a_regression_but_a_third_of_the_epochs_is(tmp_path):
+    """Two runs that differ only in their seeds (Fashion-MNIST's relu LeNet-5: 0.9085 ± 0.0036 over five seeds)
+    read as no significant change, though their single-seed figures differ by more than the binomial error at
+    10,000 images; a model trained on a third of the epochs (4 points lower) reads as a regression."""
+    base = history(tmp_path / "b.json", [_accuracy_row([0.9120, 0.9050, 0.9085, 0.9040, 0.9130])])
+    new = history(tmp_path / "n.json", [_accuracy_row([0.9030, 0.9110, 0.9070, 0.9125, 0.9060])])
+    c, v = judged(base, new)
+    change = v["test_accuracy[torch]"].top1
+    assert v["test_accuracy[torch]"].accuracy == "no significant change"
+    assert change.points == pytest.approx((0.9079 - 0.9085) * 100)  # the seed means, not one seed each
+    assert abs(0.9030 - 0.9120) * 100 > 1.96 * change.binomial_se_points  # one seed each would have been "significant"
+    # with two seeds a side, the seeds' bound (Welch t, 2 degrees of freedom or so) is the wider one, and is used
+    two = judged(history(tmp_path / "b2.json", [_accuracy_row([0.9050, 0.9120])]),
+                 history(tmp_path / "n2.json", [_accuracy_row([0.9110, 0.9040])]))[1]["test_accuracy[torch]"]
+    assert two.top1.basis == "seed spread" and two.accuracy == "no significant change"
+    worse = history(tmp_path / "w.json", [_accuracy_row([0.8680, 0.8650, 0.8700, 0.8640, 0.8690])])
+    c, v = judged(base, worse)
+    assert v["test_accuracy[torch]"].accuracy == REGRESSION and exit_status(c) == 1

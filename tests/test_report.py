@@ -1072,3 +1072,27 @@ def test_interleaved_speed_ratios_have_their_section_and_judge_the_targets(tmp_p
     assert targets[0]["result"] == "PASS [1.20, 1.40]"
     assert targets[1]["result"].startswith("not judged: the 95% interval [0.77, 1.11]")  # 1/1.3 .. 1/0.9 vs 0.8
     assert "not rendered" not in report.markdown  # no group left over
+
+
+def test_accuracy_over_seeds_shows_its_spread_and_the_equivalence_verdict(tmp_path):
+    from lenet.study.seeds import spread
+
+    def row(backend, values, **extra):
+        seeds = {"test_top1": spread(values, list(range(len(values))))}
+        return entry("accuracy", f"test_accuracy[{backend}]", {"backend": backend, "test_top1": values[0],
+                                                               "seed_spread": seeds, **extra})
+
+    path = write_history(tmp_path / "h.json", [
+        row("handcrafted", [0.975, 0.977, 0.976]), row("torch", [0.976, 0.975, 0.977]),
+        row("keras", [0.950, 0.951, 0.949]), row("jax", [0.976]),
+        row("onnxruntime", [0.975, 0.977, 0.976], weights_from="handcrafted")])
+    report = build_report([path], tmp_path / "out")
+    rows = {r["backend"]: r for r in table(report.markdown, "Accuracy")["rows"]}
+    assert rows["handcrafted"]["test top-1 over seeds (mean ± sd)"] == "0.9760 ± 0.0010 (n=3)"
+    assert rows["torch"]["vs handcrafted (TOST ±0.5 pts)"] == "equivalent (+0.00 pts)"
+    assert rows["keras"]["vs handcrafted (TOST ±0.5 pts)"] == "different (-2.60 pts)"
+    assert rows["jax"]["vs handcrafted (TOST ±0.5 pts)"] == "undecided (+0.00 pts)"  # one seed
+    assert rows["onnxruntime"]["vs handcrafted (TOST ±0.5 pts)"] == "runs handcrafted's weights"
+    (sentence,) = [f.text for f in report.findings if f.kind == "accuracy-equivalence"]
+    assert sentence.startswith("Accuracy over seeds: handcrafted scores test top-1 0.9760 ± 0.0010 over 3 seed(s)")
+    assert "(TOST, margin ±0.5 points): equivalent: torch (+0.00 pts); different: keras (-2.60 pts)" in sentence

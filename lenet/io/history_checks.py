@@ -153,6 +153,25 @@ def attempts(v) -> None:
                              f"attempt {i} is {_show(a)}")
 
 
+def seed_spread(v) -> None:
+    """``extra_info["seed_spread"]`` (lenet.study.seeds): metric -> per-seed ``values`` (fractions in [0, 1]) with
+    their ``seeds`` (integers), ``mean`` and, over two seeds or more, ``sd``, ``low`` and ``high``."""
+    mapping(v)
+    for metric, s in v.items():
+        if not isinstance(s, dict):
+            raise FieldError(f"metric -> object, but {metric!r} is {_show(s)}")
+        values, seeds = s.get("values"), s.get("seeds")
+        if not (isinstance(values, list) and values
+                and all(_is_real(x) and math.isfinite(x) and 0 <= x <= 1 for x in values)):
+            raise FieldError(f"per-seed values that are fractions in [0, 1], but {metric}.values is {_show(values)}")
+        if not (isinstance(seeds, list) and len(seeds) == len(values) and all(_is_int(x) for x in seeds)):
+            raise FieldError(f"one integer seed per value, but {metric}.seeds is {_show(seeds)}")
+        for key in ("mean", "low", "high", "sd"):
+            x = s.get(key)
+            if (key == "mean" or x is not None) and not (_is_real(x) and math.isfinite(x)):
+                raise FieldError(f"a finite {key}, but {metric}.{key} is {_show(x)}")
+
+
 def repeats(v) -> None:
     """A figure's repeats (``*_repeats_mib``): finite numbers >= 0."""
     _require(isinstance(v, list) and all(_is_real(x) and math.isfinite(x) and x >= 0 for x in v),
@@ -191,6 +210,7 @@ EXTRA = {
     "pct_of_gemm": interval,  # judged by lenet.study.speed_targets
     "contenders": strings,
     "attempts": attempts,
+    "seed_spread": seed_spread,
     "trust_rule": trust_rule,
 }
 # By name ending, for the many measured figures (first match wins).

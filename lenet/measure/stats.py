@@ -189,28 +189,48 @@ def ratio_interval(base_runs, new_runs, confidence: float = CONFIDENCE, resample
 
 @dataclass(frozen=True)
 class ProportionChange:
-    """An accuracy change with its binomial standard error."""
+    """An accuracy change, judged against the larger of its binomial error and, when both sides hold two seeds
+    or more, the spread of the seeds (the difference of the seed means' Welch standard error and t critical
+    value): a change of seed is training chaos, not a regression, whatever the test-set size."""
 
     base: float
     new: float
     n_base: int
     n_new: int
     z_critical: float
+    seed_se_points: float | None = None  # Welch SE of the difference of the seed means, in points
+    t_critical: float | None = None  # its two-sided critical value (Welch-Satterthwaite df)
 
     @property
     def points(self) -> float:
         return (self.new - self.base) * 100
 
     @property
-    def stderr_points(self) -> float:
+    def binomial_se_points(self) -> float:
         """SE of the difference in points: unpaired two-proportion, conservative for one shared test set."""
         var = self.base * (1 - self.base) / self.n_base + self.new * (1 - self.new) / self.n_new
         return math.sqrt(var) * 100
 
     @property
+    def basis(self) -> str:
+        """``"seed spread"`` when the seeds' bound is the wider, else ``"binomial"``."""
+        if self.seed_se_points is not None and self.seed_se_points * self.t_critical > \
+                self.binomial_se_points * self.z_critical:
+            return "seed spread"
+        return "binomial"
+
+    @property
+    def stderr_points(self) -> float:
+        return self.seed_se_points if self.basis == "seed spread" else self.binomial_se_points
+
+    @property
+    def critical(self) -> float:
+        return self.t_critical if self.basis == "seed spread" else self.z_critical
+
+    @property
     def significant(self) -> bool:
         se = self.stderr_points
-        return abs(self.points) > self.z_critical * se if se > 0 else self.points != 0
+        return abs(self.points) > self.critical * se if se > 0 else self.points != 0
 
 
 def z_critical(confidence: float = CONFIDENCE) -> float:
@@ -219,12 +239,25 @@ def z_critical(confidence: float = CONFIDENCE) -> float:
 
 
 def proportion_change(base: float, new: float, n_base: int, n_new: int | None = None,
-                      confidence: float = CONFIDENCE) -> ProportionChange:
-    """``new - base`` of two accuracies measured on ``n`` test images each, judged at ``confidence``."""
+                      confidence: float = CONFIDENCE, base_seeds=None, new_seeds=None) -> ProportionChange:
+    """``new - base`` of two accuracies measured on ``n`` test images each, judged at ``confidence``.
+
+    With per-seed values on both sides (two or more each), ``base`` and ``new`` are the seed means and the seed
+    spread joins the judgement (:class:`ProportionChange`).
+    """
+    seeds = [np.asarray(v, dtype=np.float64) for v in (base_seeds, new_seeds) if v is not None and len(v) >= 2]
+    seed_se = t_crit = None
+    if len(seeds) == 2:
+        a, b = seeds
+        base, new = float(a.mean()), float(b.mean())
+        va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
+        if va + vb > 0:
+            df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
+            seed_se, t_crit = math.sqrt(va + vb) * 100, float(sps.t.ppf(1 - (1 - confidence) / 2, df))
     for name, p in (("base", base), ("new", new)):
         if not (0.0 <= p <= 1.0):
             raise StatsError(f"{name} accuracy {p!r} is not a fraction in [0, 1]")
     n_new = n_base if n_new is None else n_new
     if n_base < 1 or n_new < 1:
         raise StatsError(f"test-set sizes must be >= 1, got {n_base} and {n_new}")
-    return ProportionChange(base, new, int(n_base), int(n_new), z_critical(confidence))
+    return ProportionChange(base, new, int(n_base), int(n_new), z_critical(confidence), seed_se, t_crit)

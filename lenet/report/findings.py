@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from . import accuracy_seeds
 from .markdown import in_unit, integer, sig, signed_points, time_unit
 from .records import Record, labels_of
 from .tables import (
@@ -105,7 +106,29 @@ def accuracy(records: list[Record]) -> list[Finding]:
                 text = text[:-1] + f"; {shared} of them {verb} weights trained by {', '.join(sources)}."
             out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": lo.get("test_top1"),
                                                   "high": hi.get("test_top1"), "points": spread, "n": len(mine)}))
+            out += _equivalence(mine, where)
     return out
+
+
+def _equivalence(rows: list[Record], where: str) -> list[Finding]:
+    """Whether the backends that trained their own models reach the reference's accuracy within the seeds'
+    spread (TOST), one sentence per machine and arch."""
+    judged = accuracy_seeds.verdicts(rows)
+    own = {r.ident[0]: judged[id(r)] for r in rows if id(r) in judged and "difference" in judged[id(r)]}
+    ref = next((r for r in rows if r.ident[0] == accuracy_seeds.REFERENCE), None)
+    if not own or ref is None:
+        return []
+    by_verdict: dict[str, list[str]] = {}
+    for backend, v in own.items():
+        by_verdict.setdefault(v["verdict"], []).append(f"{backend} ({v['difference'] * 100:+.2f} pts)")
+    s = accuracy_seeds.spread_of(ref)
+    margin = next(iter(own.values()))["margin"] * 100
+    text = (f"Accuracy over seeds{where}: {accuracy_seeds.REFERENCE} scores test top-1 {s['mean']:.4f}"
+            + (f" ± {s['sd']:.4f}" if s.get("sd") is not None else "") + f" over {s['n']} seed(s); against it "
+            f"(TOST, margin ±{margin:g} points): "
+            + "; ".join(f"{verdict}: {', '.join(names)}" for verdict, names in by_verdict.items()) + ".")
+    return [Finding("accuracy-equivalence", text, {"verdicts": {b: v["verdict"] for b, v in own.items()},
+                                                   "reference_mean": s["mean"]})]
 
 
 def roofline(records: list[Record]) -> list[Finding]:

@@ -13,6 +13,7 @@ from ..backends import BACKENDS
 from ..io.history import Run
 from ..study.speed_targets import HANDCRAFTED
 from ..study.speed_targets import check as check_speed_targets
+from . import accuracy_seeds
 from .markdown import (
     UNIT,
     Column,
@@ -42,6 +43,8 @@ COMMON_FIELDS = frozenset({
     "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
     "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
+    # re-timing, the trust rule applied, the accuracy over seeds (lenet.study.retime, lenet.schema, .seeds)
+    "attempts", "trust_rule", "seed_spread", "infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib",
 })
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).
@@ -246,8 +249,13 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
         Column("test top-5", lambda r: r.get("test_top5"), fraction),
         Column("test loss (cross-entropy)", lambda r: r.get("test_loss"), sig, optional=True),
         Column("test images", lambda r: r.get("test_samples"), integer, optional=True),
+        *accuracy_seeds.columns(recs),
         trained_by,
-    ], recs)
+    ], recs, note="Over several seeds the top-1 and top-5 columns are the first seed's model, the one every other "
+                  "group times; the seed columns hold the mean over the seeds, its 95% Student-t interval, and "
+                  "whether the backend reaches handcrafted's mean within ±0.5 points (TOST: 'equivalent' when the "
+                  "90% interval of the difference lies within the margin, 'different' when the 95% interval "
+                  "excludes 0, 'undecided' otherwise or with fewer than two seeds a side).")
     setup = Table(_id_columns(ctx) + [
         Column("architecture", lambda r: r.get("arch_name"), text, optional=True, left=True),
         Column("dataset", lambda r: r.get("dataset"), text, left=True),

@@ -19,8 +19,10 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
   thread count (the probe runs at the count in force); with different counts it is skipped, and said so;
 * a history without raw samples compares its medians with the note "no raw samples: medians only, no
   significance", and is never called a regression;
-* test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the binomial standard
-  error of the difference at the test-set size (:func:`lenet.measure.stats.proportion_change`), not by fixed points.
+* test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the larger of the binomial
+  standard error of the difference at the test-set size and, when both sides hold several seeds
+  (``extra_info["seed_spread"]``), the seeds' spread (:func:`lenet.measure.stats.proportion_change`), not by
+  fixed points; the verdict says which bound it used.
 
 :func:`exit_status` is what CI reads: 1 when anything regressed significantly beyond its bound, else 0.
 """
@@ -123,6 +125,11 @@ class Side:
     def batch_sizes(self) -> set:
         return {(b.get("extra_info") or {}).get("batch_size") for b in self.entries}
 
+    def seed_top1(self) -> list | None:
+        """The newest run's per-seed test top-1 (``extra_info["seed_spread"]``), or None."""
+        spread = ((self.entries[-1].get("extra_info") or {}).get("seed_spread") or {}).get("test_top1") or {}
+        return spread.get("values")
+
     def top1(self) -> tuple[float, int | None] | None:
         """(median test top-1 over runs, test-set size) for accuracy groups, else None."""
         values, sizes = [], []
@@ -202,7 +209,7 @@ def _judge_top1(base: Side, new: Side, confidence: float) -> tuple[ProportionCha
         return None, None
     if a[1] is None or b[1] is None:
         return None, "test-set size unknown: not judged"
-    change = proportion_change(a[0], b[0], a[1], b[1], confidence)
+    change = proportion_change(a[0], b[0], a[1], b[1], confidence, base.seed_top1(), new.seed_top1())
     if not change.significant:
         return change, "no significant change"
     return change, REGRESSION if change.points < 0 else IMPROVEMENT
@@ -354,7 +361,7 @@ def format_comparison(c: Comparison) -> str:
     for v in c.verdicts:
         acc = "-"
         if v.top1 is not None:
-            acc = f"{v.top1.points:+.2f} pts (SE {v.top1.stderr_points:.2f}): {v.accuracy}"
+            acc = f"{v.top1.points:+.2f} pts (SE {v.top1.stderr_points:.2f}, {v.top1.basis}): {v.accuracy}"
         elif v.accuracy:
             acc = v.accuracy
         time_text = v.time + (" ⚠" if v.time == REGRESSION else "")
@@ -369,7 +376,8 @@ def format_comparison(c: Comparison) -> str:
             f"new:  {len(c.new_runs)} run(s) ({', '.join(r.path.name for r in c.new_runs)})",
             f"rule: a time change counts when the {c.confidence:.0%} interval of new/base excludes 1 and the ratio "
             f"is beyond ±{c.threshold:.0%}; top-1 when the change exceeds {z_critical(c.confidence):.2f} binomial "
-            f"standard errors", ""]
+            f"standard errors, or, where both sides hold several seeds and their spread is the wider bound, the "
+            f"Welch t bound of the seed means", ""]
     tail = [""]
     for what, names in (("only in base", c.only_base), ("only in new", c.only_new)):
         if names:
