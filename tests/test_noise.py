@@ -119,3 +119,27 @@ def test_every_declared_group_has_a_trust_rule_and_finds_its_rows():
     assert group_of("inference batch=64").trust == TIME and group_of("graph keras train batch=64").section == "graph"
     assert group_of("speed-ratio inference batch=1").section == "speed-ratios"
     assert group_of("inferencex") is None and group_of(None) is None
+
+
+def test_the_calibration_table_counts_each_rule_at_each_bound(tmp_path, capsys):
+    import json
+
+    from lenet.measure.calibrate import main
+
+    def row(name, group, change, ci):
+        n = {"cores": 2, "threads": 2, "load1_before": 0.5, "load1_after": 0.6, "probe_before_s": 1e-3,
+             "probe_after_s": 1e-3 * (1 + change), "probe_change": change, "steal_fraction": 0.0,
+             "others_cpu_cores": 0.0}
+        t = {"iqr_over_median": 0.1, "median_ci_rel_width": ci}
+        return {"name": name, "group": group, "stats": {"median": 1e-3}, "extra_info": {"noise": n, "timing": t}}
+
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": [
+        row("a", "inference batch=1", 0.3, 0.05), row("b", "train-epoch batch=64", 0.6, 0.3),
+        row("c", "accuracy", 0.9, 0.9)]}))  # accuracy: not a timing row, not counted
+    assert main([f"quiet={path}"]) == 0
+    out = capsys.readouterr().out
+    assert "| probe change while timed | 0.25 | 2 of 2 (100%) |" in out
+    assert "| probe change while timed | 0.5 (in force) | 1 of 2 (50%) |" in out
+    assert "| median CI width / median | 0.2 (in force) | 1 of 2 (50%) |" in out
+    assert main([f"quiet={tmp_path / 'missing'}"]) == 2 and "no such file" in capsys.readouterr().err
