@@ -187,4 +187,5 @@ def test_a_history_edited_after_it_was_saved_is_refused_by_its_digest(tmp_path):
     with pytest.raises(HistoryError, match="content does not match its lenet_session.content_sha256"):
         load_run(path)
     del doc["lenet_session"]["content_sha256"]  # the way to accept an edit made on purpose
-    assert load_run(write(tmp_path, doc)).benchmarks[1]["stats"]["median"] == GOOD["benchmarks"][1]["stats"]["median"] / 2
+    edited = load_run(write(tmp_path, doc)).benchmarks[1]["stats"]["median"]
+    assert edited == GOOD["benchmarks"][1]["stats"]["median"] / 2

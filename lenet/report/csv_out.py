@@ -26,6 +26,8 @@ def header_row(table) -> list[str]:
     for c in table.present_columns():
         header = c.header.replace(UNIT, "s")
         out += [f"{header} low", f"{header} high"] if _pair(c, table) else [header]
+        if c.footnote is not None:
+            out.append(f"{header} note")
     return out
 
 
@@ -46,6 +48,8 @@ def table_csv(table) -> str:
         for c, pair in zip(cols, pairs):
             value = c.value(row)
             cells += [_cell(v) for v in (value or (None, None))] if pair else [_cell(value)]
+            if c.footnote is not None:
+                cells.append(_cell(c.footnote(row)))
         writer.writerow(cells)
     return buf.getvalue()
 

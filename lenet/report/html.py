@@ -15,6 +15,7 @@ import base64
 import re
 from collections.abc import Sequence
 from html import escape
+from xml.sax.saxutils import quoteattr
 
 from .markdown import anchor
 
@@ -116,10 +117,11 @@ def table_html(t) -> str:
         raw = [c.value(row) for c in cols]
         flagged = any(cell.startswith("⚠") for cell in cells)
         tds = []
-        for cell, value, n in zip(cells, raw, numeric):
+        for cell, value, n, c in zip(cells, raw, numeric, cols):
             cls = "num" if n else ("flag" if cell.startswith("⚠") else "")
-            tds.append(f'<td{f" class={cls}" if cls else ""} data-v="{escape(_sort_value(value))}">'
-                       f"{inline(cell)}</td>")
+            hover = c.footnote(row) if c.footnote is not None else None  # the footnote, on hover too
+            tds.append(f'<td{f" class={cls}" if cls else ""}{f" title={quoteattr(hover)}" if hover else ""} '
+                       f'data-v="{escape(_sort_value(value))}">{inline(cell)}</td>')
         rows.append(f"<tr{' class=flagged' if flagged else ''}>{''.join(tds)}</tr>")
     parts = [f'<p class="caption">{inline(t.caption)}</p>'] if t.caption else []
     parts.append(f'<div class="scroll"><table class="sortable" id="table-{escape(t.name)}"><thead><tr>{head}'

@@ -121,6 +121,7 @@ class Column:
     optional: bool = False  # dropped when no row has a value
     left: bool = False  # text columns align left
     collapsible: bool = False  # an identity column (arch, device) folded into the note when one value fills it
+    footnote: Callable | None = None  # row -> a longer text (a flag's reasons), given under the table, not in the cell
 
     @property
     def timed(self) -> bool:
@@ -159,19 +160,35 @@ class Table:
         cols = self.visible_columns()
         return [c.header.replace(UNIT, u[0]) if u else c.header for c, u in zip(cols, self.units(cols))]
 
+    def footnotes(self) -> dict[str, int]:
+        """Each distinct footnote text of the visible columns, numbered in row order from 1."""
+        numbers: dict[str, int] = {}
+        for row in self.rows:
+            for c in self.visible_columns():
+                if c.footnote is not None and (note := c.footnote(row)):
+                    numbers.setdefault(note, len(numbers) + 1)
+        return numbers
+
     def cells(self) -> list[list[str]]:
         cols = self.visible_columns()
         units = self.units(cols)
+        numbers = self.footnotes()
         out = []
         for row in self.rows:
-            out.append([DASH if _missing(v := c.value(row)) else in_unit(v, u[1]) if u else c.fmt(v)
-                         for c, u in zip(cols, units)])
+            cells = []
+            for c, u in zip(cols, units):
+                cell = DASH if _missing(v := c.value(row)) else in_unit(v, u[1]) if u else c.fmt(v)
+                note = c.footnote(row) if c.footnote is not None else None
+                cells.append(f"{cell} [{numbers[note]}]" if note else cell)
+            out.append(cells)
         return out
 
     def full_note(self) -> str:
-        """The note, after what the folded identity columns held ("Every row: arch lenet5, device cpu.")."""
+        """The note, after what the folded identity columns held ("Every row: arch lenet5, device cpu."), then
+        the footnotes the cells point to ("[1] ...")."""
         folded = ", ".join(f"{c.header} {v}" for c, v in self.collapsed())
-        return " ".join(p for p in ((f"Every row: {folded}." if folded else ""), self.note) if p)
+        notes = " ".join(f"[{n}] {text}." for text, n in self.footnotes().items())
+        return " ".join(p for p in ((f"Every row: {folded}." if folded else ""), self.note, notes) if p)
 
     def to_text(self) -> str:
         """Aligned plain text (a terminal's view of the same table): caption, header, rule, rows, note."""

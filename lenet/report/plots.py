@@ -21,7 +21,7 @@ from matplotlib.ticker import LogFormatterSciNotation
 
 from ..io.atomic import write_bytes
 from .records import Record, labels_of
-from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key
+from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key, trained_here
 
 DPI = 100
 SIZE = (7.5, 4.5)
@@ -120,7 +120,8 @@ def _legend(ax, loc: str = "best") -> None:
 def plot_training_curves(records: list[Record], out: Path) -> list[PlotInfo]:
     """Per architecture: train and validation loss and top-1 per epoch, one colour per backend."""
     plots = []
-    with_history = sorted([r for r in records if r.get("history")], key=sort_key(labels_of(records)))
+    # only backends that trained: a row running another backend's weights carries that backend's history
+    with_history = sorted([r for r in trained_here(records) if r.get("history")], key=sort_key(labels_of(records)))
     for arch in dict.fromkeys(r.ident[1] for r in with_history):
         recs = [r for r in with_history if r.ident[1] == arch]
         fig, (loss_ax, acc_ax) = _figure(f"Training curves: {arch} ({recs[0].get('dataset', '?')})", ncols=2)

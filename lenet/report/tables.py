@@ -135,12 +135,17 @@ FLAG = "⚠ unstable"
 
 
 def flag(r: Record):
-    """``⚠ unstable: reasons`` for a flagged benchmark (lenet.measure.noise), None otherwise."""
-    return f"{FLAG}: " + "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
+    """``⚠ unstable`` for a flagged benchmark (lenet.measure.noise), None otherwise."""
+    return FLAG if r.get("unstable") else None
+
+
+def flag_reasons(r: Record) -> str | None:
+    """Why a benchmark was flagged: its reasons, given under the table (a cell holds only the flag)."""
+    return "; ".join(r.get("unstable_reasons") or ["flagged"]) if r.get("unstable") else None
 
 
 def flag_column() -> Column:
-    return Column("flag", flag, text, optional=True, left=True)
+    return Column("flag", flag, text, optional=True, left=True, footnote=flag_reasons)
 
 
 def uncertainty_columns() -> list[Column]:
@@ -264,7 +269,8 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
         Column("lr", lambda r: cfg(r, "lr"), general, optional=True),
         Column("train batch", lambda r: cfg(r, "batch_size"), integer, optional=True),
         Column("seed", lambda r: r.get("seed"), integer),
-    ], recs, caption="Training setup")
+    ], trained_here(recs), caption="Training setup", note="Rows that run another backend's weights trained nothing "
+                                                          "and are not listed.")
     cost = Table(_id_columns(ctx) + [
         Column(f"training {UNIT}", lambda r: r.get("train_seconds")),
         trained_by,
@@ -277,6 +283,11 @@ def accuracy_section(records: list[Record], ctx: Context) -> Section:
              "over the whole test split, conversion included.")
     return Section("accuracy", "Accuracy", "Top-1 and top-5 on validation and test, from the accuracy benchmarks.",
                    [scores, setup, cost])
+
+
+def trained_here(records: list[Record]) -> list[Record]:
+    """The rows whose backend trained its own model (not ONNX Runtime's, nor any that runs another's weights)."""
+    return [r for r in records if not r.get("weights_from")]
 
 
 def _trained_by(records: list[Record]) -> Column:
