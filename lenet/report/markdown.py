@@ -103,7 +103,8 @@ def signed_points(v) -> str:
 
 
 def ratio(v) -> str:
-    return DASH if _missing(v) else f"{v:.3g}×"
+    """A ratio to 3 significant figures, in positional notation (``4,680×``, never ``4.68e+03×``)."""
+    return DASH if _missing(v) else f"{sig(v, 3)}×"
 
 
 def auto(v) -> str:

@@ -780,15 +780,16 @@ def histories_table(labelled_runs: list, used: dict, label_of) -> Table:
 
 def parts_table(labelled_runs: list, label_of) -> Table | None:
     """The wall time of each part of each run's session (bench files, model training, the total), when recorded."""
-    rows = [{"label": label_of(label, run), "part": part, "seconds": seconds}
+    rows = [{"label": label_of(label, run), "run": run.path.name, "part": part, "seconds": seconds}
             for label, run in labelled_runs
             for part, seconds in (run.session.get("parts_wall_s") or {}).items()]
     if not rows:
         return None
     return Table([
         Column("machine", lambda r: r["label"], text, left=True, collapsible=True),
+        Column("run", lambda r: r["run"], code, left=True, collapsible=True),  # several runs: which one
         Column("part", lambda r: r["part"], text, left=True),
-        Column("wall time (s)", lambda r: r["seconds"], general),
+        Column("wall time (s)", lambda r: r["seconds"], sig),
     ], rows, caption="Wall time per part",
         note="Each bench file's tests from start to end; 'model training' is the time spent training models that "
              "were not in the model cache, taken out of the tests that first needed them.")
