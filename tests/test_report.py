@@ -964,8 +964,9 @@ def test_findings_quote_the_numbers_they_rest_on(tmp_path):
     rep = build_report([h], tmp_path / "out")
     check_findings(rep.findings, json.loads(h.read_text()))
     kinds = [f.kind for f in rep.findings]
-    assert kinds == ["fastest-inference", "fastest-inference", "fastest-training", "accuracy", "roofline", "graph",
-                     "compression-removes", "compression-keeps", "compression-slower", "unstable"]
+    # the most important first: accuracy, who is fastest, where graph mode pays, compression, the ceiling
+    assert kinds == ["accuracy", "fastest-inference", "fastest-inference", "fastest-training", "graph",
+                     "compression-removes", "compression-slower", "compression-keeps", "roofline", "unstable"]
     text = {f.kind: f.text for f in rep.findings}
     assert text["fastest-training"] == ("Training at batch 64: **handcrafted** is fastest, 5.360 s (median), 1.11× "
                                         "faster than keras (5.960 s).")
@@ -1080,6 +1081,11 @@ def test_interleaved_speed_ratios_have_their_section_and_judge_the_targets(tmp_p
     assert targets[0]["result"] == "PASS [1.20, 1.40]"
     assert targets[1]["result"].startswith("not judged: the 95% interval [0.77, 1.11]")  # 1/1.3 .. 1/0.9 vs 0.8
     assert "not rendered" not in report.markdown  # no group left over
+    # the ratios lead "What this run shows", with their intervals
+    first = report.findings[0]
+    assert first.kind == "speed-ratio" and first.text == (
+        "Side by side (lenet5, 2 thread(s)): handcrafted's throughput over torch's: 1.30× [1.20, 1.40] at batch 64 "
+        "(median of the interleaved rounds' ratios, 95% interval).")
 
 
 def test_accuracy_over_seeds_shows_its_spread_and_the_equivalence_verdict(tmp_path):
@@ -1104,3 +1110,14 @@ def test_accuracy_over_seeds_shows_its_spread_and_the_equivalence_verdict(tmp_pa
     (sentence,) = [f.text for f in report.findings if f.kind == "accuracy-equivalence"]
     assert sentence.startswith("Accuracy over seeds: handcrafted scores test top-1 0.9760 ± 0.0010 over 3 seed(s)")
     assert "(TOST, margin ±0.5 points): equivalent: torch (+0.00 pts); different: keras (-2.60 pts)" in sentence
+
+
+def test_what_this_run_shows_is_ten_sentences_at_most_and_withholds_flagged_figures(tmp_path):
+    rows = [_timed(f"inference batch={n}", f"test_inference[{b}-{n}]", b, n, t, unstable=(b, n) == ("keras", 4))
+            for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)
+            for b, t in (("handcrafted", 1e-4 * n), ("keras", 2e-4 * n))]
+    report = build_report([write_history(tmp_path / "h.json", rows)], tmp_path / "out")
+    assert len(report.findings) == 10 and report.findings[-1].kind == "withheld"
+    assert "keras-4" not in " ".join(f.text for f in report.findings[:-1])  # the flagged figure is not quoted
+    assert report.findings[-1].text.startswith("1 more sentence(s) would quote a flagged figure and are withheld; "
+                                               "⚠ unstable: 1 of 22 benchmarks")

@@ -20,6 +20,7 @@ from .tables import (
     relative,
     roofline_records,
     slower_at,
+    speed_ratio_rows,
     top1_change_points,
 )
 
@@ -273,9 +274,55 @@ def unstable(records: list[Record]) -> list[Finding]:
                     {"flagged": [r.name for r in flagged], "total": len(known)})]
 
 
+def paired(records: list[Record]) -> list[Finding]:
+    """The interleaved ratios, per machine, arch, phase and thread count: handcrafted against each rival at each
+    batch, with the interval (what a shared machine cannot move: both sides of a round share its state)."""
+    rows = speed_ratio_rows([r for r in records if r.section == "speed-ratios"])
+    groups: dict[tuple, list[dict]] = {}
+    for row in rows:
+        r = row["record"]
+        key = (r.label, r.get("arch"), r.get("phase"), (r.get("threads") or {}).get("requested"))
+        groups.setdefault(key, []).append(row)
+    out = []
+    varying_label = len({k[0] for k in groups}) > 1
+    for (label, arch, phase, threads), mine in groups.items():
+        per_rival: dict[str, list[str]] = {}
+        for row in mine:
+            batch = row["record"].get("batch_size")
+            per_rival.setdefault(row["rival"], []).append(
+                f"{row['median']:.2f}× [{row['low']:.2f}, {row['high']:.2f}] at batch {batch}")
+        what = "throughput" if phase == "infer" else "training-step speed"
+        where = f"{arch}, {threads} thread(s)" + (f", {label}" if varying_label else "")
+        text = (f"Side by side ({where}): handcrafted's {what} over "
+                + "; over ".join(f"{rival}'s: {', '.join(parts)}" for rival, parts in per_rival.items())
+                + " (median of the interleaved rounds' ratios, 95% interval).")
+        out.append(Finding("speed-ratio", text, {"label": label, "arch": arch, "phase": phase, "threads": threads,
+                                                 "ratios": {row["rival"]: row["median"] for row in mine}}))
+    return out
+
+
+MAX_FINDINGS = 10  # sentences in "What this run shows", the withheld count included
+# What a reader needs first: the ratios measured side by side, whether the backends reach the same accuracy,
+# who is fastest, where graph mode pays, what compression removes and costs, then the rest.
+ORDER = ("speed-ratio", "accuracy-equivalence", "accuracy", "fastest-inference", "fastest-training", "graph",
+         "compression-removes", "compression-slower", "compression-keeps", "scenario-server",
+         "scenario-single-stream", "scenario-offline", "roofline")
+
+
 def findings(records: list[Record], ctx: Context) -> list[Finding]:
-    return (fastest(records, "inference", "Inference", "fastest-inference")
-            + fastest(records, "training", "Training", "fastest-training")
-            + accuracy(records) + roofline(records) + graph(records)
-            + compression([r for r in records if r.section == "compression"], ctx)
-            + scenarios([r for r in records if r.section == "scenarios"]) + unstable(records))
+    """At most :data:`MAX_FINDINGS` sentences, the most important first (:data:`ORDER`).  A sentence that would
+    quote a flagged figure is withheld, and the last sentence says how many were and where the flags are."""
+    candidates = (paired(records)
+                  + fastest(records, "inference", "Inference", "fastest-inference")
+                  + fastest(records, "training", "Training", "fastest-training")
+                  + accuracy(records) + roofline(records) + graph(records)
+                  + compression([r for r in records if r.section == "compression"], ctx)
+                  + scenarios([r for r in records if r.section == "scenarios"]))
+    quotable = [f for f in candidates if FLAG not in f.text]
+    quotable.sort(key=lambda f: ORDER.index(f.kind) if f.kind in ORDER else len(ORDER))
+    closing = unstable(records)
+    withheld = len(candidates) - len(quotable)
+    if withheld:
+        closing = [Finding("withheld", f"{withheld} more sentence(s) would quote a flagged figure and are withheld; "
+                           + closing[0].text, {"withheld": withheld, **closing[0].facts})]
+    return quotable[:MAX_FINDINGS - len(closing)] + closing
