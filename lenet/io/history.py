@@ -14,7 +14,7 @@ import json
 import os
 import stat
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from .history_checks import check_document
@@ -36,13 +36,25 @@ class HistoryNote(UserWarning):
 
 @dataclass(frozen=True)
 class Run:
-    """One saved session: where it came from, its machine info and its benchmarks."""
+    """One saved session: where it came from, its machine info and its benchmarks.
+
+    ``session`` is the history's top-level ``lenet_session`` (absent in older histories: empty): the run id
+    that the shards of one run share, and which shard this is (:mod:`lenet.io.shards`).  A run merged from
+    shards keeps its first shard's ``path`` and lists every shard file in ``sources``.
+    """
 
     path: Path
     machine: dict
     commit: dict
     datetime: str
     benchmarks: list  # pytest-benchmark entries: name, group, params, stats, extra_info
+    session: dict = field(default_factory=dict)
+    sources: tuple = ()
+
+    @property
+    def files(self) -> tuple:
+        """Every history file this run was read from (its shards', or its own)."""
+        return self.sources or (self.path,)
 
     @property
     def label(self) -> str:
@@ -69,7 +81,8 @@ def load_run(path: str | os.PathLike) -> Run:
     except RecursionError:
         raise HistoryError(f"{path}: not a pytest-benchmark history (JSON nested too deeply to read)") from None
     check_document(doc, path, HistoryError)
-    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"])
+    return Run(path, doc["machine_info"], doc.get("commit_info") or {}, doc.get("datetime") or "", doc["benchmarks"],
+               doc.get("lenet_session") or {})
 
 
 def _history_files(folder: Path) -> list[Path]:
@@ -89,7 +102,10 @@ def _history_files(folder: Path) -> list[Path]:
 
 
 def load_runs(paths) -> list[Run]:
-    """Runs from files and storage folders, in the order given (folders: sorted by file name)."""
+    """Runs from files and storage folders, in the order given (folders: sorted by file name); the shards of
+    one run (one run id) are merged into one run, in the place of its first file (:func:`merge_shards`)."""
+    from .shards import merge_shards  # here: shards builds on this module's Run
+
     runs = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -99,4 +115,4 @@ def load_runs(paths) -> list[Run]:
             runs += [load_run(f) for f in files]
         else:
             runs.append(load_run(p))
-    return runs
+    return merge_shards(runs)

@@ -90,6 +90,18 @@ def seconds_by_name(v) -> None:
                                          for k, x in v.items()), "an object of part name -> seconds >= 0")
 
 
+def identifier(v) -> None:
+    """``lenet_session.run_id``: printed in one-line messages, so one non-empty line."""
+    _require(isinstance(v, str) and v.strip() != "" and "\n" not in v, "a non-empty one-line string")
+
+
+def shard_position(v) -> None:
+    """``lenet_session.shard``: ``{"group": I, "splits": N}`` with 1 <= I <= N (pytest-split's --group, --splits)."""
+    ok = (isinstance(v, dict) and _is_int(v.get("group")) and _is_int(v.get("splits"))
+          and 1 <= v["group"] <= v["splits"])
+    _require(ok, 'an object {"group": I, "splits": N} with 1 <= I <= N')
+
+
 def history_rows(v) -> None:
     """``extra_info["history"]``: per-epoch rows of finite numbers (see lenet.training.History)."""
     _require(isinstance(v, list), "a list of per-epoch rows")
@@ -179,6 +191,8 @@ EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
 
 MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
 MACHINE_LENET = {"gpu": strings, "gpus": strings, "parts_wall_s": seconds_by_name}
+# The top-level "lenet_session": what one session wrote beside its benchmarks (fields read by lenet.io.shards).
+SESSION = {"run_id": identifier, "shard": shard_position}
 
 
 def extra_check(key: str) -> Callable | None:
@@ -231,6 +245,8 @@ def check_document(doc, path: Path, error: type[Exception]) -> None:
         _fields("", {"datetime": doc.get("datetime")}, lambda k: string)
         _fields("machine_info.", doc["machine_info"], MACHINE.get)
         _fields("machine_info.lenet.", doc["machine_info"].get("lenet") or {}, MACHINE_LENET.get)
+        _fields("", {"lenet_session": doc.get("lenet_session")}, lambda k: mapping)
+        _fields("lenet_session.", doc.get("lenet_session") or {}, SESSION.get)
     except FieldError as e:
         raise error(f"{path}: {e}") from None
     for i, b in enumerate(doc["benchmarks"]):

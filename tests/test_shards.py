@@ -1,0 +1,117 @@
+"""Sharded runs: the session's run id and position, and the shards of one run read back as one run."""
+import json
+import re
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lenet.cli import main
+from lenet.io.history import HistoryNote, load_run, load_runs
+from lenet.study.shards import DURATIONS_FILE, RUN_ID_ENV, ShardError, durations_path, session_identity
+
+
+def bench(name, scale=1.0):
+    data = [float(v) for v in np.random.default_rng(len(name)).lognormal(np.log(1e-3 * scale), 0.05, 60)]
+    return {"name": name, "fullname": f"bench/test_x.py::{name}", "group": "inference batch=1", "params": {},
+            "stats": {"median": float(np.median(data)), "data": data},
+            "extra_info": {"unstable": False, "unstable_reasons": []}}
+
+
+def shard(path: Path, names, group, splits=3, run_id="ci-7", commit="a" * 40, when="2026-12-01T10:00:00",
+          scale=1.0) -> Path:
+    session = {"shard": {"group": group, "splits": splits}}
+    if run_id is not None:
+        session["run_id"] = run_id
+    path.write_text(json.dumps({"machine_info": {"node": f"runner-{group}"}, "commit_info": {"id": commit},
+                                "datetime": when, "lenet_session": session,
+                                "benchmarks": [bench(n, scale) for n in names]}))
+    return path
+
+
+def three_shards(folder: Path, **kw) -> Path:
+    folder.mkdir(exist_ok=True)
+    for group, names in enumerate((["test_a", "test_b"], ["test_c"], ["test_d", "test_e"]), start=1):
+        shard(folder / f"000{group}_shard.json", names, group, when=f"2026-12-01T10:0{group}:00", **kw)
+    return folder
+
+
+def test_the_shards_of_a_run_read_as_one_run(tmp_path):
+    folder = three_shards(tmp_path / "h")
+    (folder / "0000_plain.json").write_text(json.dumps({"machine_info": {}, "datetime": "2026-11-30T00:00:00",
+                                                        "benchmarks": [bench("test_a")]}))
+    plain, merged = load_runs([folder])
+    assert plain.session == {} and plain.files == (folder / "0000_plain.json",)  # a history without a run id
+    assert [b["name"] for b in merged.benchmarks] == ["test_a", "test_b", "test_c", "test_d", "test_e"]
+    assert merged.session == {"run_id": "ci-7"}
+    assert [p.name for p in merged.files] == ["0001_shard.json", "0002_shard.json", "0003_shard.json"]
+    assert merged.datetime == "2026-12-01T10:01:00"  # when the run began
+
+
+def test_compare_sees_one_run_per_side(tmp_path, capsys):
+    base = three_shards(tmp_path / "base")
+    new = three_shards(tmp_path / "new", run_id="ci-8", scale=1.5)
+    assert main(["compare", str(base), str(new)]) == 1
+    out = capsys.readouterr().out
+    assert "base: 1 run(s)" in out and "5 compared, 5 regression(s)" in out
+
+
+def test_a_missing_shard_is_noted_and_the_others_kept(tmp_path):
+    folder = three_shards(tmp_path / "h")
+    (folder / "0002_shard.json").unlink()
+    with pytest.warns(HistoryNote, match=r"run ci-7: shard\(s\) 2 of 3 missing"):
+        (run,) = load_runs([folder])
+    assert len(run.benchmarks) == 4
+
+
+@pytest.mark.parametrize(("doctor", "message"), [
+    (lambda f: shard(f / "0002_shard.json", ["test_c"], 2, run_id=None),
+     r"0002_shard.json: shard 2 of 3 has no run id \(lenet_session.run_id\)"),
+    (lambda f: shard(f / "0002_shard.json", ["test_c"], 2, commit="b" * 40),
+     r"run ci-7: its shards come from different commits \(aaaaaaaaaaaa in .*0001_shard.json, bbbbbbbbbbbb in "),
+    (lambda f: shard(f / "0004_shard.json", ["test_f"], 2),
+     r"run ci-7: shard 2 of 3 appears twice"),
+    (lambda f: shard(f / "0002_shard.json", ["test_c"], 2, splits=4),
+     r"run ci-7: .*0001_shard.json is one of 3 shards but .*0002_shard.json one of 4"),
+    (lambda f: shard(f / "0002_shard.json", ["test_c", "test_a"], 2),
+     r"run ci-7: benchmark test_a is in two shards"),
+])
+def test_shards_that_are_not_one_run_are_refused_in_one_line(tmp_path, capsys, doctor, message):
+    folder = three_shards(tmp_path / "h")
+    doctor(folder)
+    assert main(["compare", str(folder), str(folder)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("lenet: error: ")
+    assert re.search(message, err), err
+
+
+@pytest.mark.parametrize(("session", "field"), [
+    ({"run_id": ""}, "lenet_session.run_id is ''"),
+    ({"run_id": 7}, "lenet_session.run_id is 7"),
+    ({"run_id": "x", "shard": {"group": 4, "splits": 3}}, "lenet_session.shard is"),
+    ([], "lenet_session is []"),
+])
+def test_a_malformed_session_names_its_field(tmp_path, session, field):
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"machine_info": {}, "benchmarks": [], "lenet_session": session}))
+    with pytest.raises(ValueError, match=f"h.json: {field}".replace("[", r"\[").replace("]", r"\]")):
+        load_run(path)
+
+
+def test_a_shard_needs_a_run_id_and_an_unsharded_session_gets_one(monkeypatch):
+    monkeypatch.delenv(RUN_ID_ENV, raising=False)
+    with pytest.raises(ShardError, match="shard 2 of 3 needs a run id that all 3 shards share"):
+        session_identity(None, 3, 2)
+    assert session_identity("ci-9", 3, 2) == {"run_id": "ci-9", "shard": {"group": 2, "splits": 3}}
+    monkeypatch.setenv(RUN_ID_ENV, "from-env")
+    assert session_identity(None, 3, 1)["run_id"] == "from-env"
+    monkeypatch.delenv(RUN_ID_ENV)
+    first, second = session_identity(None, None, None), session_identity(None, None, None)
+    assert set(first) == {"run_id"} and first != second
+
+
+def test_durations_live_beside_the_histories():
+    assert durations_path("file://./.benchmarks/cpu") == Path(".benchmarks/cpu") / DURATIONS_FILE
+    assert durations_path("/tmp/h") == Path("/tmp/h") / DURATIONS_FILE
+    assert durations_path("elasticsearch+https://host/index") is None
+
