@@ -30,6 +30,7 @@ from lenet.study.profiles import PROFILES
 from lenet.study.progress import PROGRESS_MODES, RunProgress, format_seconds, part_of
 from lenet.study.session import Study, StudyOptions, backend_device, device_unavailable, split_csv
 from lenet.study.session import machine_info as session_machine_info
+from lenet.study.shards import RUN_ID_ENV, ShardError, durations_path, session_identity
 from lenet.study.sweep import sweep_archs
 from lenet.testing import require_backend
 
@@ -52,6 +53,8 @@ def pytest_addoption(parser):
     g.addoption("--progress", default="auto", choices=PROGRESS_MODES,
                 help="session progress: line (one updating line), log (a line per test), off; auto: line on a terminal")
     g.addoption("--model-cache", default=None, help=f"trained-model cache (default {default_cache_dir()})")
+    g.addoption("--run-id", default=None, help="the run this session belongs to, shared by the shards of a run "
+                f"(--splits N --group I) so that readers merge them (default: {RUN_ID_ENV}, else a fresh id)")
 
 
 def _options(config: pytest.Config) -> StudyOptions:
@@ -90,6 +93,32 @@ def pytest_configure(config):
     options = _options(config)
     threads.set_threads(options.threads)
     config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
+
+
+_IDENTITY_KEY = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The session's run id and shard position (refused for a shard without a run id), and pytest-split's
+    durations kept beside the histories unless ``--durations-path`` says otherwise (:mod:`lenet.study.shards`)."""
+    splits = config.getoption("splits", None)
+    try:
+        config.stash[_IDENTITY_KEY] = session_identity(config.getoption("--run-id"), splits,
+                                                       config.getoption("group", None))
+    except ShardError as e:
+        raise pytest.UsageError(str(e)) from None
+    given = any(a.startswith("--durations-path") for a in config.invocation_params.args)
+    path = durations_path(config.getoption("benchmark_storage"))
+    if hasattr(config.option, "durations_path") and not given and path is not None:
+        config.option.durations_path = str(path)
+        if config.getoption("store_durations"):
+            path.parent.mkdir(parents=True, exist_ok=True)
+
+
+def pytest_benchmark_update_json(config, benchmarks, output_json):
+    """The run id (and shard position) in the saved history's ``lenet_session``: readers merge shards by it."""
+    output_json.setdefault("lenet_session", {}).update(config.stash.get(_IDENTITY_KEY, {}))
 
 
 @pytest.fixture(scope="session")
