@@ -5,6 +5,7 @@
     lenet eval  --backend keras --weights model.npz --dataset digits
     lenet report .benchmarks/cpu .benchmarks/gpu --label cpu gpu --out report/
     lenet compare base-runs/ new-runs/          # exit 1 on a significant regression
+    lenet history .benchmarks/cpu -k inference  # per benchmark over commits; exit 1 on a confirmed change point
 
 The comparison study itself is ``pytest bench/`` (see the README).
 
@@ -167,7 +168,22 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--threshold-time", type=_percent, default=10.0, metavar="PCT",
                     help="a time change must be significant and beyond this many percent (default 10); test "
                     "top-1 is judged against its binomial standard error")
+    _add_timeline_parsers(sub)
     return parser
+
+
+def _add_timeline_parsers(sub) -> None:
+    """``history`` and ``bisect``: a benchmark across many runs and commits (lenet.study.timeline, .bisect)."""
+    hi = sub.add_parser("history", help="each benchmark over the runs of a storage, by commit time, with its "
+                        "change points (Apache Otava, confirmed by the bootstrap); exit 1 on a confirmed regression")
+    hi.add_argument("storage", nargs="+", help="pytest-benchmark storage folder(s) or files of one environment, "
+                    "3 runs or more (the shards of a run count once)")
+    hi.add_argument("-k", dest="select", default=None, metavar="SELECTOR",
+                    help="pytest keyword expression choosing the benchmarks (as pytest -k)")
+    hi.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
+                    help="a change point is confirmed when significant and beyond this many percent (default 10)")
+    hi.add_argument("--confidence", type=_confidence, default=0.95,
+                    help="level of the bootstrap intervals (default 0.95)")
 
 
 def _load_data(args):
@@ -297,6 +313,16 @@ def cmd_compare(args) -> int:
     return exit_status(comparison)
 
 
+def cmd_history(args) -> int:
+    from .io.history import load_runs
+    from .study.timeline import build_timeline, exit_status, format_timeline
+
+    timeline = build_timeline(load_runs(args.storage), args.select, threshold=args.threshold / 100,
+                              confidence=args.confidence, where=", ".join(args.storage))
+    print(format_timeline(timeline))
+    return exit_status(timeline)
+
+
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
 
@@ -320,7 +346,8 @@ def main(argv=None) -> int:
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
-                    "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare}
+                    "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare,
+                    "history": cmd_history}
         return commands[args.command](args)
     except (BackendUnavailable, DeviceError, DatasetError, HistoryError, SpecError, ConfigError, WeightsError,
             FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate the user chose

@@ -174,7 +174,16 @@ class Verdict:
         return tuple(out)
 
 
-def _judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
+def as_judged(base: Side, new: Side) -> tuple[Side, Side]:
+    """The two sides as they are judged: per sample (time / batch size) when their runs used different batch
+    sizes, as the offline scenario does (it picks its batch by a sweep)."""
+    if base.batch_sizes != new.batch_sizes or len(base.batch_sizes | new.batch_sizes) > 1:
+        return replace(base, per_sample=True), replace(new, per_sample=True)
+    return base, new
+
+
+def judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
+    """The time verdict of ``new`` against ``base`` (see the module's rules) and the bootstrap ratio it rests on."""
     if base.unstable or new.unstable:
         return UNSTABLE, None
     if base.samples is None or new.samples is None:
@@ -270,13 +279,11 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     for key, new in cur.items():
         if key not in old:
             continue
-        base = old[key]
-        if base.batch_sizes != new.batch_sizes or len(base.batch_sizes | new.batch_sizes) > 1:
-            # the offline scenario picks its batch by a sweep: different batches compare per sample
-            base, new = replace(base, per_sample=True), replace(new, per_sample=True)
+        base, new = as_judged(old[key], new)
+        if new.per_sample:
             per_sample_names.append(new.entries[-1]["name"])
         group = new.entries[-1].get("group") or ""
-        time_verdict, ratio = _judge_time(base, new, threshold, confidence)
+        time_verdict, ratio = judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy))
     verdicts.sort(key=lambda v: (v.group, v.name))
@@ -307,10 +314,15 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.4g}"
 
 
+def ratio_text(ratio: Ratio) -> str:
+    """``x1.32 [1.28, 1.36]``: a ratio of medians and its interval."""
+    return f"x{ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]"
+
+
 def describe_time(v: Verdict) -> str:
     """``x1.32 [1.28, 1.36]`` (ratio of medians and its interval), or the median ratio alone."""
     if v.ratio is not None:
-        return f"x{v.ratio.ratio:.3f} [{v.ratio.low:.3f}, {v.ratio.high:.3f}]"
+        return ratio_text(v.ratio)
     return f"x{v.median_ratio:.3f}"
 
 
