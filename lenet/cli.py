@@ -6,6 +6,7 @@
     lenet report .benchmarks/cpu .benchmarks/gpu --label cpu gpu --out report/
     lenet compare base-runs/ new-runs/          # exit 1 on a significant regression
     lenet history .benchmarks/cpu -k inference  # per benchmark over commits; exit 1 on a confirmed change point
+    lenet bisect v1.0 HEAD -k "inference and torch"   # the first commit that made them slower
 
 The comparison study itself is ``pytest bench/`` (see the README).
 
@@ -19,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import tempfile
 import warnings
@@ -185,6 +187,21 @@ def _add_timeline_parsers(sub) -> None:
     hi.add_argument("--confidence", type=_confidence, default=0.95,
                     help="level of the bootstrap intervals (default 0.95)")
 
+    bi = sub.add_parser("bisect", help="the first commit between GOOD and BAD whose selected benchmarks regressed "
+                        "against GOOD's (git bisect run in a temporary worktree; the checkout is not touched)")
+    bi.add_argument("good", help="a commit whose figures are good (an ancestor of BAD)")
+    bi.add_argument("bad", help="a commit whose figures regressed")
+    bi.add_argument("-k", dest="select", required=True, metavar="SELECTOR",
+                    help="pytest keyword expression choosing the benchmarks to measure at each commit")
+    bi.add_argument("--pytest-args", type=shlex.split, default=(), metavar="'ARGS'",
+                    help="what pytest runs at each commit, one quoted string given with '=' "
+                    "(--pytest-args='bench/ --profile quick --limit 256'; default: bench/ --profile quick)")
+    bi.add_argument("--repo", default=".", help="the git repository (default: the current folder)")
+    bi.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
+                    help="a commit is bad when significantly slower than GOOD beyond this many percent (default 10)")
+    bi.add_argument("--confidence", type=_confidence, default=0.95,
+                    help="level of the bootstrap intervals (default 0.95)")
+
 
 def _load_data(args):
     from .data import load_dataset
@@ -323,6 +340,15 @@ def cmd_history(args) -> int:
     return exit_status(timeline)
 
 
+def cmd_bisect(args) -> int:
+    from .study.bisect import bisect, format_result
+
+    result = bisect(args.repo, args.good, args.bad, args.select, tuple(args.pytest_args),
+                    threshold=args.threshold / 100, confidence=args.confidence)
+    print(format_result(result))
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
 
@@ -341,16 +367,17 @@ def main(argv=None) -> int:
     from .backends import BackendUnavailable, DeviceError
     from .data.base import DatasetError
     from .io.history import HistoryError
+    from .study.bisect import BisectError
 
     # Notes (a skipped file, a rebuilt cache) on one line, like errors; restored for callers in-process.
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
                     "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare,
-                    "history": cmd_history}
+                    "history": cmd_history, "bisect": cmd_bisect}
         return commands[args.command](args)
     except (BackendUnavailable, DeviceError, DatasetError, HistoryError, SpecError, ConfigError, WeightsError,
-            FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate the user chose
+            BisectError, FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate chosen
         print(f"lenet: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine refused: a full disk, a permission, a file that vanished
