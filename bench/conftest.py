@@ -109,7 +109,8 @@ def pytest_cmdline_main(config):
     except ShardError as e:
         raise pytest.UsageError(str(e)) from None
     given = any(a.startswith("--durations-path") for a in config.invocation_params.args)
-    path = durations_path(config.getoption("benchmark_storage"))
+    storage = config.getoption("benchmark_storage", None)
+    path = durations_path(storage) if storage else None
     if hasattr(config.option, "durations_path") and not given and path is not None:
         config.option.durations_path = str(path)
         if config.getoption("store_durations"):

@@ -1,6 +1,9 @@
 """Sharded runs: the session's run id and position, and the shards of one run read back as one run."""
 import json
+import os
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -9,6 +12,8 @@ import pytest
 from lenet.cli import main
 from lenet.io.history import HistoryNote, load_run, load_runs
 from lenet.study.shards import DURATIONS_FILE, RUN_ID_ENV, ShardError, durations_path, session_identity
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def bench(name, scale=1.0):
@@ -53,7 +58,8 @@ def test_compare_sees_one_run_per_side(tmp_path, capsys):
     new = three_shards(tmp_path / "new", run_id="ci-8", scale=1.5)
     assert main(["compare", str(base), str(new)]) == 1
     out = capsys.readouterr().out
-    assert "base: 1 run(s)" in out and "5 compared, 5 regression(s)" in out
+    assert "base: 1 run(s) (0001_shard.json+0002_shard.json+0003_shard.json)" in out
+    assert "5 compared, 5 regression(s)" in out
 
 
 def test_a_missing_shard_is_noted_and_the_others_kept(tmp_path):
@@ -115,3 +121,25 @@ def test_durations_live_beside_the_histories():
     assert durations_path("/tmp/h") == Path("/tmp/h") / DURATIONS_FILE
     assert durations_path("elasticsearch+https://host/index") is None
 
+
+
+def _collect(*args):
+    proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p", "no:cacheprovider",
+                           "--profile", "quick", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={k: v for k, v in os.environ.items() if k != RUN_ID_ENV})
+    return proc.returncode, proc.stdout + proc.stderr, [line for line in proc.stdout.splitlines() if "::" in line]
+
+
+@pytest.mark.slow
+def test_three_shards_split_the_benchmarks_of_one_run_exactly(tmp_path):
+    absent = ["--durations-path", str(tmp_path / "none.json")]  # no durations: split by count
+    rc, out, _ = _collect("--splits", "3", "--group", "2", *absent)
+    assert rc == 4 and "shard 2 of 3 needs a run id that all 3 shards share" in out, out[-2000:]
+    rc, out, whole = _collect()
+    assert rc == 0, out[-2000:]
+    shards = []
+    for group in (1, 2, 3):
+        rc, out, ids = _collect("--splits", "3", "--group", str(group), "--run-id", "t", *absent)
+        assert rc == 0 and ids, out[-2000:]
+        shards.append(ids)
+    assert sorted(i for ids in shards for i in ids) == sorted(whole)

@@ -351,8 +351,9 @@ def format_comparison(c: Comparison) -> str:
         rows.append((v.name, side_text(v.base), side_text(v.new), describe_time(v), time_text, acc))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
-    head = [f"base: {len(c.base_runs)} run(s) ({', '.join(r.path.name for r in c.base_runs)})",
-            f"new:  {len(c.new_runs)} run(s) ({', '.join(r.path.name for r in c.new_runs)})",
+    files = lambda runs: ", ".join("+".join(p.name for p in r.files) for r in runs)  # noqa: E731 (shards: a+b+c)
+    head = [f"base: {len(c.base_runs)} run(s) ({files(c.base_runs)})",
+            f"new:  {len(c.new_runs)} run(s) ({files(c.new_runs)})",
             f"rule: a time change counts when the {c.confidence:.0%} interval of new/base excludes 1 and the ratio "
             f"is beyond ±{c.threshold:.0%}; top-1 when the change exceeds {z_critical(c.confidence):.2f} binomial "
             f"standard errors", ""]
