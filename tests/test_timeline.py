@@ -109,3 +109,17 @@ def test_what_makes_no_timeline_is_one_line(tmp_path, capsys, runs, args, messag
     assert main(["history", str(folder), *args]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("lenet: error: ") and re.search(message, err), err
+
+
+def test_the_report_plots_a_timeline_from_three_runs(tmp_path):
+    from lenet.report import build_report
+
+    report = build_report([write_runs(tmp_path / "h", 20, step_at=12)], tmp_path / "report")
+    section = report.section("timeline")
+    (plot,) = section.plots  # one group, one machine
+    assert plot.path.is_file() and plot.title.endswith(": inference batch=1")
+    assert [name for name, _ in plot.axes[0].series] == ["handcrafted-lenet5-cpu-1", "torch-lenet5-cpu-1"]
+    assert len(section.bullets) == 2 and all("change point at run 13, 0d0d0d0d0d0d" in b for b in section.bullets)
+    assert "## Timeline" in report.markdown
+    few = build_report([write_runs(tmp_path / "few", 2)], tmp_path / "few-report")
+    assert few.section("timeline") is None
