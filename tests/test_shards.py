@@ -143,3 +143,23 @@ def test_three_shards_split_the_benchmarks_of_one_run_exactly(tmp_path):
         assert rc == 0 and ids, out[-2000:]
         shards.append(ids)
     assert sorted(i for ids in shards for i in ids) == sorted(whole)
+
+
+@pytest.mark.slow
+def test_two_real_shards_save_their_run_id_and_read_back_as_one_run(tmp_path):
+    """The bench's hooks end to end on its cheapest benchmark (handcrafted FLOP counts, nothing trained)."""
+    storage = tmp_path / "storage"
+    for group in (1, 2):
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "bench/test_flops.py", "-p", "no:cacheprovider", "-q",
+             "--backends", "handcrafted", "--archs", "lenet5,lenet5-relu", "--splits", "2", "--group", str(group),
+             "--run-id", "t-2", "--store-durations", f"--benchmark-storage=file://{storage}", "--benchmark-autosave",
+             "--benchmark-save-data"], cwd=ROOT, capture_output=True, text=True, timeout=300)
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-2000:]
+    assert json.loads((storage / DURATIONS_FILE).read_text())  # pytest-split's durations, beside the histories
+    files = sorted(storage.rglob("*.json"))
+    sessions = [load_run(f).session for f in files]  # beside whatever else the session records there
+    assert [(s["run_id"], s["shard"]) for s in sessions] == [("t-2", {"group": g, "splits": 2}) for g in (1, 2)]
+    (run,) = load_runs([storage])
+    assert sorted(b["name"] for b in run.benchmarks) == ["test_flops[handcrafted-lenet5-cpu]",
+                                                         "test_flops[handcrafted-lenet5-relu-cpu]"]
