@@ -48,6 +48,7 @@ from lenet.study.session import (
     split_csv,
 )
 from lenet.study.session import machine_info as lenet_machine_info
+from lenet.study.shards import RUN_ID_ENV, ShardError, durations_path, session_identity
 from lenet.study.sweep import sweep_archs
 from lenet.testing import require_backend
 
@@ -78,6 +79,8 @@ def pytest_addoption(parser):
                 help="re-time flagged timings at the end of the session, adding at most this fraction of the "
                      "session's wall time (0: never re-time)")
     g.addoption("--model-cache", default=None, help=f"trained-model cache (default {default_cache_dir()})")
+    g.addoption("--run-id", default=None, help="the run this session belongs to, shared by the shards of a run "
+                f"(--splits N --group I) so that readers merge them (default: {RUN_ID_ENV}, else a fresh id)")
 
 
 def _options(config: pytest.Config) -> StudyOptions:
@@ -181,6 +184,28 @@ def pytest_configure(config):
     threads.set_threads(options.threads)
     study = config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
     _check_inputs(config, study)
+
+
+_IDENTITY_KEY = pytest.StashKey[dict]()
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config):
+    """The session's run id and shard position (refused for a shard without a run id), and pytest-split's
+    durations kept beside the histories unless ``--durations-path`` says otherwise (:mod:`lenet.study.shards`)."""
+    splits = config.getoption("splits", None)
+    try:
+        config.stash[_IDENTITY_KEY] = session_identity(config.getoption("--run-id"), splits,
+                                                       config.getoption("group", None))
+    except ShardError as e:
+        raise pytest.UsageError(str(e)) from None
+    given = any(a.startswith("--durations-path") for a in config.invocation_params.args)
+    storage = config.getoption("benchmark_storage", None)
+    path = durations_path(storage) if storage else None
+    if hasattr(config.option, "durations_path") and not given and path is not None:
+        config.option.durations_path = str(path)
+        if config.getoption("store_durations"):
+            path.parent.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture(scope="session")
@@ -370,14 +395,17 @@ def pytest_benchmark_update_machine_info(config, machine_info):
 
 
 def pytest_benchmark_update_json(config, benchmarks, output_json):
-    """The session's own measurements (ceiling, probe readings, wall time per part) beside machine_info."""
+    """Beside machine_info, the saved history's ``lenet_session``: the session's own measurements (ceiling, probe
+    readings, wall time per part), the run id and shard position (readers merge a run's shards by them) and the
+    digest of the file's content (readers refuse a history edited after it was saved)."""
+    info = output_json.setdefault("lenet_session", {})
+    info.update(config.stash.get(_IDENTITY_KEY, {}))
     study = config.stash.get(_STUDY_KEY, None)
     if study is not None:
         parts = dict(_RUN["progress"].progress.parts_table()) if "progress" in _RUN else None
-        info = output_json["lenet_session"] = {**output_json.get("lenet_session", {}),
-                                               **session_info(study.monitor, parts)}
-        # the digest of what the file will hold, as pytest-benchmark serializes it (safe_dumps: repr of objects)
-        info["content_sha256"] = content_digest(json.loads(safe_dumps({k: output_json.get(k) for k in DIGESTED})))
+        info.update(session_info(study.monitor, parts))
+    # as pytest-benchmark serializes it (safe_dumps: the repr of what JSON cannot hold)
+    info["content_sha256"] = content_digest(json.loads(safe_dumps({k: output_json.get(k) for k in DIGESTED})))
 
 
 @pytest.hookimpl(wrapper=True)

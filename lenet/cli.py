@@ -5,6 +5,8 @@
     lenet eval  --backend keras --weights model.npz --dataset digits
     lenet report .benchmarks/cpu .benchmarks/gpu --label cpu gpu --out report/
     lenet compare base-runs/ new-runs/          # exit 1 on a significant regression
+    lenet history .benchmarks/cpu -k inference  # per benchmark over commits; exit 1 on a confirmed change point
+    lenet bisect v1.0 HEAD -k "inference and torch"   # the first commit that made them slower
 
 The comparison study itself is ``pytest bench/`` (see the README).
 
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import shlex
 import sys
 import warnings
 
@@ -215,7 +218,35 @@ def build_parser() -> argparse.ArgumentParser:
     rp.add_argument("--threshold-time", type=_percent, default=10.0, metavar="PCT",
                     help="a time change must be significant and beyond this many percent; test top-1 is judged "
                     "against its binomial standard error")
+    _add_timeline_parsers(sub)
     return parser
+
+
+def _add_timeline_parsers(sub) -> None:
+    """``history`` and ``bisect``: a benchmark across many runs and commits (lenet.study.timeline, .bisect)."""
+    hi = _command(sub, "history", "each benchmark over the runs of a storage, by commit time, with its change "
+                  "points (Apache Otava, confirmed by the bootstrap); exit 1 on a confirmed regression")
+    hi.add_argument("storage", nargs="+", help="pytest-benchmark storage folder(s) or files of one environment, "
+                    "3 runs or more (the shards of a run count once)")
+    hi.add_argument("-k", dest="select", default=None, metavar="SELECTOR",
+                    help="pytest keyword expression choosing the benchmarks (as pytest -k)")
+    hi.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
+                    help="a change point is confirmed when significant and beyond this many percent")
+    hi.add_argument("--confidence", type=_confidence, default=0.95, help="level of the bootstrap intervals")
+
+    bi = _command(sub, "bisect", "the first commit between GOOD and BAD whose selected benchmarks regressed "
+                  "against GOOD's (git bisect run in a temporary worktree; the checkout is not touched)")
+    bi.add_argument("good", help="a commit whose figures are good (an ancestor of BAD)")
+    bi.add_argument("bad", help="a commit whose figures regressed")
+    bi.add_argument("-k", dest="select", required=True, metavar="SELECTOR",
+                    help="pytest keyword expression choosing the benchmarks to measure at each commit")
+    bi.add_argument("--pytest-args", type=shlex.split, default=(), metavar="'ARGS'",
+                    help="what pytest runs at each commit, one quoted string given with '=' "
+                    "(--pytest-args='bench/ --profile quick --limit 256'; default: bench/ --profile quick)")
+    bi.add_argument("--repo", default=".", help="the git repository")
+    bi.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
+                    help="a commit is bad when significantly slower than GOOD beyond this many percent")
+    bi.add_argument("--confidence", type=_confidence, default=0.95, help="level of the bootstrap intervals")
 
 
 def _load_data(args):
@@ -377,6 +408,25 @@ def cmd_compare(args) -> int:
     return exit_status(comparison)
 
 
+def cmd_history(args) -> int:
+    from .io.history import load_runs
+    from .study.timeline import build_timeline, exit_status, format_timeline
+
+    timeline = build_timeline(load_runs(args.storage), args.select, threshold=args.threshold / 100,
+                              confidence=args.confidence, where=", ".join(args.storage))
+    print(format_timeline(timeline))
+    return exit_status(timeline)
+
+
+def cmd_bisect(args) -> int:
+    from .study.bisect import bisect, format_result
+
+    result = bisect(args.repo, args.good, args.bad, args.select, tuple(args.pytest_args),
+                    threshold=args.threshold / 100, confidence=args.confidence)
+    print(format_result(result))
+    return 0
+
+
 def cmd_report(args) -> int:
     from .report import build_report, summary_lines
     from .study.compare import exit_status
@@ -397,15 +447,17 @@ def main(argv=None) -> int:
     from .backends import BackendUnavailable, DeviceError
     from .data.base import DatasetError
     from .io.history import HistoryError
+    from .study.bisect import BisectError
 
     # Notes (a skipped file, a rebuilt cache) on one line, like errors; restored for callers in-process.
     saved_format, warnings.formatwarning = warnings.formatwarning, _one_line_warning
     try:
         commands = {"info": cmd_info, "train": cmd_train, "eval": cmd_eval, "check-speed": cmd_check_speed,
-                    "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare}
+                    "profile-layers": cmd_profile_layers, "report": cmd_report, "compare": cmd_compare,
+                    "history": cmd_history, "bisect": cmd_bisect}
         return commands[args.command](args)
     except (BackendUnavailable, DeviceError, DatasetError, HistoryError, SpecError, ConfigError, WeightsError,
-            FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate the user chose
+            BisectError, FloatingPointError) as e:  # FloatingPointError: training diverged at a learning rate chosen
         print(f"lenet: error: {e}", file=sys.stderr)
         return 2
     except OSError as e:  # the machine refused: a full disk, a permission, a file that vanished

@@ -51,14 +51,26 @@ SESSION_FIELDS = ("ceiling", "probe_reference_s", "probe_reference_readings_s", 
 
 @dataclass(frozen=True)
 class Run:
-    """One saved session: where it came from, its machine info, its own measurements and its benchmarks."""
+    """One saved session: where it came from, its machine info, its own measurements and its benchmarks.
+
+    ``session`` is the history's top-level ``lenet_session``: what the session measured of the machine (the
+    ceiling, the probe's readings, the wall time per part; older histories kept these in ``machine_info.lenet``),
+    the run id that the shards of one run share and which shard this is (:mod:`lenet.io.shards`).  A run merged
+    from shards keeps its first shard's ``path`` and lists every shard file in ``sources``.
+    """
 
     path: Path
     machine: dict
     commit: dict
     datetime: str
     benchmarks: list  # pytest-benchmark entries: name, group, params, stats, extra_info
-    session: dict = field(default_factory=dict)  # lenet_session: the ceiling, probe readings, parts' wall time
+    session: dict = field(default_factory=dict)
+    sources: tuple = ()
+
+    @property
+    def files(self) -> tuple:
+        """Every history file this run was read from (its shards', or its own)."""
+        return self.sources or (self.path,)
 
     @property
     def label(self) -> str:
@@ -113,7 +125,10 @@ def _history_files(folder: Path) -> list[Path]:
 
 
 def load_runs(paths) -> list[Run]:
-    """Runs from files and storage folders, in the order given (folders: sorted by file name)."""
+    """Runs from files and storage folders, in the order given (folders: sorted by file name); the shards of
+    one run (one run id) are merged into one run, in the place of its first file (:func:`merge_shards`)."""
+    from .shards import merge_shards  # here: shards builds on this module's Run
+
     runs = []
     for p in map(Path, paths):
         if p.is_dir():
@@ -123,4 +138,4 @@ def load_runs(paths) -> list[Run]:
             runs += [load_run(f) for f in files]
         else:
             runs.append(load_run(p))
-    return runs
+    return merge_shards(runs)

@@ -90,6 +90,18 @@ def seconds_by_name(v) -> None:
                                          for k, x in v.items()), "an object of part name -> seconds >= 0")
 
 
+def identifier(v) -> None:
+    """``lenet_session.run_id``: printed in one-line messages, so one non-empty line."""
+    _require(isinstance(v, str) and v.strip() != "" and "\n" not in v, "a non-empty one-line string")
+
+
+def shard_position(v) -> None:
+    """``lenet_session.shard``: ``{"group": I, "splits": N}`` with 1 <= I <= N (pytest-split's --group, --splits)."""
+    ok = (isinstance(v, dict) and _is_int(v.get("group")) and _is_int(v.get("splits"))
+          and 1 <= v["group"] <= v["splits"])
+    _require(ok, 'an object {"group": I, "splits": N} with 1 <= I <= N')
+
+
 def history_rows(v) -> None:
     """``extra_info["history"]``: per-epoch rows of finite numbers (see lenet.training.History)."""
     _require(isinstance(v, list), "a list of per-epoch rows")
@@ -227,9 +239,10 @@ EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (
 
 MACHINE = {"node": string, "cpu": mapping, "lenet": mapping}
 MACHINE_LENET = {"gpu": strings, "gpus": strings, "parts_wall_s": seconds_by_name}
-# The session's own measurements: the top-level "lenet_session" (histories before it kept them in machine_info.lenet)
+# The top-level "lenet_session": what one session wrote beside its benchmarks: its own measurements (histories
+# before it kept them in machine_info.lenet), its content digest, its run id and shard (lenet.io.shards).
 SESSION = {"parts_wall_s": seconds_by_name, "probe_reference_s": positive_number, "ceiling": mapping,
-           "noise_bounds": mapping, "content_sha256": string}
+           "noise_bounds": mapping, "content_sha256": string, "run_id": identifier, "shard": shard_position}
 
 
 def extra_check(key: str) -> Callable | None:

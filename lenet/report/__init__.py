@@ -13,7 +13,8 @@ Modules, one concern each:
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
 * :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
 * :mod:`.csv_out`: every table as CSV, raw figures;
-* :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.study.compare`'s verdicts.
+* :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.study.compare`'s verdicts;
+* :mod:`.timeline`: per machine with 3 runs or more, each group over the runs with its change points.
 
 A section appears only when the histories hold its group; the others are
 listed under "Not run in these histories".  Nothing is estimated or filled in.
@@ -38,6 +39,7 @@ from .findings import Finding, findings
 from .html import page
 from .markdown import document, text
 from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
+from .timeline import timeline_section
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
 
@@ -55,7 +57,7 @@ BUILDERS = {
 SECTIONS = tuple((key, title, BUILDERS[key]) for key, (title, _) in schema_sections().items())
 CORE = T.CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
-FRAME = ("findings", "histories", "conventions", "comparison", "not-run", "other")
+FRAME = ("findings", "histories", "timeline", "conventions", "comparison", "not-run", "other")
 
 
 @dataclass
@@ -149,8 +151,10 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     label_of = lambda label, run: label or machine_label(run)  # noqa: E731
     found = findings(known, ctx)
     frame = _frame(labelled, used, label_of, found, comparison, not_run, other)
-    doc = frame["findings"] + frame["histories"] + frame["conventions"] + sections + frame["comparison"] \
-        + frame["not-run"] + frame["other"]
+    frame["timeline"] = [s for s in (timeline_section(labelled, label_of, out, threshold_time / 100),) if s]
+    plots += [p for s in frame["timeline"] for p in s.plots]
+    doc = frame["findings"] + frame["histories"] + frame["timeline"] + frame["conventions"] + sections \
+        + frame["comparison"] + frame["not-run"] + frame["other"]
     _name_tables(doc)
     md = document(TITLE, _lead(labelled, label_of, records), doc)
     readme = out / README

@@ -399,3 +399,33 @@ def plot_graph_modes(records: list[Record], out: Path) -> PlotInfo | None:
         ax.grid(alpha=0.3, axis="y", which="both")
         _legend(ax)
     return save(fig, out / "graph_modes.png")
+
+
+# --- timeline -----------------------------------------------------------------------------------------------
+
+def plot_timeline(series: list, runs: int, label: str, group: str, out: Path) -> PlotInfo:
+    """One benchmark group over the runs (``lenet.study.timeline.Series``): each benchmark's median per run, its
+    95% interval as a whisker, flagged runs hollow, and a dashed line where a confirmed change point starts."""
+    fig, (ax,) = _figure(f"{label}: {group}")
+    fig.set_size_inches(WIDE)  # the legend sits beside the axes
+    for s in series:
+        xs = [p.index + 1 for p in s.points]
+        name = s.name[s.name.index("[") + 1:-1] if s.name.endswith("]") and "[" in s.name else s.name
+        (line,) = ax.plot(xs, [p.median * 1e3 for p in s.points], marker="o", label=name)
+        colour = line.get_color()
+        for p in s.points:
+            if p.interval:
+                ax.vlines(p.index + 1, p.interval[0] * 1e3, p.interval[1] * 1e3, color=colour, linewidth=1)
+            if p.unstable:
+                ax.plot(p.index + 1, p.median * 1e3, marker="o", markerfacecolor="white", color=colour)
+        for c in s.change_points:
+            if c.confirmed:
+                ax.axvline(c.at.index + 0.5, color=colour, linestyle="--", linewidth=1)
+                ax.annotate(f"x{c.ratio.ratio:.2f}", (c.at.index + 0.5, c.at.median * 1e3), fontsize="small",
+                            color=colour)
+    ax.set(yscale="log", xlabel=f"run, by commit time (1-{runs}; see Histories)", ylabel="median, ms (95% CI)",
+           title="hollow: flagged unstable (left out); dashed: confirmed change point")
+    ax.set_xlim(0.5, runs + 0.5)
+    ax.grid(alpha=0.3, which="both")
+    fig.legend(*ax.get_legend_handles_labels(), loc="outside right upper", fontsize="small")
+    return save(fig, out / f"timeline_{_slug(label)}_{_slug(group)}.png")

@@ -765,7 +765,7 @@ def histories_table(labelled_runs: list, used: dict, label_of) -> Table:
                         (" (dirty)" if r["run"].commit.get("dirty") else "")) or None
     return Table([
         Column("machine", lambda r: r["label"], text, left=True),
-        Column("file", lambda r: r["run"].path.name, code, left=True),
+        Column("file", lambda r: ", ".join(p.name for p in r["run"].files), code, left=True),  # a run's shards
         Column("saved (UTC)", lambda r: r["run"].datetime[:19] or None, text, left=True),
         Column("commit", commit, text, left=True),
         Column("CPU", lambda r: (r["run"].machine.get("cpu") or {}).get("brand_raw"), text, left=True),

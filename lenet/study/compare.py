@@ -181,7 +181,16 @@ class Verdict:
         return tuple(out)
 
 
-def _judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
+def as_judged(base: Side, new: Side) -> tuple[Side, Side]:
+    """The two sides as they are judged: per sample (time / batch size) when their runs used different batch
+    sizes, as the offline scenario does (it picks its batch by a sweep)."""
+    if base.batch_sizes != new.batch_sizes or len(base.batch_sizes | new.batch_sizes) > 1:
+        return replace(base, per_sample=True), replace(new, per_sample=True)
+    return base, new
+
+
+def judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
+    """The time verdict of ``new`` against ``base`` (see the module's rules) and the bootstrap ratio it rests on."""
     if base.unstable or new.unstable:
         return UNSTABLE, None
     if base.samples is None or new.samples is None:
@@ -277,13 +286,11 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     for key, new in cur.items():
         if key not in old:
             continue
-        base = old[key]
-        if base.batch_sizes != new.batch_sizes or len(base.batch_sizes | new.batch_sizes) > 1:
-            # the offline scenario picks its batch by a sweep: different batches compare per sample
-            base, new = replace(base, per_sample=True), replace(new, per_sample=True)
+        base, new = as_judged(old[key], new)
+        if new.per_sample:
             per_sample_names.append(new.entries[-1]["name"])
         group = new.entries[-1].get("group") or ""
-        time_verdict, ratio = _judge_time(base, new, threshold, confidence)
+        time_verdict, ratio = judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy))
     verdicts.sort(key=lambda v: (v.group, v.name))
@@ -340,10 +347,15 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1e3:.4g}"
 
 
+def ratio_text(ratio: Ratio) -> str:
+    """``x1.32 [1.28, 1.36]``: a ratio of medians and its interval."""
+    return f"x{ratio.ratio:.3f} [{ratio.low:.3f}, {ratio.high:.3f}]"
+
+
 def describe_time(v: Verdict) -> str:
     """``x1.32 [1.28, 1.36]`` (ratio of medians and its interval), or the median ratio alone."""
     if v.ratio is not None:
-        return f"x{v.ratio.ratio:.3f} [{v.ratio.low:.3f}, {v.ratio.high:.3f}]"
+        return ratio_text(v.ratio)
     return f"x{v.median_ratio:.3f}"
 
 
@@ -372,8 +384,9 @@ def format_comparison(c: Comparison) -> str:
         rows.append((v.name, side_text(v.base), side_text(v.new), describe_time(v), time_text, acc))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r[:5], widths)) + "  " + r[5] for r in rows]
-    head = [f"base: {len(c.base_runs)} run(s) ({', '.join(r.path.name for r in c.base_runs)})",
-            f"new:  {len(c.new_runs)} run(s) ({', '.join(r.path.name for r in c.new_runs)})",
+    files = lambda runs: ", ".join("+".join(p.name for p in r.files) for r in runs)  # noqa: E731 (shards: a+b+c)
+    head = [f"base: {len(c.base_runs)} run(s) ({files(c.base_runs)})",
+            f"new:  {len(c.new_runs)} run(s) ({files(c.new_runs)})",
             f"rule: a time change counts when the {c.confidence:.0%} interval of new/base excludes 1 and the ratio "
             f"is beyond ±{c.threshold:.0%}; top-1 when the change exceeds {z_critical(c.confidence):.2f} binomial "
             f"standard errors, or, where both sides hold several seeds and their spread is the wider bound, the "
