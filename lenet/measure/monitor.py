@@ -8,7 +8,8 @@ model training, are outside that window; the body is the warm-up and the timed c
 * ``timing``: p50/p90/p99 per call, the median's 95% interval and the tail bound
   (:func:`lenet.measure.stats.summarize`);
 * ``noise``: load, steal, other processes' CPU and the reference probe before and after;
-* ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke).
+* ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke); the spread rules are left out
+  for samples that include queueing (``extra_info["queueing"]``).
 
 :class:`SessionMonitor` keeps what is shared by the session: the reference probe's first reading, the measured
 ceiling (:mod:`lenet.measure.ceiling`) and the flagged benchmarks for the end-of-session warning.
@@ -66,7 +67,9 @@ class SessionMonitor:
             return []
         summary = summarize(meta.stats.data, what=fixture.name)
         cond = noise.conditions(before, after, self.probe_ref_s, self.threads)
-        reasons = noise.judge(cond, summary)
+        # latencies that include queueing behind random arrivals (``extra_info["queueing"]``, LoadGen's server
+        # scenario) are spread by the scenario itself: the spread rules would flag every one of them
+        reasons = noise.judge(cond, None if fixture.extra_info.get("queueing") else summary)
         e = fixture.extra_info
         e.update({"timing": summary.as_dict(), "noise": cond.as_dict(), "unstable": bool(reasons),
                   "unstable_reasons": reasons})
