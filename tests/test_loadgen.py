@@ -120,6 +120,7 @@ def test_server_reads_each_query(loadgen_installed, tmp_logs):
     run = lg.run(settings, infer, SAMPLES, service_s=1e-4)
     assert run.queries == len(run.query_latencies_s) == len(infer.calls) >= 20
     assert isinstance(run.valid, bool) and (run.valid or run.reasons)
+    assert run.met_bound == (nearest_rank(run.query_latencies_s, 99) <= 0.05)  # LoadGen's p99 against the bound
     assert run.as_dict()["loadgen"]["result_scheduled_samples_per_sec"] > 0
 
 
@@ -150,9 +151,10 @@ def test_validity_reasons_come_from_loadgen():
 
 # --- the server's peak-rate search ------------------------------------------------------------------------------
 
-def fake_run(valid: bool) -> lg.Run:
-    return lg.Run(lg.Settings("server", 1.0, target_qps=1.0, latency_bound_s=1.0), valid, (), {}, np.empty(0),
-                  np.empty(0), 0, 0.0)
+def fake_run(met_bound: bool) -> lg.Run:
+    """A server run that met the latency bound or not; never VALID (the search steps on the bound alone)."""
+    return lg.Run(lg.Settings("server", 1.0, target_qps=1.0, latency_bound_s=1.0), False, ("early stopping",),
+                  {"result_perf_constraints_met": met_bound}, np.empty(0), np.empty(0), 0, 0.0)
 
 
 @pytest.mark.parametrize("start", [100.0, 1000.0, 7000.0])
@@ -163,7 +165,7 @@ def test_peak_search_brackets_the_threshold(start):
     assert search.passing < threshold <= search.failing
     assert search.failing / search.passing < 1.2  # bisection narrowed the doubling's bracket
     rate, run = search.peak_run()
-    assert rate == search.passing and run.valid
+    assert rate == search.passing and run.met_bound
 
 
 def test_peak_search_with_nothing_passing_keeps_the_lowest_rate():

@@ -166,6 +166,15 @@ class Run:
         qps = self.results.get("result_qps_without_loadgen_overhead")
         return float(qps) if qps is not None else None
 
+    @property
+    def met_bound(self) -> bool:
+        """Server: LoadGen judged the run's p99 latency within the bound (``result_perf_constraints_met``).
+
+        Weaker than VALID, which also asks for the minimum duration and query count and for early stopping to
+        bound p99 from the queries run: the peak search steps on this, and the verdict at the peak is kept.
+        """
+        return self.results.get("result_perf_constraints_met") is True
+
     def verdict(self) -> str:
         """``VALID``, ``INVALID (reason; reason)``, or ``accuracy mode``."""
         if self.valid is None:
@@ -355,7 +364,8 @@ def read_logs(folder: Path, settings: Settings, calls: np.ndarray) -> Run:
 
 @dataclass
 class PeakSearch:
-    """The server's highest passing rate, bracketed: ``passing`` met the bound, ``failing`` did not.
+    """The server's highest passing rate, bracketed: ``passing`` met the bound, ``failing`` did not
+    (:attr:`Run.met_bound`).
 
     The peak lies in ``[passing, failing)``; that bracket is the search's interval (its width is what more
     steps would narrow).  ``runs`` holds every step, in order, for the latency-against-rate plot.
@@ -367,12 +377,12 @@ class PeakSearch:
 
     def peak_run(self) -> tuple[float, Run]:
         """``(rate, run)`` at the highest passing rate; with none passing, at the lowest rate tried."""
-        passed = [(rate, r) for rate, r in self.runs if r.valid]
+        passed = [(rate, r) for rate, r in self.runs if r.met_bound]
         return max(passed, key=lambda p: p[0]) if passed else min(self.runs, key=lambda p: p[0])
 
 
 def find_peak_rate(run_at: Callable[[float], Run], start_qps: float, steps: int) -> PeakSearch:
-    """Search the highest rate at which ``run_at(rate)`` is VALID, in ``steps`` LoadGen runs.
+    """Search the highest rate at which ``run_at(rate)`` meets the latency bound, in ``steps`` LoadGen runs.
 
     As LoadGen's FindPeakPerformance mode: double (or halve) the rate from ``start_qps`` until one passes and
     one fails, then bisect between the two.
@@ -385,7 +395,7 @@ def find_peak_rate(run_at: Callable[[float], Run], start_qps: float, steps: int)
     for _ in range(steps):
         result = run_at(rate)
         search.runs.append((rate, result))
-        if result.valid:
+        if result.met_bound:
             search.passing = max(rate, search.passing or rate)
         else:
             search.failing = min(rate, search.failing or rate)

@@ -185,6 +185,37 @@ def plot_latency_vs_batch(records: list[Record], out: Path) -> PlotInfo | None:
     return save(fig, out / "latency_vs_batch.png")
 
 
+# --- server latency against offered rate ------------------------------------------------------------------------
+
+def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | None:
+    """Every step of each server search: p99 (solid) and p50 (dashed) latency against the offered rate, one
+    colour per series; a filled marker where LoadGen judged the step's p99 within the bound, a hollow one where
+    not; the bound as a dotted line."""
+    recs = [r for r in sorted(records, key=sort_key(labels_of(records)))
+            if r.group == "scenario server" and r.get("search")]
+    if not recs:
+        return None
+    fig, (ax,) = _figure("Server: latency against offered rate (LoadGen, Poisson arrivals)")
+    for r, name in zip(recs, series_names([_ident(r) for r in recs])):
+        steps = sorted((s for s in r.get("search") if s.get("latency_p99_ms") is not None),
+                       key=lambda s: s["target_qps"])
+        rates = [s["target_qps"] for s in steps]
+        (line,) = ax.plot(rates, [s["latency_p99_ms"] for s in steps], "-", label=f"{name} p99")
+        color = line.get_color()
+        ax.plot(rates, [s["latency_p50_ms"] for s in steps], "--", color=color, linewidth=1, label=f"{name} p50")
+        for s in steps:
+            ax.plot(s["target_qps"], s["latency_p99_ms"], "o", color=color,
+                    markerfacecolor=color if s.get("met_bound", s.get("valid")) else "none")
+    for bound in sorted({r.get("latency_bound_ms") for r in recs if r.get("latency_bound_ms")}):
+        ax.axhline(bound, color="black", linestyle=":", linewidth=1, label=f"p99 bound {bound:g} ms")
+    ax.set(xscale="log", yscale="log", xlabel="offered rate (queries/s, Poisson arrivals)",
+           ylabel="latency per query, ms (p99 solid, p50 dashed)",
+           title="filled: p99 within the bound (LoadGen); hollow: beyond it")
+    ax.grid(alpha=0.3, which="both")
+    _legend(ax, loc="upper left")
+    return save(fig, out / "server_latency_vs_rate.png")
+
+
 # --- roofline -----------------------------------------------------------------------------------------------
 
 PHASE_MARKERS = {"inference": "o", "training": "^", "offline": "s"}
