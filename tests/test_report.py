@@ -1124,6 +1124,8 @@ def test_scenarios_overview_and_server_plot(tmp_path):
     (ax,) = plot.axes
     assert (ax.xscale, ax.yscale) == ("log", "log") and ax.xlabel.startswith("offered rate")
     assert ax.legend == ("handcrafted p99", "handcrafted p50", "torch p99", "torch p50", "p99 bound 10 ms")
+    (server_finding,) = [f for f in rep.findings if f.kind == "scenario-server"]
+    assert server_finding.facts["peak_qps"] == 4000.0 and "INVALID (early stopping not met)" in server_finding.text
 
 
 def test_scenarios_from_before_loadgen_have_no_overview(tmp_path):
