@@ -178,3 +178,16 @@ def test_different_batch_sizes_compare_per_sample(tmp_path):
     c, v = judged(base, new)
     assert v["test_offline"].ratio.ratio == pytest.approx(0.5, rel=0.05) and v["test_offline"].time == "improvement"
     assert any("per sample" in n for n in c.notes)
+
+
+def test_hand_written_against_loadgen_scenarios_is_said(tmp_path):
+    """Old single-stream rows (hand-written harness) still match the LoadGen ones by name, and the note says how."""
+    base = history(tmp_path / "b.json", [bench("test_single_stream", samples(0), group="scenario single-stream")])
+    new = history(tmp_path / "n.json", [bench("test_single_stream", samples(1), group="scenario single-stream",
+                                              loadgen={"valid": True, "verdict": "VALID"})])
+    c, v = judged(base, new)
+    assert "test_single_stream" in v
+    (note,) = [n for n in c.notes if "LoadGen" in n]
+    assert "test_single_stream" in note
+    c, _ = judged(new, new)
+    assert not any("LoadGen" in n for n in c.notes)
