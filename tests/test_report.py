@@ -1120,7 +1120,7 @@ def test_scenarios_overview_and_server_plot(tmp_path):
     check_row(pick(offline["rows"], backend="handcrafted"), {"top-1 (LoadGen accuracy mode)": 0.9694,
                                                              "img/s": 20000.0})
     (plot,) = [p for p in rep.plots if p.path.name == "server_latency_vs_rate.png"]
-    assert_png(plot.path, SIZE)
+    assert_png(plot.path, WIDE)
     (ax,) = plot.axes
     assert (ax.xscale, ax.yscale) == ("log", "log") and ax.xlabel.startswith("offered rate")
     assert ax.legend == ("handcrafted p99", "handcrafted p50", "torch p99", "torch p50", "p99 bound 10 ms")

@@ -195,7 +195,9 @@ def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | 
             if r.group == "scenario server" and r.get("search")]
     if not recs:
         return None
-    fig, (ax,) = _figure("Server: latency against offered rate (LoadGen, Poisson arrivals)")
+    fig = Figure(figsize=WIDE, layout="constrained")  # wide: the legend stands right of the axes
+    ax = fig.add_subplot(1, 1, 1)
+    fig.suptitle("Server: latency against offered rate (LoadGen, Poisson arrivals)")
     for r, name in zip(recs, series_names([_ident(r) for r in recs])):
         steps = sorted((s for s in r.get("search") if s.get("latency_p99_ms") is not None),
                        key=lambda s: s["target_qps"])
@@ -212,7 +214,7 @@ def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | 
            ylabel="latency per query, ms (p99 solid, p50 dashed)",
            title="filled: p99 within the bound (LoadGen); hollow: beyond it")
     ax.grid(alpha=0.3, which="both")
-    _legend(ax, loc="upper left")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return save(fig, out / "server_latency_vs_rate.png")
 
 
