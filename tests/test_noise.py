@@ -82,3 +82,21 @@ def test_roofline_of_lenet5_by_hand():
     assert r["roof_gflops"] == pytest.approx(min(100.0, 833_040 / moved * 10.0))
     train = roofline(arch, 64, 1e-2, "train", None)
     assert train["achieved_gflops"] == pytest.approx(3 * 833_040 * 64 / 1e-2 / 1e9) and "pct_of_peak" not in train
+
+
+def test_queueing_latencies_skip_the_spread_rules_only():
+    """A LoadGen server row (``extra_info["queueing"]``) is spread by its random arrivals, not by the machine:
+    the spread rules leave it alone, the machine rules still apply."""
+    from types import SimpleNamespace
+
+    from lenet.measure.monitor import SessionMonitor
+
+    spread = list(np.random.default_rng(1).exponential(1e-3, 500))  # IQR/median about 1.6
+    state = lambda load: noise.State(0.0, load, 1e-3, 0.0, None)  # noqa: E731
+    for queueing, load, expected in ((False, 0.5, ("spread IQR/median", "median's 95% interval")), (True, 0.5, ()),
+                                     (True, 4.0, ("load average",))):
+        fixture = SimpleNamespace(name="test_server", stats=SimpleNamespace(stats=SimpleNamespace(data=spread)),
+                                  extra_info={"queueing": True} if queueing else {})
+        monitor = SessionMonitor(threads=2, probe_ref_s=1e-3, ceiling={})
+        reasons = monitor.judge(fixture, state(load), state(load))
+        assert len(reasons) == len(expected) and all(r.startswith(e) for r, e in zip(reasons, expected)), reasons
