@@ -36,8 +36,7 @@ from lenet.measure.ceiling import roofline
 from lenet.measure.stats import quantile_upper_bound, summarize
 from lenet.measure.timing import batch_of, first_call, median_seconds, record_samples
 
-loadgen = pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen not installed: pip install "
-                                                        "'lenet-bench[loadgen]'")
+pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen not installed: pip install 'lenet-bench[loadgen]'")
 from lenet.measure import loadgen as lg  # noqa: E402  (after the skip: it needs mlperf_loadgen)
 
 PILOT_CALLS = 20

@@ -5,6 +5,8 @@ tens of milliseconds each; what is checked is what the glue reads, never how fas
 """
 from __future__ import annotations
 
+from importlib.metadata import version
+
 import numpy as np
 import pytest
 
@@ -87,6 +89,7 @@ def test_single_stream_latencies_are_loadgens(loadgen_installed, tmp_logs):
     for p in (50, 90, 99):  # our reading of the trace gives LoadGen's own percentiles, to the nanosecond
         assert round(nearest_rank(lat, p) * 1e9) == run.results[f"result_{p}.00_percentile_latency_ns"]
     assert list(tmp_logs.iterdir()) == []  # the log folder is gone
+    assert run.version.split(" ")[0] == version("mlcommons-loadgen")  # "6.0.17 @ <commit>"
 
 
 def test_multi_stream_query_latency_is_its_slowest_sample(loadgen_installed, tmp_logs):

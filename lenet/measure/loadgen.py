@@ -151,6 +151,7 @@ class Run:
     duration_s: float  # LoadGen's span of the run (samples / its samples-per-second figure)
     predictions: dict | None = None  # accuracy mode: qsl index -> returned class
     errors: tuple = ()  # LoadGen's logged errors
+    version: str = ""  # LoadGen's own version line ("6.0.17 @ d6147c7eb7")
 
     @property
     def queries(self) -> int:
@@ -187,7 +188,7 @@ class Run:
                 "reasons": list(self.reasons), "queries": self.queries, "samples": self.samples,
                 "duration_s": self.duration_s, "samples_per_s": self.samples_per_s,
                 "loadgen": {k: v for k, v in self.results.items() if not isinstance(v, dict)},
-                "errors": list(self.errors)}
+                "errors": list(self.errors), "version": self.version}
 
 
 class _System:
@@ -357,7 +358,8 @@ def read_logs(folder: Path, settings: Settings, calls: np.ndarray) -> Run:
     per_s = Run(settings, valid, reasons, results, latencies, calls, samples, 0.0).samples_per_s
     # multi-stream has no throughput figure: its queries run back to back, so the run lasts their sum
     duration = samples / per_s if per_s else float(np.sum(latencies) or np.sum(calls))
-    return Run(settings, valid, reasons, results, latencies, calls, samples, duration, predictions, tuple(errors))
+    return Run(settings, valid, reasons, results, latencies, calls, samples, duration, predictions, tuple(errors),
+               str(values.get("loadgen_version", "")))
 
 
 # --- the server's peak rate -----------------------------------------------------------------------------------
