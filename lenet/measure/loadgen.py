@@ -239,7 +239,7 @@ class _System:
                     self.calls.append(time.perf_counter() - t0)
                     if self.keep_results:
                         results[start:start + self.max_batch] = out
-            except BaseException as e:  # noqa: BLE001 - re-raised by run() once LoadGen has finished
+            except BaseException as e:  # re-raised by run() once LoadGen has finished
                 self.error = e
         item = results.itemsize if self.keep_results else 0
         base = results.ctypes.data
