@@ -41,8 +41,9 @@ from lenet.measure import loadgen as lg  # noqa: E402  (after the skip: it needs
 
 PILOT_CALLS = 20
 # every LoadGen run stops at this many times the time it needs (its minimum duration, or for a server step the
-# time its query count takes to arrive at its rate, if longer): on a loaded machine a run that has not met its
-# query count by then ends INVALID (min queries not met) rather than running on for minutes
+# time its query count takes to arrive at its rate, if longer, up to the profile's server_max_step_s): on a
+# loaded machine a run that has not met its query count by then ends INVALID (min queries not met) rather than
+# running on for minutes
 MAX_DURATION_FACTOR = 4
 
 
@@ -103,8 +104,9 @@ def test_server(benchmark, study, backend, backend_name, arch_name, device, trai
 
     def run_at(rate: float) -> lg.Run:
         needs = max(p.server_min_duration_s, p.server_min_queries / rate)
-        settings = lg.Settings("server", p.server_min_duration_s, p.server_min_queries, MAX_DURATION_FACTOR * needs,
-                               target_qps=rate, latency_bound_s=bound, seed=study.options.seed)
+        cap = max(p.server_min_duration_s, min(MAX_DURATION_FACTOR * needs, p.server_max_step_s))
+        settings = lg.Settings("server", p.server_min_duration_s, p.server_min_queries, cap, target_qps=rate,
+                               latency_bound_s=bound, seed=study.options.seed)
         return lg.run(settings, lambda idx: forward(), len(study.dataset.x_test), service_s=service)
 
     # start at half the rate one server could sustain (utilisation 0.5), then bracket and bisect
