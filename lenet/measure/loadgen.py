@@ -167,6 +167,12 @@ class Run:
         qps = self.results.get("result_qps_without_loadgen_overhead")
         return float(qps) if qps is not None else None
 
+    def percentile_s(self, p: float) -> float | None:
+        """LoadGen's own ``p``-th percentile latency (its sorted sample at index floor(n p/100)), seconds: the
+        figure it judges a bound by, which can differ from an interpolated percentile of the same latencies."""
+        ns = self.results.get(f"result_{p:.2f}_percentile_latency_ns")
+        return None if ns is None else ns * 1e-9
+
     @property
     def met_bound(self) -> bool:
         """Server: LoadGen judged the run's p99 latency within the bound (``result_perf_constraints_met``).

@@ -187,6 +187,11 @@ def plot_latency_vs_batch(records: list[Record], out: Path) -> PlotInfo | None:
 
 # --- server latency against offered rate ------------------------------------------------------------------------
 
+def _p99_ms(step: dict) -> float | None:
+    """A server step's p99 as LoadGen judged it against the bound (its own percentile), else ours."""
+    return step.get("loadgen_p99_ms", step.get("latency_p99_ms"))
+
+
 def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | None:
     """Every step of each server search: p99 (solid) and p50 (dashed) latency against the offered rate, one
     colour per series; a filled marker where LoadGen judged the step's p99 within the bound, a hollow one where
@@ -199,14 +204,13 @@ def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | 
     ax = fig.add_subplot(1, 1, 1)
     fig.suptitle("Server: latency against offered rate (LoadGen, Poisson arrivals)")
     for r, name in zip(recs, series_names([_ident(r) for r in recs])):
-        steps = sorted((s for s in r.get("search") if s.get("latency_p99_ms") is not None),
-                       key=lambda s: s["target_qps"])
+        steps = sorted((s for s in r.get("search") if _p99_ms(s) is not None), key=lambda s: s["target_qps"])
         rates = [s["target_qps"] for s in steps]
-        (line,) = ax.plot(rates, [s["latency_p99_ms"] for s in steps], "-", label=f"{name} p99")
+        (line,) = ax.plot(rates, [_p99_ms(s) for s in steps], "-", label=f"{name} p99")
         color = line.get_color()
         ax.plot(rates, [s["latency_p50_ms"] for s in steps], "--", color=color, linewidth=1, label=f"{name} p50")
         for s in steps:
-            ax.plot(s["target_qps"], s["latency_p99_ms"], "o", color=color,
+            ax.plot(s["target_qps"], _p99_ms(s), "o", color=color,
                     markerfacecolor=color if s.get("met_bound", s.get("valid")) else "none")
     for bound in sorted({r.get("latency_bound_ms") for r in recs if r.get("latency_bound_ms")}):
         ax.axhline(bound, color="black", linestyle=":", linewidth=1, label=f"p99 bound {bound:g} ms")
