@@ -85,7 +85,8 @@ PROFILES = {
     # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s);
     # the sweep on torch only (Study E used PyTorch). Scenarios: LoadGen runs of 0.5 s (single-stream 256
     # queries at least, multi-stream 662, LoadGen's fewest for a p99 bound), a 3-batch offline sweep, and a
-    # 5-step server search of 0.3 s runs: about 60 s for the five backends on 2 quiet cores
+    # 5-step server search of 0.3 s runs (2 s at most each): about 5 s a backend by their durations, so within
+    # 60 s for the five on 2 quiet cores (estimated; at load 7-12 on the shared box it measured 1m47s)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
                      sweep_backends=("torch",), scenario_min_duration_s=0.5, scenario_min_queries=256,
@@ -99,7 +100,8 @@ PROFILES = {
     # studies') and 128 (the default config's). Compression runs the study plan on the first arch, each case
     # fine-tuned for one pass over 16,384 images; the whole plan is the compression profile. Scenarios: LoadGen runs
     # of 3 s (MLPerf's own 600 s minimum is for datacenter submissions) and an 8-step server search of 1.5 s runs,
-    # which brackets the peak within 1/32 of its start rate: about 25 s per backend and arch. docs/full-study.md has
+    # which narrows the peak to a few percent: about 30 s per backend and arch on quiet cores (estimated
+    # from the durations, not yet measured: 15 combinations, about 8 minutes). docs/full-study.md has
     # the measured wall time of each part.
     "full": Profile(archs=("lenet5-relu", "lenet5", "lenet5-modified"), infer_batches=(1, 64, 1024),
                     train_batches=(64, 128), speed_dataset="synthetic:8192", time_budget_s=2.0,
