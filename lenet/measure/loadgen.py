@@ -111,8 +111,8 @@ class Settings:
 def check_settings(s: Settings, service_s: float | None = None) -> None:
     """:class:`ScenarioSettingError` for a setting LoadGen would refuse or hang on, naming it.
 
-    ``service_s``: one query's service time, measured (the median of a few calls); a server latency bound
-    below it can never be met, at any rate.
+    ``service_s``: one query's service time, measured (the fastest of a few calls: what the system can do at
+    best); a server latency bound below it can never be met, at any rate.
     """
     if s.scenario not in SCENARIOS:
         raise ScenarioSettingError(f"scenario: unknown {s.scenario!r}; choose from {', '.join(SCENARIOS)}")
@@ -134,7 +134,7 @@ def check_settings(s: Settings, service_s: float | None = None) -> None:
         if service_s is not None and s.latency_bound_s <= service_s:
             raise ScenarioSettingError(
                 f"server: latency_bound_s {s.latency_bound_s * 1e3:.3g} ms is below one query's service time "
-                f"({service_s * 1e3:.3g} ms, measured): no arrival rate can meet it")
+                f"({service_s * 1e3:.3g} ms at best, measured): no arrival rate can meet it")
 
 
 @dataclass(frozen=True)
