@@ -120,7 +120,11 @@ def test_server(benchmark, study, backend, backend_name, arch_name, device, trai
         return lg.run(settings, lambda idx: forward(), len(study.dataset.x_test), service_s=fastest)
 
     # start at half the rate one server could sustain at best (utilisation 0.5), then bracket and bisect
-    search = lg.find_peak_rate(run_at, 0.5 / fastest, p.server_search_steps)
+    try:
+        search = lg.find_peak_rate(run_at, 0.5 / fastest, p.server_search_steps)
+    except lg.ScenarioSettingError as e:  # the profile's setting, named as the profile names it
+        pytest.fail(f"profile {study.options.profile}: server_latency_bound_ms = {p.server_latency_bound_ms:g}: {e} "
+                    f"(the fastest of {PILOT_CALLS} calls; on a loaded machine, rerun it quieter)", pytrace=False)
     rate, peak = search.peak_run()
     steps = [{"target_qps": r, "met_bound": run.met_bound, "valid": run.valid, "verdict": run.verdict(),
               "completed_qps": run.samples_per_s, "loadgen_p99_ms": _ms(run.percentile_s(99)),
