@@ -34,7 +34,7 @@ import pytest
 
 from lenet.measure.ceiling import roofline
 from lenet.measure.stats import quantile_upper_bound, summarize
-from lenet.measure.timing import batch_of, first_call, median_seconds, record_samples
+from lenet.measure.timing import batch_of, first_call, median_seconds, record_samples, untimed
 
 pytest.importorskip("mlperf_loadgen", reason="MLPerf LoadGen not installed: pip install 'lenet-bench[loadgen]'")
 from lenet.measure import loadgen as lg  # noqa: E402  (after the skip: it needs mlperf_loadgen)
@@ -123,6 +123,7 @@ def test_server(benchmark, study, backend, backend_name, arch_name, device, trai
     try:
         search = lg.find_peak_rate(run_at, 0.5 / fastest, p.server_search_steps)
     except lg.ScenarioSettingError as e:  # the profile's setting, named as the profile names it
+        untimed(benchmark, "a scenario setting LoadGen cannot run")
         pytest.fail(f"profile {study.options.profile}: server_latency_bound_ms = {p.server_latency_bound_ms:g}: {e} "
                     f"(the fastest of {PILOT_CALLS} calls; on a loaded machine, rerun it quieter)", pytrace=False)
     rate, peak = search.peak_run()

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from lenet.measure import loadgen as lg
-from lenet.measure.timing import record_samples
+from lenet.measure.timing import record_samples, untimed
 
 SAMPLES = 50
 
@@ -191,3 +191,10 @@ def test_record_samples_become_the_benchmark_rounds(benchmark):
     assert benchmark.stats.stats.median == 2e-3
     with pytest.raises(RuntimeError, match="already been used"):
         record_samples(benchmark, [1.0])
+
+
+def test_an_untimed_fixture_adds_no_error_of_its_own(benchmark):
+    """Without ``untimed`` pytest-benchmark warns at teardown that the fixture was not used, which the ini's
+    ``filterwarnings = error`` turns into a second error beside the test's own failure."""
+    untimed(benchmark, "a setting LoadGen cannot run")
+    assert benchmark.stats is None
