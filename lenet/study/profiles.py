@@ -86,7 +86,8 @@ PROFILES = {
     # the sweep on torch only (Study E used PyTorch). Scenarios: LoadGen runs of 0.5 s (single-stream 256
     # queries at least, multi-stream 662, LoadGen's fewest for a p99 bound), a 3-batch offline sweep, and a
     # 5-step server search of 0.3 s runs (2 s at most each): about 5 s a backend by their durations, so within
-    # 60 s for the five on 2 quiet cores (estimated; at load 7-12 on the shared box it measured 1m47s)
+    # 60 s for the five on 2 quiet cores (estimated; on the shared box at load 8-12 it measured 1m45s at 2 threads
+    # and 66 s at --threads 1)
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
                      sweep_backends=("torch",), scenario_min_duration_s=0.5, scenario_min_queries=256,
