@@ -32,7 +32,7 @@ from lenet.io.model_cache import default_cache_dir
 from lenet.io.writable import require_bench_outputs_writable, storage_lock
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
-from lenet.schema import TIME
+from lenet.schema import RETIMED
 from lenet.spec import ARCHITECTURES
 from lenet.study import graph_modes, retime
 from lenet.study.configs import CONFIG_NAMES
@@ -319,7 +319,7 @@ def pytest_runtest_call(item):
     attempts = _RUN.setdefault("attempts", {}).setdefault(item.nodeid, [])
     attempts.append(fixture)
     e = fixture.extra_info
-    if len(attempts) == 1 and e.get("unstable") and e.get("trust_rule") == TIME:
+    if len(attempts) == 1 and e.get("unstable") and e.get("trust_rule") in RETIMED:
         _RUN.setdefault("flagged", []).append((item, time.perf_counter() - before.wall))
 
 

@@ -11,6 +11,8 @@ prefix.  Everything that reads rows by group reads this table: the bench's flag 
 * :data:`TIME`: a timing, which a loaded or drifting machine slows; judged by the machine's state around it
   and the spread of its own samples (:func:`lenet.measure.noise.judge`), and re-timed when flagged
   (``bench/conftest.py``);
+* :data:`QUEUED`: latencies that include queueing behind random arrivals (LoadGen's server scenario): spread by
+  the scenario itself, so judged by the machine's state alone, not by their spread;
 * :data:`MEMORY`: a peak RSS taken in fresh processes; judged by its spread over the repeats
   (:func:`lenet.measure.noise.judge_memory`), never by CPU load, which does not change how much memory a
   forward pass needs;
@@ -23,9 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 TIME = "time"
+QUEUED = "queued"
 MEMORY = "memory"
 DETERMINISTIC = "deterministic"
-TRUST_RULES = (TIME, MEMORY, DETERMINISTIC)
+TRUST_RULES = (TIME, QUEUED, MEMORY, DETERMINISTIC)
+RETIMED = (TIME, QUEUED)  # the rules whose flagged figures are timed again
 
 
 @dataclass(frozen=True)
@@ -48,6 +52,7 @@ GROUPS = (
     Group("inference", "inference", "Inference", TIME),
     Group("train-epoch", "training", "Training", TIME),
     Group("scenario", "scenarios", "Scenarios", TIME),
+    Group("scenario server", "scenarios", "Scenarios", QUEUED),
     Group("memory", "memory", "Memory", MEMORY),
     Group("flops", "flops", "FLOPs", DETERMINISTIC),
     Group("graph", "graph", "Static vs dynamic graph", TIME),

@@ -75,7 +75,7 @@ def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
     tmp, proc = quick_run
     run = load_run(next((tmp / "storage").rglob("*.json")))
     groups = {b["group"] for b in run.benchmarks}
-    assert {"scenario single-stream", "scenario offline"} <= groups
+    assert {"scenario single-stream", "scenario multi-stream", "scenario server", "scenario offline"} <= groups
     flagged = []
     for b in run.benchmarks:
         e, data = b["extra_info"], b["stats"]["data"]
@@ -96,8 +96,14 @@ def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
             step, overhead = e["step_timing"]["p50_s"], e["step_timer_overhead_s"]
             assert step > 0 and overhead > 0
             assert e["step_timer_overhead_fraction"] == pytest.approx(overhead / step)
-        if b["group"] == "scenario single-stream":
-            assert e["queries"] >= 1024 and e["latency_p50_ms"] <= e["latency_p90_ms"] <= e["latency_p99_ms"]
+        if b["group"].startswith("scenario"):  # LoadGen's verdict, and our statistics over what it timed
+            assert isinstance(e["loadgen_valid"], bool) and e["loadgen"]["verdict"].startswith(("VALID", "INVALID"))
+        if b["group"] in ("scenario single-stream", "scenario multi-stream", "scenario server"):
+            assert e["queries"] == len(data) and e["latency_p50_ms"] <= e["latency_p90_ms"] <= e["latency_p99_ms"]
+        if b["group"] == "scenario server":
+            assert e["search"] and all(s["target_qps"] > 0 for s in e["search"])
+        if b["group"] == "scenario offline":
+            assert e["throughput_img_s"] > 0 and 0 <= e["accuracy_mode"]["top1"] <= 1
     # the end-of-session warning names exactly the flagged rows (whichever this machine produced)
     for name in flagged:
         assert name in proc.stdout

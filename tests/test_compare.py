@@ -252,3 +252,17 @@ def test_a_change_of_seeds_is_not_a_regression_but_a_third_of_the_epochs_is(tmp_
     worse = history(tmp_path / "w.json", [_accuracy_row([0.8680, 0.8650, 0.8700, 0.8640, 0.8690])])
     c, v = judged(base, worse)
     assert v["test_accuracy[torch]"].accuracy == REGRESSION and exit_status(c) == 1
+
+
+def test_hand_written_against_loadgen_scenarios_is_said(tmp_path):
+    """Old single-stream rows (hand-written harness) still match the LoadGen ones by name, and the note says how."""
+    base = history(tmp_path / "b.json", [bench("test_single_stream", samples(0), group="scenario single-stream")])
+    new = history(tmp_path / "n.json", [bench("test_single_stream", samples(1), group="scenario single-stream",
+                                              loadgen={"valid": True, "verdict": "VALID"})])
+    c, v = judged(base, new)
+    assert "test_single_stream" in v
+    (note,) = [n for n in c.notes if "LoadGen" in n]
+    assert "test_single_stream" in note
+    c, _ = judged(new, new)
+    assert not any("LoadGen" in n for n in c.notes)
+

@@ -177,7 +177,8 @@ def test_bench_generates_jax_in_every_group():
     assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-2000:]
     ids = [line for line in out.stdout.splitlines() if "::" in line]
     for test in ("test_accuracy", "test_inference", "test_train_epoch", "test_memory", "test_flops",
-                 "test_compression", "test_single_stream", "test_offline", "test_mlp_sweep"):
+                 "test_compression", "test_single_stream", "test_multi_stream", "test_server", "test_offline",
+                 "test_mlp_sweep"):
         assert any(test in i for i in ids), test
     graph = [i for i in ids if "test_graph" in i]
     for case in (f"[lenet5-jax-{phase}-b64-{mode}-" for phase in ("train", "infer") for mode in ("eager", "jit")):

@@ -143,3 +143,23 @@ def test_the_calibration_table_counts_each_rule_at_each_bound(tmp_path, capsys):
     assert "| probe change while timed | 0.5 (in force) | 1 of 2 (50%) |" in out
     assert "| median CI width / median | 0.2 (in force) | 1 of 2 (50%) |" in out
     assert main([f"quiet={tmp_path / 'missing'}"]) == 2 and "no such file" in capsys.readouterr().err
+
+
+def test_queueing_latencies_skip_the_spread_rules_only():
+    """A LoadGen server row (group ``scenario server``: the schema's QUEUED rule) is spread by its random
+    arrivals, not by the machine: the spread rules leave it alone, the machine rules still apply."""
+    from types import SimpleNamespace
+
+    from lenet.measure.monitor import SessionMonitor
+
+    spread = list(np.random.default_rng(1).exponential(1e-3, 500))  # IQR/median about 1.6
+    state = lambda load: noise.State(0.0, load, 1e-3, 0.0, None)  # noqa: E731
+    for queueing, load, expected in ((False, 0.5, ("spread IQR/median", "median's 95% interval")), (True, 0.5, ()),
+                                     (True, 4.0, ("load average",))):
+        fixture = SimpleNamespace(name="test_server", stats=SimpleNamespace(stats=SimpleNamespace(data=spread)),
+                                  group="scenario server" if queueing else "scenario single-stream", extra_info={})
+        monitor = SessionMonitor(threads=2, probe_ref_s=1e-3, ceiling={})
+        reasons = monitor.judge(fixture, state(load), state(load))
+        assert len(reasons) == len(expected) and all(r.startswith(e) for r, e in zip(reasons, expected)), reasons
+
+

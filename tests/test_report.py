@@ -1121,3 +1121,77 @@ def test_what_this_run_shows_is_ten_sentences_at_most_and_withholds_flagged_figu
     assert "keras-4" not in " ".join(f.text for f in report.findings[:-1])  # the flagged figure is not quoted
     assert report.findings[-1].text.startswith("1 more sentence(s) would quote a flagged figure and are withheld; "
                                                "⚠ unstable: 1 of 22 benchmarks")
+
+
+
+
+def _loadgen(valid: bool, reason: str = "early stopping not met") -> dict:
+    return {"valid": valid, "verdict": "VALID" if valid else f"INVALID ({reason})",
+            "reasons": [] if valid else [reason]}
+
+
+def scenario_history(path: Path) -> Path:
+    """LoadGen's four scenarios for two backends, handcrafted's server search passing at 4000 queries/s."""
+    rows = []
+    for b, scale in (("handcrafted", 1.0), ("torch", 3.0)):
+        ms = lambda v, scale=scale: v * scale  # noqa: E731
+        search = [{"target_qps": q, "met_bound": ok, "valid": ok, "latency_p50_ms": ms(p50), "latency_p99_ms": ms(p99),
+                   "loadgen_p99_ms": ms(p99)}
+                  for q, ok, p50, p99 in ((2000.0, True, 0.1, 1.0), (4000.0, True, 0.2, 4.0),
+                                          (8000.0, False, 5.0, 40.0))]
+        rows += [
+            entry("scenario single-stream", f"test_single_stream[{b}]", {
+                "backend": b, "scenario": "single-stream", "batch_size": 1, "queries": 1200, "latency_p50_ms": ms(0.1),
+                "latency_p90_ms": ms(0.12), "latency_p99_ms": ms(0.3), "loadgen": _loadgen(True)}),
+            entry("scenario multi-stream", f"test_multi_stream[{b}]", {
+                "backend": b, "scenario": "multi-stream", "batch_size": 8, "queries": 700, "latency_p50_ms": ms(0.5),
+                "latency_p90_ms": ms(0.6), "latency_p99_ms": ms(0.9), "loadgen": _loadgen(b == "handcrafted")}),
+            entry("scenario server", f"test_server[{b}]", {
+                "backend": b, "scenario": "server", "batch_size": 1, "queries": 900, "latency_p50_ms": ms(0.2),
+                "latency_p90_ms": ms(1.0), "latency_p99_ms": ms(4.0), "loadgen_p99_ms": ms(4.2),
+                "latency_bound_ms": 10.0, "service_ms": ms(0.1), "peak_qps": 4000.0, "peak_qps_below": 8000.0,
+                "search": search, "loadgen": _loadgen(False)}),
+            entry("scenario offline", f"test_offline[{b}]", {
+                "backend": b, "scenario": "offline", "batch_size": 64, "throughput_img_s": 20000.0 / scale,
+                "accuracy_mode": {"top1": 0.9694, "samples": 360, "reference_top1": 0.9694},
+                "loadgen": _loadgen(True)}, median=3.2e-3 * scale)]
+    return write_history(path, rows)
+
+
+def test_scenarios_overview_and_server_plot(tmp_path):
+    rep = build_report([scenario_history(tmp_path / "h.json")], tmp_path / "out")
+    overview = table(rep.markdown, "Scenarios", "MLPerf metric per scenario")
+    check_row(pick(overview["rows"], backend="torch"), {
+        "single-stream p90 {unit}": 0.36e-3, "multi-stream p99 {unit}": 2.7e-3, "server peak queries/s": 4000.0,
+        "offline samples/s": 20000.0 / 3})
+    row = pick(overview["rows"], backend="torch")
+    assert (row["single-stream verdict"], row["multi-stream verdict"], row["server verdict at peak"],
+            row["offline verdict"]) == ("VALID", "INVALID", "INVALID", "VALID")
+    server = table(rep.markdown, "Scenarios", "Server (Poisson arrivals, one query served at a time, p99 under the "
+                                              "bound)")
+    check_row(pick(server["rows"], backend="handcrafted"), {
+        "p99 bound {unit}": 10e-3, "peak queries/s": 4000.0, "lowest failing queries/s": 8000.0, "runs": 3,
+        "LoadGen's p99 at peak {unit}": 4.2e-3})
+    assert pick(server["rows"], backend="handcrafted")["LoadGen verdict at peak"] == "INVALID (early stopping not met)"
+    offline = table(rep.markdown, "Scenarios", "Offline (every sample available at once, at the best batch size)")
+    check_row(pick(offline["rows"], backend="handcrafted"), {"top-1 (LoadGen accuracy mode)": 0.9694,
+                                                             "img/s": 20000.0})
+    (plot,) = [p for p in rep.plots if p.path.name == "server_latency_vs_rate.png"]
+    assert_png(plot.path, WIDE)
+    (ax,) = plot.axes
+    assert (ax.xscale, ax.yscale) == ("log", "log") and ax.xlabel.startswith("offered rate")
+    assert ax.legend == ("handcrafted p99", "handcrafted p50", "torch p99", "torch p50", "p99 bound 10 ms")
+    (server_finding,) = [f for f in rep.findings if f.kind == "scenario-server"]
+    assert server_finding.facts["peak_qps"] == 4000.0 and "INVALID (early stopping not met)" in server_finding.text
+
+
+def test_scenarios_from_before_loadgen_have_no_overview(tmp_path):
+    """Hand-written scenario rows (no LoadGen verdict): their tables, and no LoadGen overview or verdicts."""
+    h = write_history(tmp_path / "h.json", [entry("scenario single-stream", "test_single_stream[torch]", {
+        "backend": "torch", "batch_size": 1, "queries": 1024, "latency_p50_ms": 0.1, "latency_p90_ms": 0.2,
+        "latency_p99_ms": 0.4})])
+    rep = build_report([h], tmp_path / "out")
+    assert "MLPerf metric per scenario" not in rep.markdown
+    single = table(rep.markdown, "Scenarios", "Single stream (one sample per query, back to back)")
+    assert "LoadGen verdict" not in single["header"]
+

@@ -8,7 +8,8 @@ model training, are outside that window; the body is the warm-up and the timed c
 * ``timing``: p50/p90/p99 per call, the median's 95% interval and the tail bound
   (:func:`lenet.measure.stats.summarize`);
 * ``noise``: load, steal, other processes' CPU and the reference probe before and after;
-* ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke).
+* ``unstable`` (bool) and ``unstable_reasons`` (each naming the bound it broke), by the rule the benchmark's
+  group declares (:mod:`lenet.schema`).
 
 :class:`SessionMonitor` keeps what is shared by the session: the reference probe's first reading, the measured
 ceiling (:mod:`lenet.measure.ceiling`) and the flagged benchmarks for the end-of-session warning.
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..schema import DETERMINISTIC, MEMORY, TIME, group_of
+from ..schema import DETERMINISTIC, MEMORY, QUEUED, TIME, group_of
 from . import noise
 from .stats import summarize
 
@@ -71,8 +72,8 @@ class SessionMonitor:
         cond = noise.conditions(before, after, self.probe_ref_s, self.threads)
         group = group_of(fixture.group)
         rule = group.trust if group else TIME
-        reasons = {TIME: lambda: noise.judge(cond, summary), MEMORY: lambda: noise.judge_memory(fixture.extra_info),
-                   DETERMINISTIC: list}[rule]()
+        reasons = {TIME: lambda: noise.judge(cond, summary), QUEUED: lambda: noise.judge(cond, None),
+                   MEMORY: lambda: noise.judge_memory(fixture.extra_info), DETERMINISTIC: list}[rule]()
         e = fixture.extra_info
         e.update({"timing": summary.as_dict(), "noise": cond.as_dict(), "trust_rule": rule, "unstable": bool(reasons),
                   "unstable_reasons": reasons})

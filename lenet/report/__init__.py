@@ -129,6 +129,8 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
             section.plots = [p for p in (P.plot_graph_modes(recs, out),) if p]
         elif key == "compression":
             section.plots = [p for p in (P.plot_compression(recs, out),) if p]
+        elif key == "scenarios":
+            section.plots = [p for p in (P.plot_server_latency_vs_rate(recs, out),) if p]
         sections.append(section)
     # Accuracy against latency and memory (LeNets and MLPs together, as in Study E): under the headline
     # table, or under the MLP sweep when that is all there is.

@@ -237,6 +237,15 @@ def scenarios(records: list[Record]) -> list[Finding]:
             out.append(Finding("scenario-single-stream", text, {
                 "label": label, "backend": best.ident[0], "p90_s": best.get("latency_p90_ms") / 1e3,
                 "p50_s": best.get("latency_p50_ms") / 1e3, "queries": best.get("queries")}))
+        server = [r for r in records if r.label == label and r.group == "scenario server" and r.get("peak_qps")]
+        if server:
+            best = max(server, key=lambda r: r.get("peak_qps"))
+            text = (f"Server: **{best.ident[0]}** sustains the highest rate of Poisson arrivals with p99 under "
+                    f"{duration(best.get('latency_bound_ms') / 1e3)}: {sig(best.get('peak_qps'))} queries/s "
+                    f"(LoadGen: {(best.get('loadgen') or {}).get('verdict', 'no verdict')}){_unstable_mark(best)}.")
+            out.append(Finding("scenario-server", text, {"label": label, "backend": best.ident[0],
+                                                         "peak_qps": best.get("peak_qps"),
+                                                         "bound_s": best.get("latency_bound_ms") / 1e3}))
         offline = [r for r in records if r.label == label and r.group.startswith("scenario offline")
                    and r.get("throughput_img_s") is not None]
         if offline:

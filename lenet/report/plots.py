@@ -186,6 +186,43 @@ def plot_latency_vs_batch(records: list[Record], out: Path) -> PlotInfo | None:
     return save(fig, out / "latency_vs_batch.png")
 
 
+# --- server latency against offered rate ------------------------------------------------------------------------
+
+def _p99_ms(step: dict) -> float | None:
+    """A server step's p99 as LoadGen judged it against the bound (its own percentile), else ours."""
+    return step.get("loadgen_p99_ms", step.get("latency_p99_ms"))
+
+
+def plot_server_latency_vs_rate(records: list[Record], out: Path) -> PlotInfo | None:
+    """Every step of each server search: p99 (solid) and p50 (dashed) latency against the offered rate, one
+    colour per series; a filled marker where LoadGen judged the step's p99 within the bound, a hollow one where
+    not; the bound as a dotted line."""
+    recs = [r for r in sorted(records, key=sort_key(labels_of(records)))
+            if r.group == "scenario server" and r.get("search")]
+    if not recs:
+        return None
+    fig = Figure(figsize=WIDE, layout="constrained")  # wide: the legend stands right of the axes
+    ax = fig.add_subplot(1, 1, 1)
+    fig.suptitle("Server: latency against offered rate (LoadGen, Poisson arrivals)")
+    for r, name in zip(recs, series_names([_ident(r) for r in recs])):
+        steps = sorted((s for s in r.get("search") if _p99_ms(s) is not None), key=lambda s: s["target_qps"])
+        rates = [s["target_qps"] for s in steps]
+        (line,) = ax.plot(rates, [_p99_ms(s) for s in steps], "-", label=f"{name} p99")
+        color = line.get_color()
+        ax.plot(rates, [s["latency_p50_ms"] for s in steps], "--", color=color, linewidth=1, label=f"{name} p50")
+        for s in steps:
+            ax.plot(s["target_qps"], _p99_ms(s), "o", color=color,
+                    markerfacecolor=color if s.get("met_bound", s.get("valid")) else "none")
+    for bound in sorted({r.get("latency_bound_ms") for r in recs if r.get("latency_bound_ms")}):
+        ax.axhline(bound, color="black", linestyle=":", linewidth=1, label=f"p99 bound {bound:g} ms")
+    ax.set(xscale="log", yscale="log", xlabel="offered rate (queries/s, Poisson arrivals)",
+           ylabel="latency per query, ms (p99 solid, p50 dashed)",
+           title="filled: p99 within the bound (LoadGen); hollow: beyond it")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return save(fig, out / "server_latency_vs_rate.png")
+
+
 # --- roofline -----------------------------------------------------------------------------------------------
 
 PHASE_MARKERS = {"inference": "o", "training": "^", "offline": "s"}

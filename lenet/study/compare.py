@@ -271,6 +271,11 @@ def _machine_notes(base_runs: Sequence[Run], new_runs: Sequence[Run]) -> list[st
     return notes
 
 
+def _by_loadgen(side: Side) -> bool:
+    """Whether a scenario benchmark was run by LoadGen (its record carries LoadGen's verdict) in any run."""
+    return any("loadgen" in (b.get("extra_info") or {}) for b in side.entries)
+
+
 def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: float = DEFAULT_THRESHOLD,
             confidence: float = CONFIDENCE) -> Comparison:
     """Judge every benchmark present on both sides; each side is one run or several."""
@@ -300,6 +305,12 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     if per_sample_names:
         notes.append("compared per sample (time / batch size), their runs having used different batch sizes: "
                      + ", ".join(per_sample_names))
+    harness = [v.name for v in verdicts if v.group.startswith("scenario") and _by_loadgen(v.base) != _by_loadgen(v.new)]
+    if harness:
+        notes.append("timed by the hand-written scenarios on one side and by MLPerf's LoadGen on the other: "
+                     + ", ".join(harness) + ". The samples mean the same on both sides (single-stream: one-sample "
+                     "query latencies, LoadGen's counting a few microseconds of its own dispatch; offline: batch-call "
+                     "times), but offline throughput is LoadGen's over its whole query, not batch / median")
     if any(v.base.threads != v.new.threads for v in verdicts):
         notes.append("the sides ran at different thread counts: the machine-state gate (reference probe) is skipped "
                      "for those benchmarks, whose verdicts rest on their samples alone")
