@@ -13,7 +13,7 @@ harness records:
   reading.  A busy or throttled machine shows up here within seconds, long before the load average moves.
 
 :func:`judge` turns that, and the spread of the benchmark's own samples, into an ``unstable`` flag with the
-reasons.  The bounds are module constants, printed in the README ("Can I trust these numbers?").
+reasons.  The bounds are module constants, listed in docs/trust.md and chosen in docs/noise-calibration.md.
 """
 from __future__ import annotations
 
