@@ -1,10 +1,17 @@
-"""The one place that declares each bench group: its name, the report section it feeds, and how its figure is
-judged for trust.
+"""The one place that declares each bench group: its name, the report section it feeds (title, builder, plots),
+whether its rows feed the speed targets, and how its figure is judged for trust.
 
 A bench file gives its rows a group (``@pytest.mark.benchmark(group=...)``, often with the batch appended:
 "inference batch=64"); :func:`group_of` finds the :class:`Group` a row belongs to by the longest declared
 prefix.  Everything that reads rows by group reads this table: the bench's flag (``bench/conftest.py``,
-:meth:`lenet.measure.monitor.SessionMonitor.judge`) and the report's sections (:mod:`lenet.report`).
+:meth:`lenet.measure.monitor.SessionMonitor.judge`) and the report's sections (:mod:`lenet.report`).  Adding a
+section is one :func:`register` call (or one entry of :data:`GROUPS`) and its builder: the report renders every
+registered section whose rows a history holds.
+
+Builders and plotters are named ``"module:function"`` (resolved when the report is built, so that this module
+imports no report code) or given as callables: a builder takes ``(records, ctx)`` and returns a
+:class:`lenet.report.tables.Section`; a plotter takes ``(records, out_folder)`` and returns a
+:class:`lenet.report.plots.PlotInfo`, a list of them, or None.
 
 **Trust rules.**  A figure is flagged only by what can disturb it:
 
@@ -22,6 +29,8 @@ prefix.  Everything that reads rows by group reads this table: the bench's flag 
 """
 from __future__ import annotations
 
+import importlib
+from collections.abc import Callable
 from dataclasses import dataclass
 
 TIME = "time"
@@ -32,6 +41,9 @@ TRUST_RULES = (TIME, QUEUED, MEMORY, DETERMINISTIC)
 RETIMED = (TIME, QUEUED)  # the rules whose flagged figures are timed again
 
 
+Ref = str | Callable  # "module:function", or the function itself
+
+
 @dataclass(frozen=True)
 class Group:
     """One bench group: the rows whose group starts with ``prefix``."""
@@ -40,39 +52,89 @@ class Group:
     section: str  # the report section it feeds
     title: str  # that section's title
     trust: str  # one of TRUST_RULES
+    builder: Ref | None = None  # the section's builder (on the section's first group)
+    plots: tuple = ()  # the section's plotters (on the section's first group)
+    speed: bool = False  # its rows feed the speed targets and the roofline, placed after the last such section
 
     def __post_init__(self):
         if self.trust not in TRUST_RULES:
             raise ValueError(f"group {self.prefix!r}: trust must be one of {TRUST_RULES}, got {self.trust!r}")
 
 
+@dataclass(frozen=True)
+class Section:
+    """A report section: its key, title, builder and plotters, and the prefixes of the groups it holds."""
+
+    key: str
+    title: str
+    builder: Ref
+    plots: tuple
+    prefixes: tuple
+    speed: bool
+
+
+_T = "lenet.report.tables:"
+_P = "lenet.report.plots:"
 # In the report's order.
 GROUPS = (
-    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC),
-    Group("inference", "inference", "Inference", TIME),
-    Group("train-epoch", "training", "Training", TIME),
-    Group("scenario", "scenarios", "Scenarios", TIME),
+    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC, _T + "accuracy_section", (_P + "plot_training_curves",)),
+    Group("inference", "inference", "Inference", TIME, _T + "inference_section", (_P + "plot_latency_vs_batch",),
+          speed=True),
+    Group("train-epoch", "training", "Training", TIME, _T + "training_section", speed=True),
+    Group("scenario", "scenarios", "Scenarios", TIME, _T + "scenarios_section",
+          (_P + "plot_server_latency_vs_rate",), speed=True),
     Group("scenario server", "scenarios", "Scenarios", QUEUED),
-    Group("memory", "memory", "Memory", MEMORY),
-    Group("flops", "flops", "FLOPs", DETERMINISTIC),
-    Group("graph", "graph", "Static vs dynamic graph", TIME),
-    Group("compression", "compression", "Compression", TIME),
-    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME),
-    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME),
+    Group("memory", "memory", "Memory", MEMORY, _T + "memory_section"),
+    Group("flops", "flops", "FLOPs", DETERMINISTIC, _T + "flops_section"),
+    Group("graph", "graph", "Static vs dynamic graph", TIME, _T + "graph_section", (_P + "plot_graph_modes",)),
+    Group("compression", "compression", "Compression", TIME, _T + "compression_section",
+          (_P + "plot_compression",)),
+    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _T + "mlp_section"),
+    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _T + "speed_ratios_section", speed=True),
 )
+_REGISTRY: list[Group] = list(GROUPS)
+
+
+def register(group: Group) -> None:
+    """Declare one more group (and, as its section's first group, a section with its builder and plots)."""
+    if any(g.prefix == group.prefix for g in _REGISTRY):
+        raise ValueError(f"group {group.prefix!r} is declared already")
+    if group.section not in {g.section for g in _REGISTRY} and group.builder is None:
+        raise ValueError(f"group {group.prefix!r}: a new section {group.section!r} needs a builder")
+    _REGISTRY.append(group)
+
+
+def unregister(prefix: str) -> None:
+    """Take back a group :func:`register` declared (tests)."""
+    _REGISTRY[:] = [g for g in _REGISTRY if g.prefix != prefix or g in GROUPS]
+
+
+def groups() -> tuple[Group, ...]:
+    return tuple(_REGISTRY)
 
 
 def group_of(name: str | None) -> Group | None:
     """The declared group a row's group name belongs to (the longest matching prefix), or None."""
     name = name or ""
-    matches = [g for g in GROUPS if name == g.prefix or name.startswith(g.prefix + " ")]
+    matches = [g for g in _REGISTRY if name == g.prefix or name.startswith(g.prefix + " ")]
     return max(matches, key=lambda g: len(g.prefix), default=None)
 
 
-def sections() -> dict[str, tuple[str, tuple[str, ...]]]:
-    """``section -> (title, group prefixes)`` in the report's order."""
-    out: dict[str, tuple[str, tuple[str, ...]]] = {}
-    for g in GROUPS:
-        title, prefixes = out.get(g.section, (g.title, ()))
-        out[g.section] = (title, prefixes + (g.prefix,))
+def sections() -> dict[str, Section]:
+    """``section key -> Section`` in the report's order (its first group declares its title, builder, plots)."""
+    out: dict[str, Section] = {}
+    for g in _REGISTRY:
+        if g.section in out:
+            s = out[g.section]
+            out[g.section] = Section(s.key, s.title, s.builder, s.plots, s.prefixes + (g.prefix,), s.speed)
+        else:
+            out[g.section] = Section(g.section, g.title, g.builder, g.plots, (g.prefix,), g.speed)
     return out
+
+
+def resolve(ref: Ref) -> Callable:
+    """A builder's or plotter's function, from its ``"module:function"`` name or itself."""
+    if callable(ref):
+        return ref
+    module, _, name = ref.partition(":")
+    return getattr(importlib.import_module(module), name)

@@ -1195,3 +1195,31 @@ def test_scenarios_from_before_loadgen_have_no_overview(tmp_path):
     single = table(rep.markdown, "Scenarios", "Single stream (one sample per query, back to back)")
     assert "LoadGen verdict" not in single["header"]
 
+
+
+def test_a_new_section_is_one_registry_entry_and_its_builder(tmp_path):
+    """Nothing but the schema's registry and a builder: the report finds, titles, builds and lists the section,
+    and the bench's flag applies the group's trust rule."""
+    from lenet import schema
+    from lenet.report.markdown import Column, Table, sig
+    from lenet.report.markdown import text as plain_text
+    from lenet.report.tables import Section
+
+    def toy_section(records, ctx):
+        return Section("toy", "Toys", "One row per backend.", [Table([
+            Column("backend", lambda r: r.ident[0], plain_text, left=True),
+            Column("toys/s", lambda r: r.get("toys_per_s"), sig)], records)])
+
+    schema.register(schema.Group("toy", "toy", "Toys", schema.DETERMINISTIC, toy_section))
+    try:
+        assert schema.group_of("toy batch=3").trust == schema.DETERMINISTIC
+        path = write_history(tmp_path / "h.json", [entry("toy batch=3", "test_toy[handcrafted]",
+                                                         {"backend": "handcrafted", "toys_per_s": 12.5})])
+        report = build_report([path], tmp_path / "out")
+    finally:
+        schema.unregister("toy")
+    assert schema.group_of("toy") is None
+    assert [(r["backend"], r["toys/s"]) for r in table(report.markdown, "Toys")["rows"]] == [("handcrafted", "12.50")]
+    assert "## Toys" in report.markdown and "Other groups" not in report.markdown
+    with pytest.raises(ValueError, match="needs a builder"):
+        schema.register(schema.Group("toy", "toy", "Toys", schema.TIME))

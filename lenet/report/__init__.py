@@ -27,9 +27,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .. import schema
 from ..io.atomic import write_text
 from ..io.history import Run, load_runs
-from ..schema import sections as schema_sections
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
@@ -38,7 +38,7 @@ from .compare import pick_pair, verdicts_table
 from .findings import Finding, findings
 from .html import page
 from .markdown import document, text
-from .records import SECTION_GROUPS, Record, ReportError, flatten, in_section, labels_of, machine_label
+from .records import Record, ReportError, flatten, in_section, labels_of, machine_label, section_groups
 from .timeline import timeline_section
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
@@ -47,14 +47,6 @@ README = "README.md"
 HTML = "index.html"
 TITLE = "lenet-bench report"
 
-# section key -> its builder; titles and order are the schema's (lenet.schema.GROUPS)
-BUILDERS = {
-    "accuracy": T.accuracy_section, "inference": T.inference_section, "training": T.training_section,
-    "scenarios": T.scenarios_section, "memory": T.memory_section, "flops": T.flops_section,
-    "graph": T.graph_section, "compression": T.compression_section, "mlp-sweep": T.mlp_section,
-    "speed-ratios": T.speed_ratios_section,
-}
-SECTIONS = tuple((key, title, BUILDERS[key]) for key, (title, _) in schema_sections().items())
 CORE = T.CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
 FRAME = ("findings", "histories", "timeline", "conventions", "comparison", "not-run", "other")
@@ -94,7 +86,7 @@ def load_labelled(histories: Sequence, labels: Sequence | None = None) -> list[l
 
 def _group_names(section: str) -> str:
     return " or ".join(f"`{p}…`" if p in ("inference", "train-epoch", "graph", "mlp-sweep") else f"`{p}`"
-                       for p in SECTION_GROUPS[section])
+                       for p in section_groups()[section])
 
 
 def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, compare: bool = False,
@@ -115,30 +107,24 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
         sections.append(T.overall_section(known, ctx))
     else:
         not_run.append(f"Overall performance (needs any of {', '.join(_group_names(s) for s in CORE)})")
-    for key, title, builder in SECTIONS:
+    speed_sections = set()
+    for key, declared in schema.sections().items():  # every declared section, in the schema's order
         recs = in_section(records, key)
         if not recs:
-            not_run.append(f"{title} (group {_group_names(key)})")
+            not_run.append(f"{declared.title} (group {_group_names(key)})")
             continue
-        section = builder(recs, ctx)
-        if key == "accuracy":
-            section.plots = P.plot_training_curves(recs, out)
-        elif key == "inference":
-            section.plots = [p for p in (P.plot_latency_vs_batch(recs, out),) if p]
-        elif key == "graph":
-            section.plots = [p for p in (P.plot_graph_modes(recs, out),) if p]
-        elif key == "compression":
-            section.plots = [p for p in (P.plot_compression(recs, out),) if p]
-        elif key == "scenarios":
-            section.plots = [p for p in (P.plot_server_latency_vs_rate(recs, out),) if p]
+        section = schema.resolve(declared.builder)(recs, ctx)
+        section.plots = [p for plotter in declared.plots for p in _plot_list(schema.resolve(plotter)(recs, out))]
         sections.append(section)
+        if declared.speed:
+            speed_sections.add(key)
     # Accuracy against latency and memory (LeNets and MLPs together, as in Study E): under the headline
     # table, or under the MLP sweep when that is all there is.
     tradeoffs = [p for p in (P.plot_accuracy_vs_latency(known, out), P.plot_accuracy_vs_memory(known, out)) if p]
     host = next((s for s in sections if s.key in ("overall", "mlp-sweep")), None)
     if host:
         host.plots += tradeoffs
-    timed = [i for i, s in enumerate(sections) if s.key in ("inference", "training", "scenarios", "speed-ratios")]
+    timed = [i for i, s in enumerate(sections) if s.key in speed_sections]
     if timed:  # the speed targets and the roofline judge the timed groups together: after the last of them
         roofline = T.roofline_section(known, ctx)
         if roofline:
@@ -165,6 +151,11 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     html = out / HTML
     write_text(html, page(TITLE, _lead(labelled, label_of, records), doc))
     return Report(readme, md, sections, not_run, plots, records, comparison, other, html, csvs, found, doc)
+
+
+def _plot_list(made) -> list:
+    """A plotter's result as a list: one plot, several, or none."""
+    return [p for p in (made if isinstance(made, list) else [made]) if p]
 
 
 def build_report(histories: Sequence, out: str | os.PathLike, labels: Sequence | None = None, compare: bool = False,

@@ -22,7 +22,9 @@ class ReportError(HistoryError):
 
 
 # The study's groups, by section (lenet.schema.GROUPS): section -> the group prefixes it holds.
-SECTION_GROUPS = {section: prefixes for section, (_, prefixes) in sections().items()}
+def section_groups() -> dict[str, tuple[str, ...]]:
+    """``section -> the group prefixes it holds``, from the schema (registered groups included)."""
+    return {key: s.prefixes for key, s in sections().items()}
 
 
 def section_of(group: str | None) -> str | None:
