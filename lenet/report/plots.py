@@ -19,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.ticker import LogFormatterSciNotation
 
+from ..backends import BACKENDS
 from ..io.atomic import write_bytes
 from .records import Record, labels_of
 from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key, trained_here
@@ -129,16 +130,13 @@ def plot_training_curves(records: list[Record], out: Path) -> list[PlotInfo]:
             h = r.get("history")
             marker = MARKERS[i % len(MARKERS)]  # curves of equivalent backends overlap: markers tell them apart
             epochs = [row.get("epoch", i + 1) for i, row in enumerate(h)]
-            line = None
             for ax, key in ((loss_ax, "loss"), (acc_ax, "top1")):
                 for split, style in (("train", "-"), ("val", "--")):
                     ys = [row.get(f"{split}_{key}") for row in h]
                     if any(y is None for y in ys):
                         continue
-                    kw = {"color": line.get_color()} if line is not None else {}
-                    (ln,) = ax.plot(epochs, ys, style, marker=marker, markersize=4, markerfacecolor="none",
-                                    label=f"{name} {split}", **kw)
-                    line = line or ln
+                    ax.plot(epochs, ys, style, marker=marker, markersize=4, markerfacecolor="none",
+                            label=f"{name} {split}", color=backend_color(r.ident[0]))
         loss_ax.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss (mean per image)")
         acc_ax.set(title="Top-1 accuracy", xlabel="epoch", ylabel="top-1 accuracy (fraction)")
         for ax in (loss_ax, acc_ax):
@@ -158,31 +156,37 @@ def _quantiles_ms(r: Record) -> tuple:
 
 
 def plot_latency_vs_batch(records: list[Record], out: Path) -> PlotInfo | None:
-    """p50 per batch size, a thick whisker up to p90 and a thin one up to p99, one colour per series."""
+    """Small multiples, one panel per architecture: p50 per batch size, a thick whisker up to p90 and a thin one
+    up to p99, each backend in its own colour (the same in every plot)."""
     series: dict[tuple, list] = {}
     for r in sorted(records, key=sort_key(labels_of(records))):
         if r.batch_size:
             series.setdefault((r.label, *r.ident), []).append((r.batch_size, *_quantiles_ms(r)))
     if not series:
         return None
-    fig, (ax,) = _figure("Inference latency vs batch size")
-    idents = [dict(zip(("label", "backend", "arch", "device"), k)) for k in series]
-    n = len(series)
-    for i, (points, name) in enumerate(zip(series.values(), series_names(idents))):
-        nudge = 1.07 ** (i - (n - 1) / 2)  # side by side, so that whiskers at one batch size do not hide each other
-        points = sorted(points)
-        xs = [p[0] * nudge for p in points]
-        (line,) = ax.plot(xs, [p[1] for p in points], marker="o", label=name)
-        for x, p50, p90, p99 in ((x, *p[1:]) for x, p in zip(xs, points)):
-            if p99 is not None:
-                ax.vlines(x, p50, p99, color=line.get_color(), linewidth=1)
-            if p90 is not None:
-                ax.vlines(x, p50, p90, color=line.get_color(), linewidth=3.5)
-    ax.set(xscale="log", yscale="log", xlabel="batch size (images)",
-           ylabel="latency per batch, ms (p50; whiskers p90, p99)",
-           title="log-log; lower is faster; thick whisker to p90, thin to p99")
-    ax.grid(alpha=0.3, which="both")
-    _legend(ax, loc="upper left")
+    archs = list(dict.fromkeys(k[2] for k in series))
+    fig, axes = _figure("Inference latency vs batch size", ncols=len(archs))
+    for ax, arch in zip(axes, archs):
+        mine = {k: v for k, v in series.items() if k[2] == arch}
+        idents = [dict(zip(("label", "backend", "arch", "device"), k)) for k in mine]
+        n = len(mine)
+        for i, ((label, backend, _, _), points, name) in enumerate(zip(
+                mine, mine.values(), series_names(idents, keys=("label", "backend", "device")))):
+            nudge = 1.07 ** (i - (n - 1) / 2)  # side by side: whiskers at one batch size do not hide each other
+            points = sorted(points)
+            xs = [p[0] * nudge for p in points]
+            color = backend_color(backend)
+            ax.plot(xs, [p[1] for p in points], marker=MARKERS[labels_of(records).index(label) % len(MARKERS)],
+                    color=color, label=name)
+            for x, p50, p90, p99 in ((x, *p[1:]) for x, p in zip(xs, points)):
+                if p99 is not None:
+                    ax.vlines(x, p50, p99, color=color, linewidth=1)
+                if p90 is not None:
+                    ax.vlines(x, p50, p90, color=color, linewidth=3.5)
+        ax.set(xscale="log", yscale="log", xlabel="batch size (images)",
+               ylabel="latency per batch, ms (p50; whiskers p90, p99)", title=arch)
+        ax.grid(alpha=0.3, which="both")
+        _legend(ax, loc="upper left")
     return save(fig, out / "latency_vs_batch.png")
 
 
@@ -229,22 +233,28 @@ PHASE_MARKERS = {"inference": "o", "training": "^", "offline": "s"}
 
 
 def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
-    """Per machine: achieved GFLOP/s against arithmetic intensity under min(GEMM peak, intensity x bandwidth)."""
+    """Achieved GFLOP/s against arithmetic intensity under min(GEMM peak, intensity x bandwidth): one panel per
+    backend (so that the batch labels of five backends do not pile on each other), or per machine when the
+    report holds several."""
     recs = roofline_records(records)
     roofs = ceilings(recs)
     recs = [r for r in recs if r.label in roofs]
     if not recs:
         return None
     labels = labels_of(recs)
-    fig, axes = _figure("Roofline under the measured ceiling", ncols=len(labels))
     backends = list(dict.fromkeys(r.ident[0] for r in recs))
-    colors = _colors(backends)
-    for ax, label in zip(axes, labels):
-        mine = [r for r in recs if r.label == label]
+    by_backend = len(labels) == 1
+    panels = backends if by_backend else labels
+    fig = Figure(figsize=(min(4.0 * len(panels), 16.0), 4.5), layout="constrained")
+    fig.suptitle("Roofline under the measured ceiling")
+    for i, panel in enumerate(panels):
+        ax = fig.add_subplot(1, len(panels), i + 1)
+        mine = [r for r in recs if (r.ident[0] if by_backend else r.label) == panel]
+        label = labels[0] if by_backend else panel
         peak, bw = roofs[label]["gemm_gflops"], roofs[label]["bandwidth_gbs"]
         intensity = [r.get("arithmetic_intensity_flop_per_byte") for r in mine]
         lo, hi = min(min(intensity), peak / bw) / 3, max(max(intensity), peak / bw) * 3
-        xs = [lo * (hi / lo) ** (i / 200) for i in range(201)]
+        xs = [lo * (hi / lo) ** (k / 200) for k in range(201)]
         ax.plot(xs, [min(peak, x * bw) for x in xs], color="black", linewidth=1.5, label="_roof")
         ax.text(hi, peak * 1.08, f"GEMM peak {peak:.3g} GFLOP/s", ha="right", va="bottom", fontsize="small")
         ax.text(lo * 1.2, lo * 1.2 * bw * 1.15, f"bandwidth {bw:.3g} GB/s", rotation=0, ha="left", va="bottom",
@@ -252,16 +262,16 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
         for r in mine:
             x, y = r.get("arithmetic_intensity_flop_per_byte"), r.get("achieved_gflops")
             ax.plot([x], [y], linestyle="none", marker=PHASE_MARKERS[phase_of(r)], markersize=7,
-                    color=colors[r.ident[0]], label="_point")
+                    color=backend_color(r.ident[0]), label="_point")
             ax.annotate(str(r.batch_size), (x, y), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
         ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity, FLOP/byte (analytic)",
-               ylabel="achieved GFLOP/s (analytic 2 x MACs)",
-               title=label if len(labels) > 1 else "points labelled with their batch size")
+               ylabel="achieved GFLOP/s (analytic 2 x MACs)" if i == 0 else "", title=panel)
         ax.grid(alpha=0.3, which="both")
-    handles = [Line2D([], [], color=colors[b], marker="o", linestyle="none", label=b) for b in backends]
+    handles = [] if by_backend else [Line2D([], [], color=backend_color(b), marker="o", linestyle="none", label=b)
+                                     for b in backends]
     handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=phase)
                 for phase, m in PHASE_MARKERS.items() if any(phase_of(r) == phase for r in recs)]
-    fig.legend(handles=handles, loc="outside right center", fontsize="small")
+    fig.legend(handles=handles, loc="outside right center", fontsize="small", title="points: batch size")
     return save(fig, out / "roofline.png")
 
 
@@ -316,6 +326,11 @@ def _scatter(ax, pts: list[dict], keys: tuple, xlabel: str, title: str, colors: 
 
 def _colors(names) -> dict:
     return {n: f"C{i % 10}" for i, n in enumerate(dict.fromkeys(names))}
+
+
+def backend_color(name: str) -> str:
+    """One colour per backend, the same in every plot of every report (its place in the registry)."""
+    return f"C{BACKENDS.index(name) % 10}" if name in BACKENDS else "C9"
 
 
 def plot_accuracy_vs_latency(records: list[Record], out: Path) -> PlotInfo | None:
@@ -377,8 +392,9 @@ def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
                              and "_record" in r)
                 if not pts:
                     continue
+                # markers only: a line would imply a continuum between levels (or techniques) that was not measured
                 ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", markersize=5, color=colors[technique],
-                        linestyle="-" if len(pts) > 1 else "none", label=technique)
+                        linestyle="none", label=technique)
                 for x, y, level in pts:  # labels staggered by technique: points that coincide stay readable
                     ax.annotate(names[technique](level), (x, y), xytext=(5, 9 * (techniques.index(technique) % 3) - 6),
                                 textcoords="offset points", fontsize="x-small", color=colors[technique])
