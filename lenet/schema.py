@@ -132,6 +132,27 @@ def sections() -> dict[str, Section]:
     return out
 
 
+def flag_of(group: str | None, extra: dict) -> tuple[bool, list]:
+    """A row's flag and reasons under today's rules, for histories written before them (a row that records its
+    ``trust_rule`` was judged by them when it was taken, and keeps its flag): a deterministic figure is never
+    flagged; a memory row without repeats cannot be judged by the memory rule; a timing is judged again from the
+    readings its history kept (:func:`lenet.measure.noise.rejudge`), or keeps its flag without them."""
+    declared = group_of(group)
+    recorded = bool(extra.get("unstable")), list(extra.get("unstable_reasons") or [])
+    if declared is None or "trust_rule" in extra:
+        return recorded
+    if declared.trust == DETERMINISTIC or (declared.trust == MEMORY and not any(k.endswith("_repeats_mib")
+                                                                               for k in extra)):
+        return False, []
+    if declared.trust in RETIMED:
+        from .measure.noise import rejudge  # numpy and scipy: only when a history needs it
+
+        reasons = rejudge(extra) if declared.trust == TIME else None
+        if reasons is not None:
+            return bool(reasons), reasons
+    return recorded
+
+
 def resolve(ref: Ref) -> Callable:
     """A builder's or plotter's function, from its ``"module:function"`` name or itself."""
     if callable(ref):

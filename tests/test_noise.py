@@ -163,3 +163,20 @@ def test_queueing_latencies_skip_the_spread_rules_only():
         assert len(reasons) == len(expected) and all(r.startswith(e) for r, e in zip(reasons, expected)), reasons
 
 
+
+
+def test_an_older_history_is_judged_by_todays_rules():
+    """A row written before the trust rules (no ``trust_rule``): an accuracy row is never flagged, a memory row
+    without repeats is not judged, and a timing is judged again from the readings it kept."""
+    from lenet.schema import flag_of
+
+    old_drift = ["reference probe drifted +90% from the session's first reading (bound ±50%)"]
+    assert flag_of("accuracy", {"unstable": True, "unstable_reasons": old_drift}) == (False, [])
+    assert flag_of("memory", {"unstable": True, "unstable_reasons": ["load average 5.0 above"]}) == (False, [])
+    n = cond(probe_ref_s=0.64e-3, probe_before_s=1.22e-3, probe_after_s=1.23e-3).as_dict()
+    timing = QUIET.as_dict()
+    assert flag_of("inference batch=1", {"unstable": True, "unstable_reasons": old_drift, "noise": n,
+                                         "timing": timing}) == (False, [])  # one slow state throughout: a figure
+    recorded = {"unstable": True, "unstable_reasons": ["x"], "trust_rule": "time", "noise": n, "timing": timing}
+    assert flag_of("inference batch=1", recorded) == (True, ["x"])  # judged by these rules when taken: kept
+    assert flag_of("inference batch=1", {"unstable": True, "unstable_reasons": ["y"]}) == (True, ["y"])  # no readings

@@ -208,6 +208,22 @@ def judge(cond: Conditions | None, summary: Summary | None) -> list[str]:
     return reasons
 
 
+def rejudge(extra: dict) -> list[str] | None:
+    """A timing row's reasons under today's rules, from the readings its history kept (``noise``, ``timing``);
+    None when it kept too little to judge (then its recorded flag stands)."""
+    n, t = extra.get("noise"), extra.get("timing")
+    if not isinstance(n, dict) or not isinstance(t, dict):
+        return None
+    try:
+        cond = Conditions(**{f: n[f] for f in Conditions.__dataclass_fields__})
+        ci = t.get("median_ci95_s")
+        summary = Summary(int(t["n"]), float(t["p50_s"]), float(t["p90_s"]), float(t["p99_s"]), float(t["iqr_s"]),
+                          tuple(ci) if ci else None, t.get("p90_upper99_s"))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return judge(cond, summary)
+
+
 def judge_memory(extra: dict) -> list[str]:
     """The reasons a memory row is not to be trusted: a peak RSS whose repeats spread beyond
     :data:`MEMORY_SPREAD_MAX` of their median.  CPU load is no reason: it does not change what a forward

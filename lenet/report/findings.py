@@ -311,6 +311,7 @@ def paired(records: list[Record]) -> list[Finding]:
 
 
 MAX_FINDINGS = 10  # sentences in "What this run shows", the withheld count included
+PER_KIND = 3  # sentences of one kind at most (the rest are in their sections)
 # What a reader needs first: the ratios measured side by side, whether the backends reach the same accuracy,
 # who is fastest, where graph mode pays, what compression removes and costs, then the rest.
 ORDER = ("speed-ratio", "accuracy-equivalence", "accuracy", "fastest-inference", "fastest-training", "graph",
@@ -328,10 +329,16 @@ def findings(records: list[Record], ctx: Context) -> list[Finding]:
                   + compression([r for r in records if r.section == "compression"], ctx)
                   + scenarios([r for r in records if r.section == "scenarios"]))
     quotable = [f for f in candidates if FLAG not in f.text]
-    quotable.sort(key=lambda f: ORDER.index(f.kind) if f.kind in ORDER else len(ORDER))
-    closing = unstable(records)
     withheld = len(candidates) - len(quotable)
+    quotable.sort(key=lambda f: ORDER.index(f.kind) if f.kind in ORDER else len(ORDER))
+    seen: dict[str, int] = {}  # at most PER_KIND of one kind, so that one section cannot fill the list
+    kept = []
+    for f in quotable:
+        seen[f.kind] = seen.get(f.kind, 0) + 1
+        if seen[f.kind] <= PER_KIND:
+            kept.append(f)
+    closing = unstable(records)
     if withheld:
         closing = [Finding("withheld", f"{withheld} more sentence(s) would quote a flagged figure and are withheld; "
                            + closing[0].text, {"withheld": withheld, **closing[0].facts})]
-    return quotable[:MAX_FINDINGS - len(closing)] + closing
+    return kept[:MAX_FINDINGS - len(closing)] + closing

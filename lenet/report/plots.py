@@ -27,7 +27,7 @@ from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline
 DPI = 100
 SIZE = (7.5, 4.5)
 WIDE = (11.0, 4.5)
-MARKERS = ("o", "s", "^", "D", "v", "x")
+MARKERS = ("o", "s", "^", "D", "v", "x", "P", "*", "h", "<", ">", "p", "X", "d")
 
 
 @dataclass(frozen=True)
@@ -247,8 +247,10 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
     panels = backends if by_backend else labels
     fig = Figure(figsize=(min(4.0 * len(panels), 16.0), 4.5), layout="constrained")
     fig.suptitle("Roofline under the measured ceiling")
+    first = None
     for i, panel in enumerate(panels):
-        ax = fig.add_subplot(1, len(panels), i + 1)
+        ax = fig.add_subplot(1, len(panels), i + 1, sharex=first, sharey=first)  # one scale: panels compare
+        first = first or ax
         mine = [r for r in recs if (r.ident[0] if by_backend else r.label) == panel]
         label = labels[0] if by_backend else panel
         peak, bw = roofs[label]["gemm_gflops"], roofs[label]["bandwidth_gbs"]
@@ -256,7 +258,7 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
         lo, hi = min(min(intensity), peak / bw) / 3, max(max(intensity), peak / bw) * 3
         xs = [lo * (hi / lo) ** (k / 200) for k in range(201)]
         ax.plot(xs, [min(peak, x * bw) for x in xs], color="black", linewidth=1.5, label="_roof")
-        ax.text(hi, peak * 1.08, f"GEMM peak {peak:.3g} GFLOP/s", ha="right", va="bottom", fontsize="small")
+        ax.text(hi, peak * 0.9, f"GEMM peak {peak:.3g} GFLOP/s", ha="right", va="top", fontsize="small")
         ax.text(lo * 1.2, lo * 1.2 * bw * 1.15, f"bandwidth {bw:.3g} GB/s", rotation=0, ha="left", va="bottom",
                 fontsize="small")
         for r in mine:
@@ -264,8 +266,9 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
             ax.plot([x], [y], linestyle="none", marker=PHASE_MARKERS[phase_of(r)], markersize=7,
                     color=backend_color(r.ident[0]), label="_point")
             ax.annotate(str(r.batch_size), (x, y), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
-        ax.set(xscale="log", yscale="log", xlabel="arithmetic intensity, FLOP/byte (analytic)",
-               ylabel="achieved GFLOP/s (analytic 2 x MACs)" if i == 0 else "", title=panel)
+        ax.set(xscale="log", yscale="log", title=panel,
+               xlabel="arithmetic intensity, FLOP/byte (analytic)" if i == 0 else "FLOP/byte",
+               ylabel="achieved GFLOP/s (analytic 2 x MACs)" if i == 0 else "")
         ax.grid(alpha=0.3, which="both")
     handles = [] if by_backend else [Line2D([], [], color=backend_color(b), marker="o", linestyle="none", label=b)
                                      for b in backends]
@@ -304,24 +307,40 @@ def pareto_front(points: list[tuple]) -> list[tuple]:
     return front
 
 
-def _scatter(ax, pts: list[dict], keys: tuple, xlabel: str, title: str, colors: dict) -> None:
-    """Test top-1 against ``keys``' first present value, one colour per series, Pareto front circled."""
-    names = dict(zip(map(id, pts), series_names(pts)))
+def _scatter(ax, pts: list[dict], keys: tuple, xlabel: str, title: str, markers: dict) -> None:
+    """Test top-1 against ``keys``' first present value: the colour is the backend's, the marker the model's, the
+    Pareto front circled; a point that several backends share (same size, same accuracy) says how many."""
     pts = [p for p in pts if _first(p, keys) is not None and p.get("test_top1") is not None]
-    xs = [_first(p, keys) for p in pts]
-    groups: dict[str, list] = {}
-    for p, x in zip(pts, xs):
-        groups.setdefault(names[id(p)], []).append((x, p["test_top1"]))
-    for name, xy in groups.items():
-        ax.plot(*zip(*sorted(xy)), marker="o", linestyle="-" if len(xy) > 1 else "none", label=name,
-                color=colors[name])
-    front = pareto_front(list(zip(xs, (p["test_top1"] for p in pts))))
+    shared: dict[tuple, list] = {}
+    for p in pts:
+        x, y = _first(p, keys), p["test_top1"]
+        ax.plot([x], [y], linestyle="none", marker=markers[p["arch"]], markersize=7,
+                color=backend_color(p["backend"]), label="_point")
+        shared.setdefault((x, y), []).append(p["backend"])
+    for (x, y), backends in shared.items():
+        if len(set(backends)) > 1:
+            ax.annotate(f"{len(set(backends))} backends", (x, y), xytext=(7, -3), textcoords="offset points",
+                        fontsize="x-small")
+    front = pareto_front([(_first(p, keys), p["test_top1"]) for p in pts])
     ax.step(*zip(*front), where="post", color="black", linestyle=":", linewidth=1.2)
-    ax.plot(*zip(*front), linestyle="none", marker="o", markersize=11, markerfacecolor="none",
-            markeredgecolor="black", label="Pareto front")
+    ax.plot(*zip(*front), linestyle="none", marker="o", markersize=13, markerfacecolor="none",
+            markeredgecolor="black", label="_front")
     ax.set(xscale="log", xlabel=xlabel, ylabel="test top-1 accuracy (fraction)", title=title)
     ax.grid(alpha=0.3, which="both")
-    _legend(ax)
+
+
+def _tradeoff_legend(fig: Figure, pts: list[dict], markers: dict) -> None:
+    """One legend beside the panels: backends by colour, models by marker, the Pareto front."""
+    handles = [Line2D([], [], color=backend_color(b), marker="o", linestyle="none", label=b)
+               for b in dict.fromkeys(p["backend"] for p in pts)]
+    handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=arch) for arch, m in markers.items()]
+    handles.append(Line2D([], [], marker="o", markersize=11, markerfacecolor="none", markeredgecolor="black",
+                          linestyle=":", color="black", label="Pareto front"))
+    fig.legend(handles=handles, loc="outside right center", fontsize="small", ncols=2 if len(handles) > 16 else 1)
+
+
+def _markers(pts: list[dict]) -> dict:
+    return {arch: MARKERS[i % len(MARKERS)] for i, arch in enumerate(dict.fromkeys(p["arch"] for p in pts))}
 
 
 def _colors(names) -> dict:
@@ -337,9 +356,12 @@ def plot_accuracy_vs_latency(records: list[Record], out: Path) -> PlotInfo | Non
     pts = [p for p in _points(records) if _first(p, LATENCY_KEYS) is not None and p.get("test_top1") is not None]
     if not pts:
         return None
-    fig, (ax,) = _figure("Accuracy vs inference latency (batch 1)")
-    _scatter(ax, pts, LATENCY_KEYS, "latency ms, batch 1 (median, log scale)", "upper left is better",
-             _colors(series_names(pts)))
+    fig = Figure(figsize=WIDE, layout="constrained")  # wide: the legend stands right of the axes
+    fig.suptitle("Accuracy vs inference latency (batch 1)")
+    markers = _markers(pts)
+    _scatter(fig.add_subplot(1, 1, 1), pts, LATENCY_KEYS, "latency ms, batch 1 (median, log scale)",
+             "upper left is better", markers)
+    _tradeoff_legend(fig, pts, markers)
     return save(fig, out / "accuracy_vs_latency.png")
 
 
@@ -350,11 +372,12 @@ def plot_accuracy_vs_memory(records: list[Record], out: Path) -> PlotInfo | None
     panels = [p for p in panels if any(_first(q, p[0]) is not None and q.get("test_top1") is not None for q in pts)]
     if not panels:
         return None
-    fig, axes = _figure("Accuracy vs memory (Pareto front: nothing is both smaller and more accurate)",
-                        ncols=len(panels))
-    colors = _colors(series_names(pts))
-    for ax, (keys, xlabel, title) in zip(axes, panels):
-        _scatter(ax, pts, keys, xlabel, title, colors)
+    fig = Figure(figsize=(5.0 * len(panels) + 3.0, 4.5), layout="constrained")
+    fig.suptitle("Accuracy vs memory (Pareto front: nothing is both smaller and more accurate)")
+    markers = _markers(pts)
+    for i, (keys, xlabel, title) in enumerate(panels):
+        _scatter(fig.add_subplot(1, len(panels), i + 1), pts, keys, xlabel, title, markers)
+    _tradeoff_legend(fig, [p for p in pts if p.get("test_top1") is not None], markers)
     return save(fig, out / "accuracy_vs_memory.png")
 
 

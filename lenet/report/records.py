@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..io.history import HistoryError, Run, benchmark_key
-from ..schema import group_of, sections
+from ..schema import flag_of, group_of, sections
 
 
 class ReportError(HistoryError):
@@ -107,9 +107,13 @@ def flatten(labelled_runs: list[tuple[str | None, Run]]) -> tuple[list[Record], 
         for run in sorted(runs, key=lambda r: r.datetime):  # stable: equal datetimes keep load order
             for b in run.benchmarks:
                 group = b.get("group") or ""
+                extra = b.get("extra_info") or {}
+                unstable, reasons = flag_of(group, extra)
+                if unstable != bool(extra.get("unstable")):  # today's rules on an older history (lenet.schema)
+                    extra = {**extra, "unstable": unstable, "unstable_reasons": reasons}
                 rec = Record(label=label, run=run, group=group, section=section_of(group), name=b["name"],
                              fullname=b.get("fullname") or b["name"], params=b.get("params") or {},
-                             stats=b["stats"], extra=b.get("extra_info") or {})
+                             stats=b["stats"], extra=extra)
                 chosen[rec.key] = rec
         for rec in chosen.values():
             used[id(rec.run)] += 1

@@ -45,6 +45,7 @@ from ..measure.stats import (
     ratio_interval,
     z_critical,
 )
+from ..schema import flag_of
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much
@@ -100,11 +101,12 @@ class Side:
 
     @property
     def unstable_reasons(self) -> list[str]:
-        return [r for b in self.entries for r in ((b.get("extra_info") or {}).get("unstable_reasons") or [])]
+        return [r for b in self.entries for r in flag_of(b.get("group"), b.get("extra_info") or {})[1]]
 
     @property
     def unstable(self) -> bool:
-        return any((b.get("extra_info") or {}).get("unstable") for b in self.entries)
+        """Flagged in any run, by today's rules (lenet.schema.flag_of: never for a deterministic figure)."""
+        return any(flag_of(b.get("group"), b.get("extra_info") or {})[0] for b in self.entries)
 
     @property
     def probe_s(self) -> float | None:
