@@ -41,6 +41,12 @@ TRUST_RULES = (TIME, QUEUED, MEMORY, DETERMINISTIC)
 RETIMED = (TIME, QUEUED)  # the rules whose flagged figures are timed again
 
 
+# The format of lenet's fields in a row's extra_info, recorded as extra_info["lenet_format"] (absent: 1).
+#   1: before this table; the session's measurements in machine_info.lenet; flags by the older rules
+#   2: trust rules (trust_rule), re-timing (attempts), seed spreads, the session's measurements in lenet_session
+# Readers migrate older rows (flag_of; lenet.io.history.Run.session) and refuse newer ones (lenet.io.history_checks).
+FORMAT = 2
+
 Ref = str | Callable  # "module:function", or the function itself
 
 
@@ -133,13 +139,13 @@ def sections() -> dict[str, Section]:
 
 
 def flag_of(group: str | None, extra: dict) -> tuple[bool, list]:
-    """A row's flag and reasons under today's rules, for histories written before them (a row that records its
-    ``trust_rule`` was judged by them when it was taken, and keeps its flag): a deterministic figure is never
+    """A row's flag and reasons under today's rules, for histories written before them (a row of format 2 or
+    later was judged by them when it was taken, and keeps its flag): a deterministic figure is never
     flagged; a memory row without repeats cannot be judged by the memory rule; a timing is judged again from the
     readings its history kept (:func:`lenet.measure.noise.rejudge`), or keeps its flag without them."""
     declared = group_of(group)
     recorded = bool(extra.get("unstable")), list(extra.get("unstable_reasons") or [])
-    if declared is None or "trust_rule" in extra:
+    if declared is None or format_of(extra) >= 2:
         return recorded
     if declared.trust == DETERMINISTIC or (declared.trust == MEMORY and not any(k.endswith("_repeats_mib")
                                                                                for k in extra)):
@@ -151,6 +157,11 @@ def flag_of(group: str | None, extra: dict) -> tuple[bool, list]:
         if reasons is not None:
             return bool(reasons), reasons
     return recorded
+
+
+def format_of(extra: dict) -> int:
+    """The lenet format a row was written in (:data:`FORMAT`; 1 when it does not say)."""
+    return extra.get("lenet_format") or 1
 
 
 def resolve(ref: Ref) -> Callable:

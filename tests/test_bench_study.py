@@ -20,6 +20,7 @@ from lenet.backends import available_backends
 from lenet.counting import count
 from lenet.io import weights as wio
 from lenet.io.history import load_run
+from lenet.schema import FORMAT
 from lenet.spec import build_arch
 from lenet.study.sweep import sweep_archs
 
@@ -43,6 +44,7 @@ def test_quick_profile_saves_valid_storage(quick_run):
     assert backends == set(available_backends())
     for b in run.benchmarks:
         assert COMMON_FIELDS <= set(b["extra_info"]), b["name"]
+        assert b["extra_info"]["lenet_format"] == FORMAT  # readers migrate older formats by it
         info = b["extra_info"]
         if b["group"].startswith("mlp-sweep"):  # a sweep row describes its own model
             expected = count(dict(sweep_archs("quick", 10))[info["arch"]])

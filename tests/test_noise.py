@@ -177,6 +177,6 @@ def test_an_older_history_is_judged_by_todays_rules():
     timing = QUIET.as_dict()
     assert flag_of("inference batch=1", {"unstable": True, "unstable_reasons": old_drift, "noise": n,
                                          "timing": timing}) == (False, [])  # one slow state throughout: a figure
-    recorded = {"unstable": True, "unstable_reasons": ["x"], "trust_rule": "time", "noise": n, "timing": timing}
+    recorded = {"unstable": True, "unstable_reasons": ["x"], "lenet_format": 2, "noise": n, "timing": timing}
     assert flag_of("inference batch=1", recorded) == (True, ["x"])  # judged by these rules when taken: kept
     assert flag_of("inference batch=1", {"unstable": True, "unstable_reasons": ["y"]}) == (True, ["y"])  # no readings

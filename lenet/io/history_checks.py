@@ -190,6 +190,14 @@ def repeats(v) -> None:
              "a list of finite numbers >= 0")
 
 
+def lenet_format(v) -> None:
+    """``extra_info["lenet_format"]``: a format this lenet reads (lenet.schema.FORMAT or older)."""
+    from ..schema import FORMAT
+
+    _require(_is_int(v) and 1 <= v <= FORMAT, f"a lenet format from 1 to {FORMAT} (a newer one was written by a newer "
+             "lenet-bench: upgrade it to read this history)")
+
+
 def trust_rule(v) -> None:
     from ..schema import TRUST_RULES
 
@@ -224,6 +232,7 @@ EXTRA = {
     "attempts": attempts,
     "seed_spread": seed_spread,
     "trust_rule": trust_rule,
+    "lenet_format": lenet_format,
 }
 # By name ending, for the many measured figures (first match wins).
 EXTRA_SUFFIXES: tuple[tuple[str, Callable], ...] = (

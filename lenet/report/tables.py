@@ -44,7 +44,7 @@ COMMON_FIELDS = frozenset({
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
     "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
     # re-timing, the trust rule applied, the accuracy over seeds (lenet.study.retime, lenet.schema, .seeds)
-    "attempts", "trust_rule", "seed_spread", "infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib",
+    "attempts", "trust_rule", "seed_spread", "lenet_format", "infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib",
 })
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).

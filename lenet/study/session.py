@@ -24,6 +24,7 @@ from ..measure.machine import gpu_name
 from ..measure.monitor import SessionMonitor
 from ..measure.threads import usable_cores
 from ..metrics import evaluate
+from ..schema import FORMAT
 from ..spec import build_arch
 from .configs import CONFIG_NAMES, train_config
 from .profiles import PROFILES, Profile
@@ -283,6 +284,7 @@ class Study:
         c = count(arch)
         cfg = self.train_config()
         info = {
+            "lenet_format": FORMAT,
             "backend": backend_name, "arch": arch_name, "arch_name": arch.name, "device": device,
             "dataset": self.dataset.name, "num_classes": arch.num_classes, "input_shape": list(arch.input_shape),
             "epochs": cfg.epochs, "seed": cfg.seed, "config": self.config_name, "train_config": cfg.to_dict(),
