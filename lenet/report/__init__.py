@@ -55,6 +55,7 @@ SECTIONS = (
     ("graph", "Static vs dynamic graph", T.graph_section),
     ("compression", "Compression", T.compression_section),
     ("mlp-sweep", "MLP sweep", T.mlp_section),
+    ("tuned-modes", "What an expert gains", T.tuned_modes_section),
     ("speed-ratios", "Speed ratios, interleaved", T.speed_ratios_section),
 )
 CORE = T.CORE_SECTIONS

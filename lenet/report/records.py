@@ -33,6 +33,7 @@ SECTION_GROUPS = {
     "mlp-sweep": ("mlp-sweep",),
     "scenarios": ("scenario",),
     "speed-ratios": ("speed-ratio",),
+    "tuned-modes": ("tuned-vs-default",),
 }
 
 
