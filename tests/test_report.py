@@ -440,7 +440,7 @@ def test_speed_targets_match_the_checker(report, history):
 
     rows = check(load_run(history))
     if not rows:
-        assert "No handcrafted/torch pairs" in report.markdown
+        assert "No handcrafted/rival pairs" in report.markdown
         return
     t = table(report.markdown, "Speed targets")
     assert [r["target"] for r in t["rows"]] == [r["target"] for r in rows]

@@ -633,10 +633,11 @@ def speed_section(records: list[Record], ctx: Context) -> Section:
         Column("limit", lambda r: r["limit"], text),
         Column("result", _speed_result, text),
     ]
-    intro = ("The handcrafted backend against torch and keras on the same machine, threads and batch "
-             "(lenet/study/speed_targets.py).")
+    intro = ("The handcrafted backend against torch, keras, onnxruntime and jax on the same machine, threads and "
+             "batch (lenet/study/speed_targets.py): in the interleaved rows each rival runs its tuned mode, named in "
+             "the target; the sequential rows time every backend in its default mode.")
     if not rows:
-        intro += " No handcrafted/torch pairs on CPU in these histories: run the bench with both backends."
+        intro += " No handcrafted/rival pairs on CPU in these histories: run the bench with handcrafted and a rival."
         return Section("speed", "Speed targets", intro)
     return Section("speed", "Speed targets", intro, [Table(cols, rows)])
 
