@@ -5,12 +5,11 @@ forward pass that :func:`predict` uses.  Weights need no transposing: the canoni
 :mod:`.network` computes with.  Everything stays float32, JAX's default (``jax_enable_x64`` is left off).
 
 Modes (``make_forward`` and ``trainer``): ``"jit"``, ``"eager"`` and ``"jit-nhwc"``, see
-:mod:`lenet.backends.jax`.  A jitted
-training step donates the parameters and the optimizer state (``donate_argnums``), so that XLA updates them
-in place instead of allocating a second copy of each per step; the training set is not donated, it is read
-again by every step.  Each new input shape traces and compiles once (an epoch's partial last batch once more);
-the learning rate is an argument, so a schedule never recompiles.  :func:`cold_start` clears JAX's caches so
-that a first call pays its trace and compile in full.
+:mod:`lenet.backends.jax`.  A jitted training step donates the parameters and the optimizer state
+(``donate_argnums``), so that XLA updates them in place instead of allocating a second copy of each per step;
+the training set is not donated, it is read again by every step.  Each new input shape traces and compiles
+once (an epoch's partial last batch once more); the learning rate is an argument, so a schedule never
+recompiles.  :func:`cold_start` clears JAX's caches so that a first call pays its trace and compile in full.
 
 Threads.  XLA's CPU client fixes its thread pool when it initialises, on the first computation, from the
 ``XLA_FLAGS`` environment variable and the cores the process may use; nothing sizes it afterwards.  What can
@@ -195,9 +194,9 @@ def make_forward(model: Model, x, mode: str | None = None):
 
 
 def cold_start(mode: str):
-    """For a first-call measurement in ``mode``: with ``"jit"``, forget every trace and compiled executable
+    """For a first-call measurement in ``mode``: in a jitted mode, forget every trace and compiled executable
     in this process (``jax.clear_caches()``), so that the first call pays its own trace and compile."""
-    if mode == "jit":
+    if mode != "eager":
         jax.clear_caches()
     return contextlib.nullcontext()
 
@@ -205,7 +204,7 @@ def cold_start(mode: str):
 def warm_up(mode: str) -> None:
     """Pay XLA's one-time process costs (client start, compiler passes' first use) on a one-op function, so
     that a later first call measures its own model's trace and compile."""
-    if mode == "jit":
+    if mode != "eager":
         jax.jit(lambda t: t * 2 + 1)(jnp.ones(4)).block_until_ready()
         jax.clear_caches()
 
