@@ -10,8 +10,8 @@ from __future__ import annotations
 from ..backends import get_backend
 from ..measure.paired import Interleaved
 from .session import Study
+from .speed_targets import HANDCRAFTED
 
-HANDCRAFTED = "handcrafted"
 BLOCK_S = 0.25  # per contender and round: long enough to average over a few scheduler ticks
 ROUNDS = 15  # the median's 95% interval then spans the 4th to the 12th of the 15 ratios
 

@@ -31,7 +31,6 @@ from jax import lax
 from ...spec import Act, Arch, Conv, Dense, Flatten, Pool
 
 _ACTIVATIONS = {"tanh": jnp.tanh, "relu": jax.nn.relu, "sigmoid": jax.nn.sigmoid, "swish": jax.nn.silu}
-LAYOUTS = ("NCHW", "NHWC")
 _DIMENSIONS = {"NCHW": ("NCHW", "OIHW", "NCHW"), "NHWC": ("NHWC", "HWIO", "NHWC")}
 
 
