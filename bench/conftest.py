@@ -229,6 +229,11 @@ def pytest_generate_tests(metafunc):
     if "sweep_model" in names:  # bench/test_mlp_sweep.py
         metafunc.parametrize("sweep_model", [label for label, _ in sweep_archs(profile.sweep, 10)])
         chosen = tuple(b for b in chosen if b in (profile.sweep_backends or chosen))
+    if "tuned_backend" in names:  # bench/test_tuned_modes.py: the backends whose tuned mode is not their default
+        phase = "train" if "train_batch" in names else "infer"
+        metafunc.parametrize("tuned_backend", [b for b in chosen if capabilities(b).modes(phase)
+                                               and capabilities(b).tuned_mode(phase)
+                                               != capabilities(b).default_mode(phase)], scope="session")
     if "backend_name" in names:
         if "train_batch" in names:  # a training benchmark: backends that declare training
             chosen = tuple(b for b in chosen if capabilities(b).trains)

@@ -96,6 +96,7 @@ GROUPS = (
     Group("compression", "compression", "Compression", TIME, _T + "compression_section",
           (_P + "plot_compression",)),
     Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _T + "mlp_section"),
+    Group("tuned-vs-default", "tuned-modes", "What an expert gains", TIME, _T + "tuned_modes_section"),
     Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _T + "speed_ratios_section", speed=True),
 )
 _REGISTRY: list[Group] = list(GROUPS)

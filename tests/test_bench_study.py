@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lenet.backends import available_backends
+from lenet.backends import available_backends, capabilities
 from lenet.counting import count
 from lenet.io import weights as wio
 from lenet.io.history import load_run
@@ -152,7 +152,7 @@ def test_a_named_profile_generates_only_its_groups():
     assert "deselected" in proc.stdout
 
 
-def test_only_the_speed_profile_runs_the_interleaved_ratios():
+def test_only_the_speed_profile_runs_the_interleaved_ratios_and_full_runs_the_tuned_modes_too():
     def collected(profile):
         proc = subprocess.run([sys.executable, "-m", "pytest", "bench/", "--collect-only", "-q", "-p",
                                "no:cacheprovider", "--profile", profile], cwd=ROOT, capture_output=True, text=True,
@@ -160,8 +160,11 @@ def test_only_the_speed_profile_runs_the_interleaved_ratios():
         assert proc.returncode == 0, proc.stdout[-3000:]
         return {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
 
-    assert "bench/test_speed_ratios.py" not in collected("quick")
-    assert collected("speed") == {"bench/test_inference.py", "bench/test_training.py", "bench/test_speed_ratios.py"}
+    quick, full = collected("quick"), collected("full")
+    assert not {"bench/test_speed_ratios.py", "bench/test_tuned_modes.py"} & quick
+    assert "bench/test_tuned_modes.py" in full and "bench/test_speed_ratios.py" not in full
+    assert collected("speed") == {"bench/test_inference.py", "bench/test_training.py", "bench/test_speed_ratios.py",
+                                  "bench/test_tuned_modes.py"}
 
 
 def test_interleaved_ratios_end_to_end(tmp_path, capsys):
@@ -186,6 +189,8 @@ def test_interleaved_ratios_end_to_end(tmp_path, capsys):
     for b in rows:
         e = b["extra_info"]
         assert e["contenders"] == ["handcrafted", rivals[0]] and b["stats"]["rounds"] == 15
+        phase = e["phase"]  # each contender in its tuned mode, named
+        assert e["rival_modes"] == {"handcrafted": "eager", rivals[0]: capabilities(rivals[0]).tuned_mode(phase)}
         s = e["speedup"][rivals[0]]
         assert 0 < s["low"] <= s["median"] <= s["high"] and s["rounds"] == 15
         assert all(len(v) == 15 for v in e["paired"]["per_call_s"].values())
@@ -196,9 +201,39 @@ def test_interleaved_ratios_end_to_end(tmp_path, capsys):
     assert 0 < share["low"] <= share["median"] <= share["high"] and set(big["throughput"]) == {"handcrafted", rivals[0]}
     main(["check-speed", str(path)])
     out = capsys.readouterr().out
-    assert "threads 1, interleaved, inference lenet5 batch 64: handcrafted / " + rivals[0] in out
+    mode = capabilities(rivals[0]).tuned_mode("infer")
+    assert f"threads 1, interleaved, inference lenet5 batch 64: handcrafted / {rivals[0]} ({mode})" in out
     assert "threads 1, interleaved, train step lenet5 batch 64" in out
     assert "interleaved, inference lenet5 batch 1024: handcrafted % of the GEMM peak timed in the same rounds" in out
+
+
+def test_tuned_modes_against_their_defaults_end_to_end(tmp_path):
+    """The tuned-vs-default rows: only backends whose tuned mode differs are generated; each row times both
+    modes in the same rounds and records the tuned one's speed over the default's with its interval."""
+    tuned = [b for b in available_backends() if capabilities(b).tuned_mode("infer") != capabilities(b).default_mode(
+        "infer")]
+    if not tuned:
+        pytest.skip("needs torch or jax, whose tuned inference modes differ from their defaults")
+    collect = subprocess.run([sys.executable, "-m", "pytest", "bench/test_tuned_modes.py", "--collect-only", "-q",
+                              "-p", "no:cacheprovider", "--profile", "speed"], cwd=ROOT, capture_output=True,
+                             text=True, timeout=300)
+    backends = {line.split("[")[1].split("-")[0] for line in collect.stdout.splitlines() if "::" in line}
+    assert backends == {b for b in available_backends() if b in ("torch", "jax")}  # keras, ORT: tuned = default
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "bench/test_tuned_modes.py", "-p", "no:cacheprovider", "--profile", "speed",
+         "--backends", ",".join(["handcrafted", tuned[0]]), "--archs", "lenet5", "--epochs", "1", "--threads", "1",
+         "-k", f"tuned_inference[{tuned[0]}-lenet5-cpu-64]", "--progress", "log",
+         "--model-cache", str(tmp_path / "models"), f"--benchmark-storage=file://{tmp_path / 'storage'}",
+         "--benchmark-autosave", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+    (path,) = (tmp_path / "storage").rglob("*.json")
+    (row,) = load_run(path).benchmarks
+    e, caps = row["extra_info"], capabilities(tuned[0])
+    assert row["group"] == "tuned-vs-default inference batch=64" and e["backend"] == tuned[0]
+    assert (e["default_mode"], e["tuned_mode"]) == (caps.default_mode("infer"), caps.tuned_mode("infer"))
+    s = e["speedup"][e["tuned_mode"]]
+    assert 0 < s["low"] <= s["median"] <= s["high"] and s["rounds"] == 15
+    assert set(e["paired"]["per_call_s"]) == set(e["throughput"]) == {e["default_mode"], e["tuned_mode"]}
 
 
 def test_sigterm_ends_the_run_and_keeps_what_finished(tmp_path):

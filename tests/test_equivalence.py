@@ -3,6 +3,9 @@
 The handcrafted NumPy backend needs nothing but NumPy, so it is the reference
 every other backend is compared with (atol 1e-4 in float32, DESIGN.md section 6).
 Comparing each framework with it also compares the frameworks with each other.
+Each framework's tuned modes (``Capabilities.tuned``, docs/tuned-modes.md) are held to the same: the tuned
+inference mode's forward pass gives the same logits, and training runs in both the default and the tuned
+mode make the same steps.
 """
 from __future__ import annotations
 
@@ -23,6 +26,9 @@ ATOL = 1e-4
 REFERENCE = "handcrafted"
 FRAMEWORKS = [b for b in BACKENDS if b != REFERENCE]
 TRAINING = [b for b in FRAMEWORKS if capabilities(b).trains]
+# (backend, mode): every trainer's default mode, and its tuned one where that differs
+TRAIN_CASES = [(b, m) for b in TRAINING for m in dict.fromkeys((capabilities(b).default_mode("train"),
+                                                                 capabilities(b).tuned_mode("train")))]
 
 ARCHS = {
     "lenet5-tanh-max": lambda: lenet5(activation="tanh", pool="max"),
@@ -45,9 +51,10 @@ def framework(request):
     return request.param
 
 
-@pytest.fixture(params=TRAINING)
-def training_framework(request):
-    require_backend(request.param)
+@pytest.fixture(params=TRAIN_CASES, ids=[f"{b}-{m}" for b, m in TRAIN_CASES])
+def training_case(request):
+    """(backend, training mode)."""
+    require_backend(request.param[0])
     return request.param
 
 
@@ -65,6 +72,12 @@ def _batch(digits, n=32, start=0):
 
 def _max_diff(a: dict, b: dict) -> dict:
     return {k: float(np.abs(a[k] - b[k]).max()) for k in a}
+
+
+def _logits(framework: str, out) -> np.ndarray:
+    """What a ``make_forward`` call returned, as NumPy: ORT's IO binding holds its output, the others give a
+    tensor or array that NumPy reads."""
+    return out.copy_outputs_to_cpu()[0] if framework == "onnxruntime" else np.asarray(out)
 
 
 # --------------------------------------------------------------------------- same function
@@ -87,6 +100,30 @@ def test_same_logits_from_the_same_weights(framework, arch_name, digits):
                                err_msg=f"{framework} and {REFERENCE} disagree on {arch.name}")
 
 
+@pytest.mark.parametrize("arch_name", ARCHS)
+def test_tuned_inference_mode_gives_the_same_logits(framework, arch_name, digits):
+    """The tuned mode's timed forward pass (every conversion made by ``make_forward``), at two batch sizes,
+    called twice (TorchScript optimizes on its second call)."""
+    arch = ARCHS[arch_name]()
+    mode = capabilities(framework).tuned_mode("infer")
+    weights = init_weights(arch, seed=11)
+    x, _ = _batch(digits, 40)
+    x = np.concatenate([x, 3 * np.random.default_rng(0).standard_normal(x.shape, dtype=np.float32)])
+    ref = get_backend(REFERENCE).build(arch)
+    get_backend(REFERENCE).set_weights(ref, weights)
+    backend = get_backend(framework)
+    model = backend.build(arch, seed=0)
+    backend.set_weights(model, weights)
+    for n in (len(x), 1):
+        expected = get_backend(REFERENCE).predict(ref, x[:n])
+        forward = backend.make_forward(model, x[:n], mode=mode)
+        for call in range(2):
+            got = _logits(framework, forward())
+            assert got.shape == (n, arch.num_classes)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=ATOL,
+                                       err_msg=f"{framework} {mode} and {REFERENCE}, batch {n}, call {call + 1}")
+
+
 # --------------------------------------------------------------------------- same training
 
 
@@ -98,9 +135,10 @@ STEP_CONFIGS = {
 
 @pytest.mark.parametrize("arch_name", ["lenet5-tanh-max", "lenet5-modified"])
 @pytest.mark.parametrize("config_name", STEP_CONFIGS)
-def test_same_weights_after_one_and_a_few_steps(training_framework, config_name, arch_name, digits):
-    """One step, then five more (batch sizes vary, lr changes mid-run), from the same weights and batches."""
-    framework = training_framework
+def test_same_weights_after_one_and_a_few_steps(training_case, config_name, arch_name, digits):
+    """One step, then five more (batch sizes vary, lr changes mid-run), from the same weights and batches, in
+    the framework's default and tuned training modes."""
+    framework, mode = training_case
     arch, config = ARCHS[arch_name](), STEP_CONFIGS[config_name]
     x, y = _batch(digits, 64)
     rng = np.random.default_rng(1)
@@ -110,7 +148,7 @@ def test_same_weights_after_one_and_a_few_steps(training_framework, config_name,
     for name in (REFERENCE, framework):
         backend = get_backend(name)
         model = backend.build(arch, seed=4)
-        trainer = backend.trainer(model, x, y, config)
+        trainer = backend.trainer(model, x, y, config, mode=None if name == REFERENCE else mode)
         loss, logits = trainer.step(batches[0], lrs[0])
         first = backend.get_weights(model)
         for idx, lr in zip(batches[1:], lrs[1:]):
@@ -121,7 +159,7 @@ def test_same_weights_after_one_and_a_few_steps(training_framework, config_name,
     np.testing.assert_allclose(got[1], ref[1], rtol=0, atol=ATOL)
     for when, i in (("one step", 2), ("six steps", 3)):
         diff = _max_diff(got[i], ref[i])
-        assert max(diff.values()) < ATOL, f"{framework} vs {REFERENCE} after {when}: {diff}"
+        assert max(diff.values()) < ATOL, f"{framework} ({mode}) vs {REFERENCE} after {when}: {diff}"
     moved = _max_diff(ref[3], init_weights(arch, 4))
     assert min(moved.values()) > ATOL, moved  # every tensor moved by more than the tolerance
 

@@ -50,7 +50,7 @@ def test_speed_targets_from_history(tmp_path):
     assert [(r["ratio"], r["passed"]) for r in epochs] == [(0.75, True), (0.75 / 0.7, False)]  # torch, keras
     assert not rows["threads 2, inference lenet5 batch 1"]["passed"]  # half torch's throughput at batch 1
     infer = [r for r in check(load_run(path)) if "batch 1024" in r["target"]]
-    assert "best of torch, keras throughput (keras)" in infer[0]["target"]
+    assert "best of torch, keras throughput, default modes (keras)" in infer[0]["target"]
     assert infer[0]["ratio"] == pytest.approx(1.2) and infer[0]["passed"]
     assert "GEMM peak" in infer[1]["target"] and infer[1]["ratio"] == 30.0 and infer[1]["passed"]
     assert "FAIL" in format_rows(check(load_run(path)))
@@ -84,7 +84,10 @@ def _paired(phase, batch, speedups, threads=2, **extra):
 def test_interleaved_rows_are_judged_by_their_interval_and_replace_the_sequential_ones(tmp_path):
     path = _history(tmp_path, [
         _bench("inference batch=64", "handcrafted", 64, 1e-3), _bench("inference batch=64", "torch", 64, 5e-4),
-        _paired("infer", 64, {"torch": (1.2, 1.3, 1.4), "keras": (1.0, 1.15, 1.3)}),
+        _paired("infer", 64, {"torch": (1.2, 1.3, 1.4), "keras": (1.0, 1.15, 1.3), "onnxruntime": (0.9, 0.95, 1.0),
+                               "jax": (1.5, 1.6, 1.7)},
+                rival_modes={"handcrafted": "eager", "torch": "frozen", "keras": "graph", "onnxruntime": "all",
+                             "jax": "jit-nhwc"}),
         _paired("infer", 1024, {"torch": (0.8, 0.9, 1.0)}, pct_of_peak=30.0, unstable=True,
                 unstable_reasons=["reference probe drifted +90%"]),
         _paired("train", 64, {"torch": (1.4, 1.5, 1.6), "keras": (0.5, 0.6, 0.7)}),
@@ -95,11 +98,16 @@ def test_interleaved_rows_are_judged_by_their_interval_and_replace_the_sequentia
         (found,) = [r for r in rows if all(w in r["target"] for w in words)]
         return found
 
-    assert len(rows) == 6 and all("interleaved" in r["target"] for r in rows)  # the sequential pair is replaced
-    assert row("batch 64:", "torch throughput")["passed"] is True  # all of [1.2, 1.4] >= 1.1
-    straddle = row("batch 64:", "keras throughput")
+    assert len(rows) == 8 and all("interleaved" in r["target"] for r in rows)  # the sequential pair is replaced
+    assert row("batch 64:", "torch (frozen) throughput")["passed"] is True  # all of [1.2, 1.4] >= 1.1
+    # every framework is a rival, in the mode the row names; rows recorded before modes were named ran defaults
+    assert row("batch 64:", "onnxruntime (all) throughput")["passed"] is False
+    assert row("batch 64:", "jax (jit-nhwc) throughput")["passed"] is True
+    assert "handcrafted / torch (default mode) throughput" in row("batch 1024:", "torch")["target"]
+    straddle = row("batch 64:", "keras (graph) throughput")
     assert straddle["passed"] is None and "straddles" in straddle["reasons"][0]
-    assert row("batch 1024:", "torch throughput")["passed"] is False  # [0.8, 1.0] < 1.1, whatever the flags say
+    # [0.8, 1.0] < 1.1, whatever the flags say
+    assert row("batch 1024:", "torch (default mode) throughput")["passed"] is False
     assert row("GEMM peak")["passed"] is None  # the machine's flags hold there: it is no ratio
     torch_time = row("train step", "torch")
     assert torch_time["ratio"] == pytest.approx(1 / 1.5) and torch_time["passed"] is True

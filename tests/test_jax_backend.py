@@ -78,8 +78,10 @@ def test_flops_xla_of_lenet5():
     assert count(build_arch("lenet5", 10, (1, 32, 32))).flops_xla == 833_040 + 6_518 + 3 * 1_576 == 844_286
 
 
-def test_gradient_matches_finite_differences(jb):
-    """jax.grad of the loss against central differences, on the odd-options network (float32, so loose)."""
+@pytest.mark.parametrize("layout", ["NCHW", "NHWC"])
+def test_gradient_matches_finite_differences(jb, layout):
+    """jax.grad of the loss against central differences, on the odd-options network (float32, so loose), in
+    each layout: in NHWC the gradient flows back through the weights' layout to the canonical ones."""
     import jax
     from jax.test_util import check_grads
 
@@ -88,7 +90,8 @@ def test_gradient_matches_finite_differences(jb):
     x = np.random.default_rng(0).standard_normal((4, *ODD.input_shape), dtype=np.float32)
     y = np.array([0, 3, 1, 4], np.int32)
     params = jax.tree.map(jax.numpy.asarray, init_weights(ODD, 2))
-    check_grads(lambda p: network.loss(ODD, p, x, y)[0], (params,), order=1, modes=("rev",), eps=1e-2,
+    x = network.to_layout(x, layout)
+    check_grads(lambda p: network.loss(ODD, layout, p, x, y)[0], (params,), order=1, modes=("rev",), eps=1e-2,
                 atol=2e-2, rtol=2e-2)
 
 

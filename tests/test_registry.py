@@ -26,10 +26,23 @@ def test_every_backend_declares_its_capabilities_without_importing_its_framework
     assert isinstance(caps, Capabilities) and caps.infer_modes and "cpu" in caps.devices
     assert caps.trains == bool(caps.train_modes)
     assert caps.trains or caps.weights_from in BACKENDS and capabilities(caps.weights_from).trains
+    # every phase it runs names its tuned mode (docs/tuned-modes.md), one of the modes it declares
+    assert set(caps.tuned) == {p for p in ("train", "infer") if caps.modes(p)}
+    assert all(caps.tuned_mode(p) == caps.tuned[p] in caps.modes(p) for p in caps.tuned)
     code = (f"import sys, lenet.backends as b; b.capabilities({name!r}); print(sorted(m for m in "
             "('torch', 'tensorflow', 'onnxruntime', 'onnx', 'jax', 'optax') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]", out.stdout
+
+
+def test_a_tuned_mode_must_be_declared_and_a_phase_without_one_runs_its_default():
+    caps = Capabilities(framework="numpy", extra=None, infer_modes=("eager", "fast"), train_modes=("eager",),
+                        tuned={"infer": "fast"})
+    assert (caps.default_mode("infer"), caps.tuned_mode("infer")) == ("eager", "fast")
+    assert caps.tuned_mode("train") == caps.default_mode("train") == "eager"
+    assert Capabilities(framework="numpy", extra=None, infer_modes=("all",)).tuned_mode("train") is None
+    with pytest.raises(ValueError, match=r"tuned infer mode 'xla' is not one of the declared \('eager', 'fast'\)"):
+        Capabilities(framework="numpy", extra=None, infer_modes=("eager", "fast"), tuned={"infer": "xla"})
 
 
 def test_unknown_backend_names_the_choices():

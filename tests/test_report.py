@@ -450,7 +450,7 @@ def test_speed_targets_match_the_checker(report, history):
 
     rows = check(load_run(history))
     if not rows:
-        assert "No handcrafted/torch pairs" in report.markdown
+        assert "No handcrafted/rival pairs" in report.markdown
         return
     t = table(report.markdown, "Speed targets")
     assert [r["target"] for r in t["rows"]] == [r["target"] for r in rows]
@@ -1064,13 +1064,43 @@ def test_html_page_is_self_contained(tmp_path):
     assert ">4.462–4.784</td>" in page  # the median's 95% interval, ms
 
 
+def test_tuned_modes_against_their_defaults_have_their_section(tmp_path):
+    def row(backend, phase, batch, modes, speedup, **figures):
+        group = f"tuned-vs-default {'inference' if phase == 'infer' else 'train'} batch={batch}"
+        return {"name": f"test_tuned_{phase}[{backend}-lenet5-{batch}]", "group": group, "params": {},
+                "stats": {"median": 1.0},
+                "extra_info": {"backend": backend, "arch": "lenet5", "device": "cpu", "phase": phase,
+                               "batch_size": batch, "threads": {"requested": 1}, "default_mode": modes[0],
+                               "tuned_mode": modes[1], "speedup": {modes[1]: dict(zip(("low", "median", "high"),
+                                                                                     speedup))}, **figures}}
+
+    path = tmp_path / "h.json"
+    path.write_text(json.dumps({"machine_info": {"node": "box"}, "commit_info": {}, "datetime": "2026-12-06T00:00:00",
+                                "benchmarks": [
+                                    row("jax", "infer", 64, ("jit", "jit-nhwc"), (0.7, 0.8, 0.9),
+                                        throughput={"jit": 20000.0, "jit-nhwc": 16000.0}),
+                                    row("torch", "train", 64, ("eager", "channels_last"), (1.1, 1.2, 1.3),
+                                        step_time={"eager": 0.012, "channels_last": 0.01}),
+                                    row("torch", "infer", 64, ("eager", "frozen"), (2.0, 2.4, 2.6),
+                                        throughput={"eager": 10000.0, "frozen": 24000.0})]}))
+    report = build_report([path], tmp_path / "out")
+    rows = table(report.markdown, "What an expert gains")["rows"]
+    assert [(r["backend"], r["phase"], r["default mode"], r["tuned mode"], r["tuned's speed over the default's"],
+             r["95% interval"], r["default / tuned"]) for r in rows] == [
+        ("torch", "infer", "eager", "frozen", "2.40x", "[2.00, 2.60]", "10,000 / 24,000 img/s"),
+        ("torch", "train", "eager", "channels_last", "1.20x", "[1.10, 1.30]", "12.00 / 10.00 ms"),
+        ("jax", "infer", "jit", "jit-nhwc", "0.80x", "[0.70, 0.90]", "20,000 / 16,000 img/s")]  # slower: reported
+    assert "not rendered" not in report.markdown and "Speed ratios, interleaved (group" in "".join(report.not_run)
+
+
 def test_interleaved_speed_ratios_have_their_section_and_judge_the_targets(tmp_path):
     def row(phase, batch, speedup, **figures):
         group = f"speed-ratio {'inference' if phase == 'infer' else 'train'} batch={batch}"
         return {"name": f"test_{phase}[lenet5-{batch}]", "group": group, "params": {}, "stats": {"median": 1.0},
                 "extra_info": {"backend": "handcrafted", "arch": "lenet5", "device": "cpu", "phase": phase,
                                "batch_size": batch, "threads": {"requested": 2}, "contenders": ["handcrafted", "torch"],
-                               "speedup": {"torch": dict(zip(("low", "median", "high"), speedup))}, **figures}}
+                               "speedup": {"torch": dict(zip(("low", "median", "high"), speedup))},
+                               "rival_modes": {"handcrafted": "eager", "torch": "frozen"}, **figures}}
 
     path = tmp_path / "h.json"
     path.write_text(json.dumps({"machine_info": {"node": "box"}, "commit_info": {}, "datetime": "2026-12-01T00:00:00",
@@ -1080,8 +1110,9 @@ def test_interleaved_speed_ratios_have_their_section_and_judge_the_targets(tmp_p
                                                                                              "torch": 0.0121})]}))
     report = build_report([path], tmp_path / "out")
     ratios = table(report.markdown, "Speed ratios, interleaved")["rows"]
-    assert [(r["phase"], r["rival"], r["handcrafted's speed over the rival's"], r["95% interval"]) for r in ratios] == [
-        ("infer", "torch", "1.30x", "[1.20, 1.40]"), ("train", "torch", "1.10x", "[0.90, 1.30]")]
+    assert [(r["phase"], r["rival"], r["rival's mode"], r["handcrafted's speed over the rival's"], r["95% interval"])
+            for r in ratios] == [("infer", "torch", "frozen", "1.30x", "[1.20, 1.40]"),
+                                 ("train", "torch", "frozen", "1.10x", "[0.90, 1.30]")]
     assert ratios[0]["handcrafted / rival"] == "2,600 / 2,000 img/s" and ratios[1]["handcrafted / rival"] == \
         "11.00 / 12.10 ms"
     targets = table(report.markdown, "Speed targets")["rows"]

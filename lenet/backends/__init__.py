@@ -61,7 +61,9 @@ class Capabilities:
     ``compression``: techniques of :mod:`lenet.compress.runner` the backend
     runs natively through its ``compress`` hook, with their levels.
     ``weights_from``: for an inference-only backend, the backend whose
-    training produces the weights it runs.
+    training produces the weights it runs.  ``tuned``: phase -> the mode
+    the framework's own performance guide recommends (docs/tuned-modes.md
+    cites each); a phase not named runs tuned in its default mode.
     """
 
     framework: str  # the module that must be importable
@@ -72,6 +74,12 @@ class Capabilities:
     flop_counters: tuple[str, ...] = ()
     compression: dict[str, tuple[str, ...]] = field(default_factory=dict)
     weights_from: str | None = None
+    tuned: dict[str, str] = field(default_factory=dict)
+
+    def __post_init__(self):
+        for phase, mode in self.tuned.items():
+            if mode not in self.modes(phase):
+                raise ValueError(f"tuned {phase} mode {mode!r} is not one of the declared {self.modes(phase)}")
 
     @property
     def trains(self) -> bool:
@@ -82,6 +90,14 @@ class Capabilities:
         if phase not in ("train", "infer"):
             raise ValueError(f"phase must be 'train' or 'infer', got {phase!r}")
         return self.train_modes if phase == "train" else self.infer_modes
+
+    def default_mode(self, phase: str) -> str | None:
+        """The mode a call without one runs (the first declared); None if the phase has none."""
+        return next(iter(self.modes(phase)), None)
+
+    def tuned_mode(self, phase: str) -> str | None:
+        """The mode the framework's experts run for ``phase``: ``tuned[phase]``, else the default."""
+        return self.tuned.get(phase, self.default_mode(phase))
 
 
 @dataclass

@@ -137,7 +137,8 @@ def _is_interval(r) -> bool:
 
 
 def speedups(v) -> None:
-    """``extra_info["speedup"]`` (bench/test_speed_ratios.py): rival -> {median, low, high}, all > 0."""
+    """``extra_info["speedup"]``: rival (bench/test_speed_ratios.py) or tuned mode (bench/test_tuned_modes.py) ->
+    {median, low, high}, all > 0."""
     mapping(v)
     for rival, r in v.items():
         if not _is_interval(r):
@@ -218,12 +219,13 @@ STATS = {
 
 # Names the readers match, sort and join on (fields they only print, such as "level", may be any JSON value).
 TEXT_FIELDS = ("backend", "arch", "arch_name", "device", "dataset", "activation", "speed_dataset", "technique",
-               "mode", "phase", "config")
+               "mode", "phase", "config", "default_mode", "tuned_mode")
 EXTRA = {
     **dict.fromkeys(TEXT_FIELDS, string),
     "history": history_rows,
     "flop_counters": flop_counters,
-    **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers"), mapping),
+    **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers", "rival_modes"),
+                    mapping),
     **dict.fromkeys(("params", "seed", "num_classes", "stored_values", "break_even_calls"), non_negative_int),
     "pct_of_peak": non_negative_number,  # judged by lenet.study.speed_targets
     "speedup": speedups,  # judged by lenet.study.speed_targets

@@ -679,16 +679,55 @@ def speed_ratios_section(records: list[Record], ctx: Context) -> Section:
         Column("batch", lambda row: row["record"].get("batch_size"), integer),
         Column("threads", lambda row: (row["record"].get("threads") or {}).get("requested"), integer),
         Column("rival", lambda row: row["rival"], text),
+        Column("rival's mode", lambda row: (row["record"].get("rival_modes") or {}).get(row["rival"], "default"),
+               text),
         Column("handcrafted's speed over the rival's", lambda row: row["median"], lambda v: f"{v:.2f}x"),
         Column("95% interval", lambda row: f"[{row['low']:.2f}, {row['high']:.2f}]", text),
         Column("rounds", lambda row: row.get("rounds"), integer, optional=True),
         Column("handcrafted / rival", measured, text),
     ]
-    intro = ("Handcrafted, torch and keras on the same weights and input, timed side by side: rounds of a block "
-             "each, in a rotating order (bench/test_speed_ratios.py). The ratio is taken within each round; the "
-             "median over rounds and its 95% order-statistic interval are shown. A slow spell of the machine lands "
-             "on every contender of a round alike. Training compares step times (speed = 1 / time).")
+    intro = ("Handcrafted against every framework in its tuned mode (docs/tuned-modes.md), on the same weights and "
+             "input, timed side by side: rounds of a block each, in a rotating order (bench/test_speed_ratios.py). "
+             "The ratio is taken within each round; the median over rounds and its 95% order-statistic interval are "
+             "shown. A slow spell of the machine lands on every contender of a round alike. Training compares step "
+             "times (speed = 1 / time). Rows recorded before the modes were named ran each rival's default mode.")
     return Section("speed-ratios", "Speed ratios, interleaved", intro, [Table(cols, speed_ratio_rows(records))])
+
+
+def tuned_modes_section(records: list[Record], ctx: Context) -> Section:
+    """Each framework's tuned mode against its default, per batch and thread count (bench/test_tuned_modes.py)."""
+    order = sort_key(labels_of(records))
+    rows = sorted(records, key=lambda r: (_backend_order(r.get("backend")), order(r)[:-1], str(r.get("phase")),
+                                          r.get("batch_size") or 0))
+
+    def gain(r: Record) -> dict:
+        return r.get("speedup")[r.get("tuned_mode")]
+
+    def measured(r: Record) -> str:  # default / tuned, medians in the same rounds
+        modes = (r.get("default_mode"), r.get("tuned_mode"))
+        if r.get("phase") == "infer":
+            return " / ".join(f"{(r.get('throughput') or {}).get(m, 0):,.0f}" for m in modes) + " img/s"
+        return " / ".join(f"{(r.get('step_time') or {}).get(m, 0) * 1e3:.2f}" for m in modes) + " ms"
+
+    cols = ([Column("machine", lambda r: r.label, text, left=True)] if len(ctx.labels) > 1 else []) + [
+        Column("backend", lambda r: r.get("backend"), text, left=True),
+        Column("arch", lambda r: r.get("arch"), text, left=True),
+        Column("device", lambda r: r.get("device"), text),
+        Column("phase", lambda r: r.get("phase"), text),
+        Column("batch", lambda r: r.get("batch_size"), integer),
+        Column("threads", lambda r: (r.get("threads") or {}).get("requested"), integer),
+        Column("default mode", lambda r: r.get("default_mode"), text),
+        Column("tuned mode", lambda r: r.get("tuned_mode"), text),
+        Column("tuned's speed over the default's", lambda r: gain(r)["median"], lambda v: f"{v:.2f}x"),
+        Column("95% interval", lambda r: f"[{gain(r)['low']:.2f}, {gain(r)['high']:.2f}]", text),
+        Column("default / tuned", measured, text),
+    ]
+    intro = ("Each framework's tuned mode (the one its own performance guide recommends, docs/tuned-modes.md) "
+             "against its default, on the same weights and input, timed side by side in interleaved rounds "
+             "(bench/test_tuned_modes.py): the median over rounds of the per-round ratio, with its 95% interval. "
+             "Backends whose tuned mode is their default (handcrafted, Keras, ONNX Runtime) have no row. A tuned "
+             "mode whose interval lies below 1 is not the tuned mode at that batch and thread count.")
+    return Section("tuned-modes", "What an expert gains", intro, [Table(cols, rows)])
 
 
 def speed_section(records: list[Record], ctx: Context) -> Section:
@@ -699,10 +738,11 @@ def speed_section(records: list[Record], ctx: Context) -> Section:
         Column("limit", lambda r: r["limit"], text),
         Column("result", _speed_result, text),
     ]
-    intro = ("The handcrafted backend against torch and keras on the same machine, threads and batch "
-             "(lenet/study/speed_targets.py).")
+    intro = ("The handcrafted backend against torch, keras, onnxruntime and jax on the same machine, threads and "
+             "batch (lenet/study/speed_targets.py): in the interleaved rows each rival runs its tuned mode, named in "
+             "the target; the sequential rows time every backend in its default mode.")
     if not rows:
-        intro += " No handcrafted/torch pairs on CPU in these histories: run the bench with both backends."
+        intro += " No handcrafted/rival pairs on CPU in these histories: run the bench with handcrafted and a rival."
         return Section("speed", "Speed targets", intro)
     return Section("speed", "Speed targets", intro, [Table(cols, rows)])
 

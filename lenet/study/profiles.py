@@ -11,15 +11,18 @@
               sweep and LeNet-5, on PyTorch as the study ran it.
 ``seeds``     the full profile's LeNet-5s' accuracy over 3 to 5 seeds and the backends' equivalence verdict.
 ``speed``     what ``lenet check-speed`` judges: inference and 60k-image training epochs of the two
-              LeNet-5s, and handcrafted against torch and Keras in interleaved rounds
-              (``bench/test_speed_ratios.py``); run it at ``--threads 1`` and ``2``.
+              LeNet-5s, handcrafted against every framework's tuned mode in interleaved rounds
+              (``bench/test_speed_ratios.py``), and each tuned mode against its default
+              (``bench/test_tuned_modes.py``); run it at ``--threads 1`` and ``2``.
+
+``full`` runs ``bench/test_tuned_modes.py`` too (``Profile.opt_in``); ``quick`` does not (about 12 s a row).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 # bench files that only a profile naming them runs (the others run wherever groups is None)
-OPT_IN_GROUPS = ("speed_ratios",)
+OPT_IN_GROUPS = ("speed_ratios", "tuned_modes")
 
 
 @dataclass(frozen=True)
@@ -77,6 +80,8 @@ class Profile:
     # (the backends take the same steps, tests/test_equivalence.py, so training it in each would train the
     # same model again); archs not named here are trained by every backend that trains
     weights_from: tuple = ()
+    # opt-in bench files (OPT_IN_GROUPS) that a profile running every other file (groups None) runs as well
+    opt_in: tuple = ()
 
     def weights_source(self, arch_name: str) -> str | None:
         """The backend whose trained weights every backend runs for ``arch_name``, or None (each trains)."""
@@ -89,7 +94,7 @@ class Profile:
     def runs(self, group: str) -> bool:
         """Whether this profile runs the bench file ``test_<group>.py`` (:data:`OPT_IN_GROUPS`: only if named)."""
         if self.groups is None:
-            return group not in OPT_IN_GROUPS
+            return group not in OPT_IN_GROUPS or group in self.opt_in
         return group in self.groups
 
 
@@ -123,7 +128,8 @@ PROFILES = {
                     server_min_duration_s=1.5, server_search_steps=8, server_max_step_s=10.0,
                     compression_plan="study", finetune_epochs=1, finetune_samples=16384,
                     compression_archs=("lenet5-relu",),
-                    weights_from=(("lenet5", "handcrafted"), ("lenet5-modified", "handcrafted"))),
+                    weights_from=(("lenet5", "handcrafted"), ("lenet5-modified", "handcrafted")),
+                    opt_in=("tuned_modes",)),
     # compression: every technique at every level (lenet.compress.runner.PLANS["full"]) on every backend,
     # the full profile's model and fine-tuning; 16 minutes on 2 cores with the models cached, so a profile of its own
     "compression": Profile(archs=("lenet5-relu",), infer_batches=(), train_batches=(), speed_dataset=None,
@@ -146,5 +152,5 @@ PROFILES = {
     # enough to time well at 2 threads (a digits epoch lasts ~0.2 s)
     "speed": Profile(archs=("lenet5", "lenet5-relu"), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset="synthetic:60000", time_budget_s=1.0, train_rounds=3, memory_samples=1024,
-                     groups=("inference", "training", "speed_ratios")),
+                     groups=("inference", "training", "speed_ratios", "tuned_modes")),
 }

@@ -9,4 +9,5 @@ from .. import Capabilities
 
 NAME = "handcrafted"
 CAPABILITIES = Capabilities(framework="numpy", extra=None, infer_modes=("eager",), train_modes=("eager",),
-                            devices=("cpu",), compression={"int8-static": ("ptq",)})
+                            devices=("cpu",), compression={"int8-static": ("ptq",)},
+                            tuned={"infer": "eager", "train": "eager"})  # its only mode is its tuned one

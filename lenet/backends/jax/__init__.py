@@ -12,13 +12,18 @@ study measures.
 
 Modes, the same for inference and training: ``"jit"`` (the default) traces the forward pass, or the whole
 training step (gather, forward, loss, gradient, optimizer update), into one XLA computation per input shape;
-``"eager"`` runs the same Python op by op under ``jax.disable_jit()``, each primitive dispatched on its own.
+``"eager"`` runs the same Python op by op under ``jax.disable_jit()``, each primitive dispatched on its own;
+``"jit-nhwc"``, the tuned mode (JAX's guide: jit the whole computation; XLA's CPU convolutions want
+channels-last data), is ``"jit"`` with channels-last activations and HWIO kernels (:mod:`.network`): the input
+and the training set are transposed once, outside the jitted calls, and the weights laid out once per
+``make_forward`` (a trainer differentiates through the layout, so its weights stay canonical).
 The weights it runs are its own: it trains.
 """
 from .. import Capabilities
 
 NAME = "jax"
 # framework: optax, which needs jax and jaxlib, so that it is importable only when all three are
-CAPABILITIES = Capabilities(framework="optax", extra="jax", infer_modes=("jit", "eager"),
-                            train_modes=("jit", "eager"), devices=("cpu", "gpu"),
+CAPABILITIES = Capabilities(framework="optax", extra="jax", infer_modes=("jit", "eager", "jit-nhwc"),
+                            train_modes=("jit", "eager", "jit-nhwc"), devices=("cpu", "gpu"),
+                            tuned={"infer": "jit-nhwc", "train": "jit-nhwc"},
                             flop_counters=("xla_cost_analysis",))

@@ -4,12 +4,12 @@ A model's ``net`` is a :class:`Net`: the canonical weights as device arrays, the
 forward pass that :func:`predict` uses.  Weights need no transposing: the canonical layout is what
 :mod:`.network` computes with.  Everything stays float32, JAX's default (``jax_enable_x64`` is left off).
 
-Modes (``make_forward`` and ``trainer``): ``"jit"`` and ``"eager"``, see :mod:`lenet.backends.jax`.  A jitted
-training step donates the parameters and the optimizer state (``donate_argnums``), so that XLA updates them
-in place instead of allocating a second copy of each per step; the training set is not donated, it is read
-again by every step.  Each new input shape traces and compiles once (an epoch's partial last batch once more);
-the learning rate is an argument, so a schedule never recompiles.  :func:`cold_start` clears JAX's caches so
-that a first call pays its trace and compile in full.
+Modes (``make_forward`` and ``trainer``): ``"jit"``, ``"eager"`` and ``"jit-nhwc"``, see
+:mod:`lenet.backends.jax`.  A jitted training step donates the parameters and the optimizer state
+(``donate_argnums``), so that XLA updates them in place instead of allocating a second copy of each per step;
+the training set is not donated, it is read again by every step.  Each new input shape traces and compiles
+once (an epoch's partial last batch once more); the learning rate is an argument, so a schedule never
+recompiles.  :func:`cold_start` clears JAX's caches so that a first call pays its trace and compile in full.
 
 Threads.  XLA's CPU client fixes its thread pool when it initialises, on the first computation, from the
 ``XLA_FLAGS`` environment variable and the cores the process may use; nothing sizes it afterwards.  What can
@@ -159,29 +159,44 @@ def _eager(fn):
     return run
 
 
+def _layout(mode: str) -> str:
+    """The activation layout of ``mode``: NHWC for ``"jit-nhwc"``, else NCHW (see :mod:`.network`)."""
+    return "NHWC" if mode == "jit-nhwc" else "NCHW"
+
+
 def make_forward(model: Model, x, mode: str | None = None):
     """A zero-argument callable: the forward pass on ``x``, put on the device once.
 
-    ``mode``: ``"jit"`` (the default), a fresh ``jax.jit`` whose first call traces and compiles, or
-    ``"eager"``.  Each call returns after the computation has finished (``block_until_ready``).  The weights
-    are read at each call, so a model trained since (its arrays donated and replaced) is the one run.
+    ``mode``: ``"jit"`` (the default), a fresh ``jax.jit`` whose first call traces and compiles; ``"eager"``;
+    or ``"jit-nhwc"``, the same jit with ``x`` transposed to NHWC and the weights laid out (HWIO kernels,
+    :func:`.network.laid_out`) once, here.  Each call returns after the computation has finished
+    (``block_until_ready``).  The weights are read at each call (in ``"jit-nhwc"``, laid out again when the
+    model holds other arrays), so a model trained since (its arrays donated and replaced) is the one run.
     """
     mode = check_mode(NAME, CAPABILITIES, "infer", mode)
-    net = model.net
-    xd = jax.device_put(check_input(model.arch, x), net.device)
-    fn = functools.partial(network.forward, model.arch)
-    fn = jax.jit(fn) if mode == "jit" else _eager(fn)
+    net, arch, layout = model.net, model.arch, _layout(mode)
+    xd = jax.device_put(network.to_layout(check_input(arch, x), layout), net.device)
+    fn = functools.partial(network.forward, arch, layout=layout)
+    fn = _eager(fn) if mode == "eager" else jax.jit(fn)
+    if layout == "NCHW":
+        def forward():
+            return fn(net.params, xd).block_until_ready()
 
-    def forward():
-        return fn(net.params, xd).block_until_ready()
+        return forward
+    held = {"from": net.params, "params": network.laid_out(arch, net.params, layout)}  # laid out once, here
 
-    return forward
+    def forward_laid_out():
+        if held["from"] is not net.params:  # trained since: its arrays were replaced
+            held.update({"from": net.params, "params": network.laid_out(arch, net.params, layout)})
+        return fn(held["params"], xd).block_until_ready()
+
+    return forward_laid_out
 
 
 def cold_start(mode: str):
-    """For a first-call measurement in ``mode``: with ``"jit"``, forget every trace and compiled executable
+    """For a first-call measurement in ``mode``: in a jitted mode, forget every trace and compiled executable
     in this process (``jax.clear_caches()``), so that the first call pays its own trace and compile."""
-    if mode == "jit":
+    if mode != "eager":
         jax.clear_caches()
     return contextlib.nullcontext()
 
@@ -189,7 +204,7 @@ def cold_start(mode: str):
 def warm_up(mode: str) -> None:
     """Pay XLA's one-time process costs (client start, compiler passes' first use) on a one-op function, so
     that a later first call measures its own model's trace and compile."""
-    if mode == "jit":
+    if mode != "eager":
         jax.jit(lambda t: t * 2 + 1)(jnp.ones(4)).block_until_ready()
         jax.clear_caches()
 
@@ -233,16 +248,16 @@ class JaxTrainer:
         x_train, y_train = training_set(model.arch, x_train, y_train, config)
         self.model, self.config = model, config
         dev = model.net.device
-        self.x = jax.device_put(x_train, dev)
+        self.x = jax.device_put(network.to_layout(x_train, _layout(mode)), dev)
         self.y = jax.device_put(y_train.astype(np.int32), dev)  # JAX's default integer width
         tx = optim.torch_form(config)
         self.opt_state = jax.device_put(tx.init(model.net.params), dev)
-        step = functools.partial(network.train_step, model.arch, tx)
-        self._step = jax.jit(step, donate_argnums=(0, 1)) if mode == "jit" else _eager(step)
+        step = functools.partial(network.train_step, model.arch, _layout(mode), tx)
+        self._step = _eager(step) if mode == "eager" else jax.jit(step, donate_argnums=(0, 1))
 
     def tracing_count(self) -> int:
         """Traces (one compile each) of the jitted step so far: one per batch shape; 0 in eager mode."""
-        return self._step._cache_size() if self.mode == "jit" else 0
+        return 0 if self.mode == "eager" else self._step._cache_size()
 
     def _index(self, idx) -> jax.Array:
         return jax.device_put(np.asarray(idx, dtype=np.int32), self.model.net.device)

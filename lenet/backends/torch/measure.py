@@ -10,24 +10,20 @@ from .. import Model
 from ..common import check_input, check_mode
 from . import CAPABILITIES, NAME
 from .model import torch_device
-from .modes import import_inductor, sync
+from .modes import inference_net, sync
 
 
 def make_forward(model: Model, x, mode: str | None = None):
     """A zero-argument callable: eval-mode forward pass on ``x``, converted to a tensor on the device once.
 
-    ``mode``: ``"eager"`` (the default), or ``"compile"``: a fresh
-    ``torch.compile(model.net)`` whose first call compiles (for this input shape).
-    Each call returns after the computation has finished (CUDA synchronised).
+    ``mode``: ``"eager"`` (the default), ``"channels_last"``, ``"frozen"`` (traced, frozen and optimized for
+    inference here, outside the timed call) or ``"compile"``: a fresh ``torch.compile(model.net)`` whose
+    first call compiles (for this input shape); see :func:`.modes.inference_net`.  Each call runs under
+    ``torch.inference_mode`` and returns after the computation has finished (CUDA synchronised).
     """
     mode = check_mode(NAME, CAPABILITIES, "infer", mode)
     dev = torch_device(model)
-    xt = torch.from_numpy(check_input(model.arch, x)).to(dev)
-    net = model.net
-    net.eval()
-    if mode == "compile":
-        import_inductor()
-        net = torch.compile(net)
+    net, xt = inference_net(model.net, torch.from_numpy(check_input(model.arch, x)).to(dev), mode)
 
     def forward():
         with torch.inference_mode():

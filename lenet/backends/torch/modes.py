@@ -1,7 +1,9 @@
 """Execution modes and what first-call measurements need of them.
 
 Execution modes (``trainer(..., mode=...)``, ``make_forward(..., mode=...)``, declared in
-:data:`lenet.backends.torch.CAPABILITIES`): ``"eager"`` (the default) and
+:data:`lenet.backends.torch.CAPABILITIES`): ``"eager"`` (the default),
+``"channels_last"`` and ``"frozen"`` (:func:`inference_net`, :func:`to_channels_last`: the paths of
+PyTorch's Performance Tuning Guide, docs/tuned-modes.md) and
 ``"compile"``, ``torch.compile`` with its default backend, inductor (C++ on
 the CPU, Triton on CUDA).  For training, the model's forward pass together
 with the loss is compiled, not the whole step: AOTAutograd then compiles the
@@ -20,11 +22,13 @@ first call pay its model's full compile.
 from __future__ import annotations
 
 import contextlib
+import copy
 import platform
 import sys
 import warnings
 
 import torch
+from torch import nn
 
 from .model import resolve_device
 
@@ -32,6 +36,45 @@ from .model import resolve_device
 def sync(dev: torch.device) -> None:
     if dev.type == "cuda":
         torch.cuda.synchronize(dev)
+
+
+def to_channels_last(net: nn.Module, dev: torch.device) -> nn.Module:
+    """``net`` with its 4-D weights laid out channels-last, in place (the values unchanged): oneDNN's and
+    cuDNN's convolutions then run NHWC without reordering the activations at every call.  On CUDA it also
+    turns on ``cudnn.benchmark`` (cuDNN tries its algorithms on each new input shape and keeps the fastest),
+    which the guide recommends for fixed shapes on a GPU; a process-wide switch."""
+    if dev.type == "cuda":
+        torch.backends.cudnn.benchmark = True
+    return net.to(memory_format=torch.channels_last)
+
+
+def inference_net(net: nn.Module, xt: torch.Tensor, mode: str) -> tuple:
+    """``(callable, input)`` running ``net`` on ``xt`` in inference ``mode``, every conversion made here.
+
+    ``"eager"``: ``net`` itself, reading its live weights.  ``"channels_last"``: a copy of ``net`` with
+    channels-last weights (:func:`to_channels_last`) and ``xt`` channels-last.  ``"frozen"``: that copy traced
+    on ``xt``, frozen (``torch.jit.freeze``: weights and attributes inlined as constants) and passed through
+    ``torch.jit.optimize_for_inference`` (on the CPU: convolutions fused with their activations into oneDNN
+    ops with prepacked weights).  Both copies hold the weights as they were at this call.  ``"compile"``:
+    ``torch.compile(net)``, whose first call compiles.
+
+    TorchScript is deprecated in favour of ``torch.compile`` and ``torch.export`` (torch 2.13 warns
+    so at each of these calls); the warnings are silenced here by name, so that ``-W error`` runs can measure
+    it while it remains the fastest inference path measured for these networks (docs/tuned-modes.md).
+    """
+    net.eval()
+    if mode == "eager":
+        return net, xt
+    if mode == "compile":
+        import_inductor()
+        return torch.compile(net), xt
+    xt = xt.contiguous(memory_format=torch.channels_last)
+    net = to_channels_last(copy.deepcopy(net), xt.device)
+    if mode == "channels_last":
+        return net, xt
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=r"`torch\.jit\.\w+` is deprecated", category=DeprecationWarning)
+        return torch.jit.optimize_for_inference(torch.jit.freeze(torch.jit.trace(net, xt))), xt
 
 
 def import_inductor() -> None:

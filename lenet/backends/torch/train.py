@@ -17,11 +17,16 @@ from .. import Model
 from ..common import check_mode, training_set
 from . import CAPABILITIES, NAME
 from .model import predict, torch_device
-from .modes import import_inductor, sync
+from .modes import import_inductor, sync, to_channels_last
 
 
 class TorchTrainer:
-    """The training set on the device (converted once), the optimizer, and one step (eager or compiled)."""
+    """The training set on the device (converted once), the optimizer, and one step (eager or compiled).
+
+    Mode ``"channels_last"`` is eager with the model's conv weights and the training set laid out
+    channels-last (:func:`.modes.to_channels_last`), so that oneDNN's convolutions and their backward run
+    NHWC; the model stays so after training (its values and every result are the same).
+    """
 
     def __init__(self, model: Model, x_train, y_train, config: training.TrainConfig, mode: str | None = None):
         self.mode = mode = check_mode(NAME, CAPABILITIES, "train", mode)
@@ -30,6 +35,9 @@ class TorchTrainer:
         self.config = config
         dev = torch_device(model)
         self.x = torch.from_numpy(x_train).to(dev)
+        if mode == "channels_last":  # the weights in place (values unchanged), the training set once
+            to_channels_last(model.net, dev)
+            self.x = self.x.contiguous(memory_format=torch.channels_last)
         self.y = torch.from_numpy(y_train.astype(np.int64)).to(dev)  # CrossEntropyLoss wants int64
         self.device = dev
         params = model.net.parameters()
