@@ -61,7 +61,9 @@ class Capabilities:
     ``compression``: techniques of :mod:`lenet.compress.runner` the backend
     runs natively through its ``compress`` hook, with their levels.
     ``weights_from``: for an inference-only backend, the backend whose
-    training produces the weights it runs.
+    training produces the weights it runs.  ``no_instruction_count``: why
+    counting its instructions under valgrind (``--instrument instructions``,
+    :mod:`lenet.measure.instructions`) is impractical; None: it is counted.
     """
 
     framework: str  # the module that must be importable
@@ -72,10 +74,15 @@ class Capabilities:
     flop_counters: tuple[str, ...] = ()
     compression: dict[str, tuple[str, ...]] = field(default_factory=dict)
     weights_from: str | None = None
+    no_instruction_count: str | None = None
 
     @property
     def trains(self) -> bool:
         return bool(self.train_modes)
+
+    @property
+    def counts_instructions(self) -> bool:
+        return self.no_instruction_count is None
 
     def modes(self, phase: str) -> tuple[str, ...]:
         """The modes of ``phase`` (``"train"`` or ``"infer"``)."""
