@@ -100,3 +100,27 @@ def test_five_percent_more_macs_reads_as_a_regression_at_one_percent(tmp_path):
         e[0]["extra_info"]["instructions"] = c.as_record()
     c, v, _ = judged(tmp_path, *entries)
     assert v["test_inference"].instructions == REGRESSION and exit_status(c) == 1
+
+
+def test_the_report_shows_counts_beside_wall_time_and_flags_a_disagreement(tmp_path):
+    from lenet.report import build_report
+
+    def counted(instructions):
+        e = entry("test_inference[handcrafted-lenet5-cpu-64]", instructions)
+        e["group"] = "inference batch=64"
+        e["extra_info"].update(backend="handcrafted", arch="lenet5", device="cpu", batch_size=64)
+        e["extra_info"]["instructions"] = cg.per_call(
+            dict.fromkeys(cg._EVENTS, 0), dict.fromkeys(cg._EVENTS, 20) | {"Ir": 10 * instructions}, 10,
+            "one forward pass at batch 64", "valgrind-3.19.0", "x").as_record()
+        return e
+
+    a = history(tmp_path / "base.json", [counted(16_000_000)], "2026-12-01T00:00:00")
+    b = history(tmp_path / "new.json", [counted(16_800_000)], "2026-12-02T00:00:00")
+    report = build_report([str(a), str(b)], tmp_path / "out", compare=True)
+    md = report.readme.read_text()
+    assert "Instructions per call (cachegrind, 1 thread)" in md
+    # 6 L1 and 6 LL misses a call (3 events of 20 in 10 calls each): cycles = 16,800,000 + 10 x 6 + 100 x 6
+    assert "| one forward pass at batch 64 | 999.5 | 16,800,000 | 6 | 6 | 16,800,660 |" in md
+    assert "instructions + 10 x L1 misses (I1+D1) + 100 x LL misses" in md
+    assert "1.0500× | regression | ⚠ instructions x1.050, time and instructions disagree |" in md
+    assert exit_status(report.comparison) == 1
