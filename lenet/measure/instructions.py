@@ -38,7 +38,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
@@ -140,27 +139,36 @@ def cachegrind_command(valgrind: str, out_file: Path) -> list[str]:
 
 
 def _child_env() -> dict:
-    """The child's environment: one thread everywhere, fixed hash seed (so both starts do the same work)."""
+    """The child's environment: one thread everywhere, fixed hash seed (so both starts do the same work).
+
+    The pools are sized before any library starts them; the child's ``threads.set_threads(1)`` then sets each
+    backend's own knob (torch, TF, XLA's Eigen).
+    """
     one = {k: "1" for k in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "LENET_THREADS")}
-    return {**os.environ, **one, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2",
-            "XLA_FLAGS": "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1"}
+    return {**os.environ, **one, "PYTHONHASHSEED": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 
 
-def run_counted(child_args: list[str], calls: int, out_file: Path, valgrind: str, timeout: float) -> dict[str, int]:
-    """Whole-process cachegrind totals of the child run with ``calls`` measured calls."""
-    cmd = [*cachegrind_command(valgrind, out_file), sys.executable, "-m", "lenet.measure.instructions",
-           *child_args, "--calls", str(calls)]
+def _start(child_args: list[str], calls: int, folder: Path, valgrind: str) -> subprocess.Popen:
+    """The child with ``calls`` measured calls, started under cachegrind (output and stderr in ``folder``)."""
+    cmd = [*cachegrind_command(valgrind, folder / f"cachegrind.{calls}"), sys.executable, "-m",
+           "lenet.measure.instructions", *child_args, "--calls", str(calls)]
+    with open(folder / f"stderr.{calls}", "w") as stderr:
+        try:
+            return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=stderr, env=_child_env())
+        except OSError as e:
+            raise InstrumentError(f"{valgrind} did not start: {e}") from None
+
+
+def _finish(proc: subprocess.Popen, calls: int, folder: Path, what: str, timeout: float) -> dict[str, int]:
+    """Wait for a counted child; its whole-process totals, or an error with valgrind's last line."""
     try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, env=_child_env())
+        code = proc.wait(timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise InstrumentError(f"cachegrind run of {' '.join(child_args)} (--calls {calls}) took over {timeout:.0f} s"
-                              ) from None
-    except OSError as e:
-        raise InstrumentError(f"{valgrind} did not start: {e}") from None
-    if proc.returncode != 0:
-        raise InstrumentError(f"cachegrind run of {' '.join(child_args)} (--calls {calls}) failed "
-                              f"({proc.returncode}): {_last_line(proc.stderr)}")
-    return parse_cachegrind(out_file)
+        raise InstrumentError(f"cachegrind run of {what} (--calls {calls}) took over {timeout:.0f} s") from None
+    if code != 0:
+        last = _last_line((folder / f"stderr.{calls}").read_text(errors="replace"))
+        raise InstrumentError(f"cachegrind run of {what} (--calls {calls}) failed ({code}): {last}")
+    return parse_cachegrind(folder / f"cachegrind.{calls}")
 
 
 def per_call(base: dict[str, int], doubled: dict[str, int], calls: int, call: str, version: str,
@@ -191,22 +199,30 @@ def calls_for(seconds_per_call: float) -> int:
     return max(1, min(MAX_CALLS, math.ceil(MEASURED_SECONDS / seconds_per_call)))
 
 
-def count_per_call(child_args: list[str], calls: int, call: str, timeout: float = 900,
+def count_per_call(child_args: list[str], calls: int, call: str, timeout: float = 3600,
                    work_dir: Path | None = None) -> InstructionCount:
     """Instructions and simulated misses of one call of the child described by ``child_args``.
 
-    The runs with ``calls`` and ``2 * calls`` measured calls run side by side.
+    The runs with ``calls`` and ``2 * calls`` measured calls run side by side; whatever ends the wait (an
+    error, the ``timeout`` in seconds, Ctrl-C) ends both.
     """
     if calls < 1:
         raise ValueError(f"calls must be >= 1, got {calls!r}")
     valgrind = valgrind_path()
     version = valgrind_version(valgrind)
+    what = " ".join(child_args)
     with tempfile.TemporaryDirectory(prefix="lenet-cachegrind-", dir=work_dir) as tmp:
-        with ThreadPoolExecutor(2) as pool:
-            runs = [pool.submit(run_counted, child_args, n, Path(tmp) / f"cachegrind.{n}", valgrind, timeout)
-                    for n in (calls, 2 * calls)]
-            base, doubled = (r.result() for r in runs)
-    return per_call(base, doubled, calls, call, version, " ".join(child_args))
+        folder, started = Path(tmp), []
+        try:
+            for n in (calls, 2 * calls):
+                started.append((n, _start(child_args, n, folder, valgrind)))
+            base, doubled = (_finish(proc, n, folder, what, timeout) for n, proc in started)
+        finally:
+            for _, proc in started:
+                if proc.poll() is None:
+                    proc.kill()
+                    proc.wait()
+    return per_call(base, doubled, calls, call, version, what)
 
 
 def main(argv=None) -> None:
