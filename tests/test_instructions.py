@@ -39,6 +39,13 @@ def test_per_call_is_the_difference_over_k_with_its_cycle_estimate():
     assert record["calls"] == 4 and record["valgrind"] == "valgrind-3.19.0"
 
 
+def test_a_miss_count_below_the_start_to_start_residue_reads_zero():
+    base = dict.fromkeys(EVENTS.split(), 100) | {"Ir": 1000}
+    doubled = base | {"Ir": 2000, "DLmr": 98, "D1mr": 120}
+    c = cg.per_call(base, doubled, 10, "call", "valgrind-3.19.0", "x")
+    assert (c.instructions, c.l1_misses, c.ll_misses) == (100, 2, 0)
+
+
 @pytest.mark.parametrize("doubled_ir", [1000, 999])
 def test_no_extra_work_between_k_and_2k_is_an_error_never_a_zero_count(doubled_ir):
     base = dict.fromkeys(EVENTS.split(), 0) | {"Ir": 1000}
