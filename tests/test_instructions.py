@@ -110,7 +110,7 @@ def test_a_run_that_writes_no_readable_output_is_an_error(tmp_path, monkeypatch)
 
 
 def test_calls_are_sized_to_the_timed_call():
-    assert cg.calls_for(1.0) == 1 and cg.calls_for(0.001) == 100 and cg.calls_for(1e-9) == cg.MAX_CALLS
+    assert cg.calls_for(1.0) == 1 and cg.calls_for(0.001) == 30 and cg.calls_for(1e-9) == cg.MAX_CALLS
     with pytest.raises(ValueError, match="positive"):
         cg.calls_for(0.0)
 

@@ -46,8 +46,8 @@ CACHES = {"I1": (32768, 8, 64), "D1": (32768, 8, 64), "LL": (8388608, 16, 64)}
 CYCLES_FORMULA = "instructions + 10 x L1 misses (I1+D1) + 100 x LL misses"
 L1_MISS_CYCLES, LL_MISS_CYCLES = 10, 100
 WARMUP_CALLS = 3
-MEASURED_SECONDS = 0.1  # native time of the k extra calls (see calls_for)
-MAX_CALLS = 2000
+MEASURED_SECONDS = 0.03  # native time of the k extra calls (see calls_for)
+MAX_CALLS = 500
 _EVENTS = ("Ir", "I1mr", "ILmr", "Dr", "D1mr", "DLmr", "Dw", "D1mw", "DLmw")
 
 
@@ -194,8 +194,10 @@ def per_call(base: dict[str, int], doubled: dict[str, int], calls: int, call: st
 def calls_for(seconds_per_call: float) -> int:
     """The ``k`` for a call timed at ``seconds_per_call``: enough calls for :data:`MEASURED_SECONDS` of native work.
 
-    At a few G instructions a second that is some hundreds of millions of instructions in the ``k`` extra
-    calls, against a start-to-start residue of about a million (0.05% of a whole process, issue 29).
+    At a few G instructions a second that is about a hundred million instructions in the ``k`` extra calls,
+    against a start-to-start residue measured at about 10,000 (two counts of 20 LeNet-5 calls at batch 64
+    differed by 487 instructions a call).  Valgrind runs the calls 40-80 times slower, and the process start
+    (20-120 s of CPU under valgrind) is paid twice whatever ``k`` is, so more calls buy nothing.
     """
     if not (seconds_per_call > 0 and math.isfinite(seconds_per_call)):
         raise ValueError(f"seconds per call must be a positive number, got {seconds_per_call!r}")
