@@ -3,7 +3,10 @@
 The parsing, the per-call arithmetic, the bad inputs (valgrind absent, failing to start, output that cannot
 be parsed), the child natively and the backends' declarations.  Real counts: tests/test_compare_instructions.py.
 """
+import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -136,3 +139,25 @@ def test_backends_declaring_counting_impractical_are_left_out_only_when_instrume
 
 
 # --- real counts under valgrind --------------------------------------------------------------------------------
+
+
+def collect(tmp_path, valgrind: str, *args):
+    """``pytest bench/ --collect-only`` of the counted benchmarks, with ``valgrind`` as LENET_VALGRIND."""
+    root = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, "-m", "pytest", "bench/test_inference.py", "bench/test_training.py", "--collect-only",
+           "-q", "-p", "no:cacheprovider", f"--benchmark-storage=file://{tmp_path / 'storage'}", *args]
+    return subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "LENET_VALGRIND": valgrind})
+
+
+def test_the_bench_leaves_out_impractical_backends_and_stops_in_one_line_without_valgrind(tmp_path):
+    counted = collect(tmp_path, fake_valgrind(tmp_path, "exit 1"), "--instrument", "instructions")
+    plain = collect(tmp_path, fake_valgrind(tmp_path, "exit 1"))
+    assert counted.returncode == 0 and plain.returncode == 0, counted.stderr + plain.stderr
+    for name in BACKENDS:
+        if not capabilities(name).counts_instructions:
+            assert f"[{name}-" in plain.stdout and f"[{name}-" not in counted.stdout
+    missing = collect(tmp_path, "/nonexistent/valgrind", "--instrument", "instructions")
+    assert missing.returncode == 4 and "Traceback" not in missing.stderr
+    assert ("ERROR: --instrument: valgrind is not installed (apt-get install valgrind): instruction counts need its "
+            "cachegrind tool") in missing.stderr
