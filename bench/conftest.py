@@ -36,6 +36,7 @@ from lenet.schema import RETIMED
 from lenet.spec import ARCHITECTURES
 from lenet.study import graph_modes, retime
 from lenet.study.configs import CONFIG_NAMES
+from lenet.study.instrument import INSTRUMENTS, Instrument, check_instrument, counted_backends
 from lenet.study.profiles import PROFILES
 from lenet.study.progress import PROGRESS_MODES, RunProgress, format_seconds, part_of
 from lenet.study.session import (
@@ -81,6 +82,9 @@ def pytest_addoption(parser):
     g.addoption("--model-cache", default=None, help=f"trained-model cache (default {default_cache_dir()})")
     g.addoption("--run-id", default=None, help="the run this session belongs to, shared by the shards of a run "
                 f"(--splits N --group I) so that readers merge them (default: {RUN_ID_ENV}, else a fresh id)")
+    g.addoption("--instrument", default=None, choices=INSTRUMENTS,
+                help="instructions: also count each timed call's instructions and simulated cache misses under "
+                     "valgrind's cachegrind, in fresh processes at 1 thread (default: off)")
 
 
 def _options(config: pytest.Config) -> StudyOptions:
@@ -184,6 +188,17 @@ def pytest_configure(config):
     threads.set_threads(options.threads)
     study = config.stash[_STUDY_KEY] = Study(options, SessionMonitor(threads.requested()))
     _check_inputs(config, study)
+    _check_instrument(config)
+
+
+def _check_instrument(config) -> None:
+    """``--instrument instructions`` without a working valgrind stops the session in one line."""
+    from lenet.measure.instructions import InstrumentError
+
+    try:
+        check_instrument(config.getoption("--instrument"))
+    except InstrumentError as e:
+        raise pytest.UsageError(f"--instrument: {e}") from None
 
 
 _IDENTITY_KEY = pytest.StashKey[dict]()
@@ -235,6 +250,8 @@ def pytest_generate_tests(metafunc):
                                                and capabilities(b).tuned_mode(phase)
                                                != capabilities(b).default_mode(phase)], scope="session")
     if "backend_name" in names:
+        if "instrument" in names:  # a counted benchmark: backends whose counting is practical
+            chosen = counted_backends(chosen, metafunc.config.getoption("--instrument"))
         if "train_batch" in names:  # a training benchmark: backends that declare training
             chosen = tuple(b for b in chosen if capabilities(b).trains)
         metafunc.parametrize("backend_name", chosen, scope="session")
@@ -380,6 +397,12 @@ def backend(backend_name, device):
     if reason:
         pytest.skip(reason)
     return module
+
+
+@pytest.fixture
+def instrument(request, tmp_path) -> Instrument:
+    """What counts the benchmark's call under valgrind with ``--instrument instructions`` (else nothing)."""
+    return Instrument(request.config.getoption("--instrument"), tmp_path)
 
 
 @pytest.fixture

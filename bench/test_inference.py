@@ -5,6 +5,8 @@ before timing; the timed call runs the forward pass and, on GPU, waits for it.
 The first call (tracing, allocator warm-up) is reported apart as
 ``first_call_s``; timing starts after a warm-up.  Each row also places its
 median under the machine's measured ceiling (:func:`lenet.measure.ceiling.roofline`).
+With ``--instrument instructions`` the forward pass is also counted under
+valgrind (``extra_info["instructions"]``, :mod:`lenet.study.instrument`).
 """
 import numpy as np
 import pytest
@@ -14,7 +16,8 @@ from lenet.measure.timing import first_call, plan_rounds
 
 
 @pytest.mark.benchmark(group="inference")
-def test_inference(benchmark, study, backend, backend_name, arch_name, device, trained, infer_batch):
+def test_inference(benchmark, study, backend, backend_name, arch_name, device, trained, infer_batch,
+                   instrument):
     benchmark.group = f"inference batch={infer_batch}"
     x = np.resize(study.dataset.x_test, (infer_batch, *study.dataset.input_shape))
     forward = backend.make_forward(trained.model, x)
@@ -27,3 +30,4 @@ def test_inference(benchmark, study, backend, backend_name, arch_name, device, t
     study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,
                  latency_ms=median * 1e3, throughput_img_s=infer_batch / median,
                  **roofline(study.arch(arch_name), infer_batch, median, "infer", study.ceiling))
+    instrument.count(benchmark, backend_name, backend, trained.model, "infer", x, median)

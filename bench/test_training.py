@@ -9,6 +9,10 @@ backend alike).  A few steps run first as warm-up.
 Every step of the timed epochs is timed too (one ``perf_counter`` pair per
 step): ``step_timing`` holds their p50/p90/p99, and ``step_timer_overhead_s``
 what one such pair costs, to set against the step's median.
+
+With ``--instrument instructions``, one training step at the benchmark's
+batch size is also counted under valgrind (``extra_info["instructions"]``):
+the step, not the epoch, since an epoch is steps plus the data order.
 """
 import math
 from dataclasses import replace
@@ -25,7 +29,7 @@ from lenet.training import run_epoch, timer_overhead_s
 
 
 @pytest.mark.benchmark(group="train-epoch")
-def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device, train_batch):
+def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device, train_batch, instrument):
     benchmark.group = f"train-epoch batch={train_batch}"
     data = study.speed_dataset
     arch = build_arch(arch_name, data.num_classes, data.input_shape)
@@ -49,3 +53,5 @@ def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device,
                  step_timing=steps.as_dict(), step_timer_overhead_s=overhead,
                  step_timer_overhead_fraction=overhead / steps.p50,
                  **roofline(arch, train_batch, median / steps_per_epoch, "train", study.ceiling))
+    instrument.count(benchmark, backend_name, backend, model, "train", data.x_train[:train_batch],
+                     median / steps_per_epoch, y=data.y_train[:train_batch])

@@ -205,6 +205,9 @@ def build_parser() -> argparse.ArgumentParser:
     cp.add_argument("--threshold", type=_percent, default=10.0, metavar="PCT",
                     help="a time change must be significant and beyond this many percent")
     cp.add_argument("--confidence", type=_confidence, default=0.95, help="level of the intervals and tests")
+    cp.add_argument("--threshold-instructions", type=_percent, default=1.0, metavar="PCT",
+                    help="instructions per call (histories of `pytest bench/ --instrument instructions`) must change "
+                    "by more than this many percent; deterministic counts, so no significance test")
 
     rp = _command(sub, "report", "markdown, one HTML page, PNG plots and CSV tables from benchmark histories",
                   "Write README.md, index.html, PNG plots and one CSV per table from pytest-benchmark histories; "
@@ -403,7 +406,8 @@ def cmd_compare(args) -> int:
     from .study.compare import compare_runs, exit_status, format_comparison, sides_to_compare
 
     base, new = sides_to_compare(args.base, args.new, args.last)
-    comparison = compare_runs(base, new, threshold=args.threshold / 100, confidence=args.confidence)
+    comparison = compare_runs(base, new, threshold=args.threshold / 100, confidence=args.confidence,
+                              instruction_threshold=args.threshold_instructions / 100)
     print(format_comparison(comparison))
     return exit_status(comparison)
 

@@ -64,6 +64,9 @@ class Capabilities:
     training produces the weights it runs.  ``tuned``: phase -> the mode
     the framework's own performance guide recommends (docs/tuned-modes.md
     cites each); a phase not named runs tuned in its default mode.
+    ``no_instruction_count``: why counting its instructions under valgrind
+    (``--instrument instructions``, :mod:`lenet.measure.instructions`) is
+    impractical; None: it is counted.
     """
 
     framework: str  # the module that must be importable
@@ -75,6 +78,7 @@ class Capabilities:
     compression: dict[str, tuple[str, ...]] = field(default_factory=dict)
     weights_from: str | None = None
     tuned: dict[str, str] = field(default_factory=dict)
+    no_instruction_count: str | None = None
 
     def __post_init__(self):
         for phase, mode in self.tuned.items():
@@ -84,6 +88,10 @@ class Capabilities:
     @property
     def trains(self) -> bool:
         return bool(self.train_modes)
+
+    @property
+    def counts_instructions(self) -> bool:
+        return self.no_instruction_count is None
 
     def modes(self, phase: str) -> tuple[str, ...]:
         """The modes of ``phase`` (``"train"`` or ``"infer"``)."""

@@ -43,5 +43,7 @@ def verdicts_table(rows: list[Verdict]) -> Table:
         Column("base test top-1", lambda v: v.top1.base if v.top1 else None, fraction, optional=True),
         Column("new test top-1", lambda v: v.top1.new if v.top1 else None, fraction, optional=True),
         Column("top-1 change (points ± SE)", _points, text, optional=True),
+        Column("instructions new/base", lambda v: v.instruction_ratio, lambda x: f"{x:.4f}×", optional=True),
+        Column("instructions verdict", lambda v: v.instructions, text, left=True, optional=True),
         Column("flag", lambda v: ", ".join(v.flags) or None, text, left=True),
     ], rows)

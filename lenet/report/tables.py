@@ -44,7 +44,9 @@ COMMON_FIELDS = frozenset({
     "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
     "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
     # re-timing, the trust rule applied, the accuracy over seeds (lenet.study.retime, lenet.schema, .seeds)
-    "attempts", "trust_rule", "seed_spread", "lenet_format", "infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib",
+    "attempts", "trust_rule", "seed_spread", "lenet_format", "infer_peak_rss_repeats_mib",
+    "train_peak_rss_repeats_mib",
+    "instructions",  # counted under valgrind (--instrument instructions): instructions_table
 })
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).
@@ -330,7 +332,9 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
             Column("first call / median", lambda r: _per_second(r.get("first_call_s"), r.median), ratio),
         ], first, caption="First call (tracing, compilation, allocator warm-up)",
             note="Shown apart: not included in the steady-state figures above."))
-    return Section("inference", "Inference", "Latency and throughput per backend and batch size.", tables)
+    counted = instructions_table(recs, ctx, _stat("median"))
+    return Section("inference", "Inference", "Latency and throughput per backend and batch size.",
+                   tables + ([counted] if counted else []))
 
 
 # --- training -----------------------------------------------------------------------------------------------
@@ -362,7 +366,40 @@ def training_section(records: list[Record], ctx: Context) -> Section:
         Column(f"step p90 {UNIT}", _step("p90_s"), optional=True),
         Column(f"step p99 {UNIT}", _step("p99_s"), optional=True),
     ], recs, caption="Spread and steps", note="IQR: of the epoch times; steps: one optimizer step each.")
-    return Section("training", "Training", "Time of one training epoch per backend and batch size.", [epochs, steps])
+    counted = instructions_table(recs, ctx, _step("p50_s"))
+    return Section("training", "Training", "Time of one training epoch per backend and batch size.",
+                   [epochs, steps] + ([counted] if counted else []))
+
+
+# --- instruction counts (--instrument instructions) ----------------------------------------------------------
+
+def _counted(key: str):
+    """A field of ``extra_info['instructions']`` (lenet.measure.instructions), per call."""
+    return lambda r: (r.get("instructions") or {}).get(key)
+
+
+def instructions_table(records: list[Record], ctx: Context, wall) -> Table | None:
+    """Instructions and estimated cycles per call beside the call's wall time (``wall``: seconds), or None when
+    no record was counted."""
+    counted = [r for r in records if r.get("instructions")]
+    if not counted:
+        return None
+    formula = next(iter(counted)).get("instructions").get("cycles_formula", "")
+    return Table(_id_columns(ctx) + [
+        Column("batch", lambda r: r.batch_size, plain),
+        Column("one call", _counted("call"), text, left=True),
+        Column(f"wall {UNIT} (median)", wall),
+        Column("instructions", _counted("instructions"), integer),
+        Column("L1 misses", _counted("l1_misses"), integer),
+        Column("LL misses", _counted("ll_misses"), integer),
+        Column("est. cycles", _counted("cycles"), integer),
+    ], counted, caption="Instructions per call (cachegrind, 1 thread)",
+        note=f"Counted under valgrind's cachegrind in fresh processes at 1 thread, as (count of 2k calls - count "
+             f"of k calls) / k; caches simulated, not the host's. Estimated cycles = {formula}: a model, not a "
+             "measurement. The wall time was taken at the run's own thread count. Counts repeat to well under "
+             "1% on a busy machine, so `lenet compare` judges them at ±1%; a change that moves only memory "
+             "traffic the simulated caches do not see is invisible to them (the comparison flags rows where "
+             "time and instructions disagree).")
 
 
 # --- scenarios (MLPerf's, under LoadGen) ---------------------------------------------------------------------

@@ -22,7 +22,12 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
 * test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the larger of the binomial
   standard error of the difference at the test-set size and, when both sides hold several seeds
   (``extra_info["seed_spread"]``), the seeds' spread (:func:`lenet.measure.stats.proportion_change`), not by
-  fixed points; the verdict says which bound it used.
+  fixed points; the verdict says which bound it used;
+* instructions per call (``--instrument instructions``, :mod:`lenet.measure.instructions`), where both sides
+  counted them, are judged by a tight threshold alone (1% unless told), with no resampling: cachegrind's counts
+  repeat to well under that, so any change beyond it is a change of the work done.  A row where time and
+  instructions disagree about a change is flagged (:attr:`Verdict.disagrees`): a change that moves only memory
+  traffic the simulated caches do not see, or only the machine, is the known limit of counting.
 
 :func:`exit_status` is what CI reads: 1 when anything regressed significantly beyond its bound, else 0.
 """
@@ -48,6 +53,7 @@ from ..measure.stats import (
 from ..schema import flag_of
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
+DEFAULT_INSTRUCTION_THRESHOLD = 0.01  # 1%: what instructions per call must change by (counts repeat to <0.5%)
 PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much
 
 # Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
@@ -60,6 +66,7 @@ IMPROVEMENT = "improvement"
 NO_SAMPLES = "no raw samples: medians only, no significance"
 UNSTABLE = "inconclusive (unstable)"
 MACHINE_DIFFERS = "inconclusive (machine state differs)"
+COUNTS_DIFFER = "inconclusive (counted differently)"
 
 
 class CompareError(HistoryError):
@@ -132,6 +139,14 @@ class Side:
         spread = ((self.entries[-1].get("extra_info") or {}).get("seed_spread") or {}).get("test_top1") or {}
         return spread.get("values")
 
+    @property
+    def counts(self) -> list[dict] | None:
+        """Each run's ``extra_info["instructions"]`` record, or None when any run lacks one."""
+        records = [(b.get("extra_info") or {}).get("instructions") for b in self.entries]
+        ok = all(isinstance(r, dict) and isinstance(r.get("instructions"), int | float) and r["instructions"] > 0
+                 for r in records)
+        return records if ok else None
+
     def top1(self) -> tuple[float, int | None] | None:
         """(median test top-1 over runs, test-set size) for accuracy groups, else None."""
         values, sizes = [], []
@@ -157,6 +172,8 @@ class Verdict:
     time: str  # the time verdict (REGRESSION, IMPROVEMENT, UNSTABLE, NO_SAMPLES, or a neutral phrase)
     top1: ProportionChange | None
     accuracy: str | None  # "regression", "improvement", "no significant change", "test-set size unknown"
+    instructions: str | None = None  # the instructions verdict; None where a side has no counts
+    instruction_ratio: float | None = None  # new / base instructions per call (median over runs)
 
     @property
     def median_ratio(self) -> float:
@@ -164,7 +181,18 @@ class Verdict:
 
     @property
     def regressed(self) -> bool:
-        return self.time == REGRESSION or self.accuracy == REGRESSION
+        return REGRESSION in (self.time, self.accuracy, self.instructions)
+
+    @property
+    def disagrees(self) -> bool:
+        """Time and instructions, both judged, read the change differently (one a change, the other not or the
+        opposite way)."""
+        judged = (REGRESSION, IMPROVEMENT)
+        if self.instructions is None or self.instructions == COUNTS_DIFFER or self.ratio is None:
+            return False
+        if self.time not in judged and self.instructions not in judged:
+            return False
+        return self.time != self.instructions
 
     @property
     def flags(self) -> tuple[str, ...]:
@@ -176,6 +204,12 @@ class Verdict:
             out.append(f"faster x{self.ratio.ratio:.2f}")
         elif self.time in (UNSTABLE, MACHINE_DIFFERS):
             out.append(self.time)
+        if self.instructions == REGRESSION:
+            out.append(f"⚠ instructions x{self.instruction_ratio:.3f}")
+        elif self.instructions == IMPROVEMENT:
+            out.append(f"instructions x{self.instruction_ratio:.3f}")
+        if self.disagrees:
+            out.append("time and instructions disagree")
         if self.accuracy == REGRESSION:
             out.append(f"⚠ top-1 {self.top1.points:+.2f} pts")
         elif self.accuracy == IMPROVEMENT:
@@ -214,6 +248,25 @@ def judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tu
     return f"significant, within ±{threshold:.0%}", ratio
 
 
+def _judge_instructions(base: Side, new: Side, threshold: float) -> tuple[str | None, float | None]:
+    """Instructions per call against a plain threshold: the counts are deterministic, so no interval.
+
+    Counts taken of different calls, by another valgrind or over other simulated caches do not compare.
+    """
+    a, b = base.counts, new.counts
+    if a is None or b is None:
+        return None, None
+    ratio = float(np.median([r["instructions"] for r in b]) / np.median([r["instructions"] for r in a]))
+    how = {(r.get("call"), r.get("valgrind"), str(r.get("caches"))) for r in a + b}
+    if len(how) > 1:
+        return COUNTS_DIFFER, ratio
+    if ratio > 1 + threshold:
+        return REGRESSION, ratio
+    if ratio < 1 / (1 + threshold):
+        return IMPROVEMENT, ratio
+    return f"within ±{threshold:.0%}", ratio
+
+
 def _judge_top1(base: Side, new: Side, confidence: float) -> tuple[ProportionChange | None, str | None]:
     a, b = base.top1(), new.top1()
     if a is None or b is None:
@@ -236,6 +289,7 @@ class Comparison:
     threshold: float
     confidence: float
     notes: list
+    instruction_threshold: float = DEFAULT_INSTRUCTION_THRESHOLD
 
     @property
     def regressions(self) -> list[Verdict]:
@@ -279,12 +333,14 @@ def _by_loadgen(side: Side) -> bool:
 
 
 def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: float = DEFAULT_THRESHOLD,
-            confidence: float = CONFIDENCE) -> Comparison:
+            confidence: float = CONFIDENCE,
+                 instruction_threshold: float = DEFAULT_INSTRUCTION_THRESHOLD) -> Comparison:
     """Judge every benchmark present on both sides; each side is one run or several."""
     if not base_runs or not new_runs:
         raise CompareError(f"nothing to compare: base has {len(base_runs)} run(s), new has {len(new_runs)}")
-    if not (threshold >= 0 and math.isfinite(threshold)):
-        raise CompareError(f"threshold must be a finite fraction >= 0, got {threshold!r}")
+    for what, value in (("threshold", threshold), ("instruction threshold", instruction_threshold)):
+        if not (value >= 0 and math.isfinite(value)):
+            raise CompareError(f"{what} must be a finite fraction >= 0, got {value!r}")
     if not (0 < confidence < 1):
         raise CompareError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     old, cur = _index(base_runs), _index(new_runs)
@@ -299,7 +355,9 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
         group = new.entries[-1].get("group") or ""
         time_verdict, ratio = judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
-        verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy))
+        counted, count_ratio = _judge_instructions(base, new, instruction_threshold)
+        verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy,
+                                counted, count_ratio))
     verdicts.sort(key=lambda v: (v.group, v.name))
     only_base = sorted(side.entries[-1]["name"] for k, side in old.items() if k not in cur)
     only_new = sorted(side.entries[-1]["name"] for k, side in cur.items() if k not in old)
@@ -322,7 +380,8 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     if any(v.time == NO_SAMPLES for v in verdicts):
         notes.append("some histories hold no raw samples (run the bench with --benchmark-save-data): those "
                      "benchmarks are compared by their medians only, with no significance")
-    return Comparison(tuple(base_runs), tuple(new_runs), verdicts, only_base, only_new, threshold, confidence, notes)
+    return Comparison(tuple(base_runs), tuple(new_runs), verdicts, only_base, only_new, threshold, confidence, notes,
+                      instruction_threshold)
 
 
 def sides_to_compare(base: str, new: str | None = None, last: int | None = None) -> tuple[list[Run], list[Run]]:
@@ -408,8 +467,24 @@ def format_comparison(c: Comparison) -> str:
     for what, names in (("only in base", c.only_base), ("only in new", c.only_new)):
         if names:
             tail.append(f"{what}: {', '.join(names)}")
+    tail += format_instructions(c)
     tail += [f"note: {n}" for n in c.notes]
     regressions = c.regressions
     tail.append(f"{len(c.verdicts)} compared, {len(regressions)} regression(s)"
                 + (": " + ", ".join(v.name for v in regressions) if regressions else ""))
     return "\n".join(head + lines + tail)
+
+
+def format_instructions(c: Comparison) -> list[str]:
+    """The instruction-count lines of :func:`format_comparison`: one per benchmark counted on both sides."""
+    counted = [v for v in c.verdicts if v.instructions is not None]
+    if not counted:
+        return []
+    lines = [f"instructions per call (cachegrind; a change counts beyond ±{c.instruction_threshold:.0%}, no "
+             "resampling: the counts are deterministic):"]
+    for v in counted:
+        base, new = (float(np.median([r["instructions"] for r in side.counts])) for side in (v.base, v.new))
+        text = v.instructions + (" ⚠" if v.instructions == REGRESSION else "")
+        lines.append(f"  {v.name}  {base:,.0f} -> {new:,.0f}  x{v.instruction_ratio:.4f}  {text}"
+                     + ("  (time and instructions disagree)" if v.disagrees else ""))
+    return lines + [""]

@@ -12,4 +12,9 @@ NAME = "keras"
 CAPABILITIES = Capabilities(framework="tensorflow", extra="tf", infer_modes=("graph", "eager", "xla", "predict"),
                             train_modes=("graph", "eager", "xla", "fit"), devices=("cpu", "gpu"),
                             tuned={"infer": "graph", "train": "graph"},
-                            flop_counters=("tf_profiler",), compression={"int8-static": ("ptq",)})
+                            flop_counters=("tf_profiler",), compression={"int8-static": ("ptq",)},
+                            # importing TensorFlow alone costs about 4 s of CPU; valgrind runs the other backends'
+                            # whole processes 40-80 times slower (docs/instructions.md), so each counted benchmark
+                            # (two processes) would take about 10 minutes of CPU, and the quick set hours
+                            no_instruction_count="TensorFlow's import alone would take minutes under valgrind "
+                                                 "(about 4 s of CPU at 40-80x): about 10 min per counted benchmark")
