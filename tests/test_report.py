@@ -186,9 +186,10 @@ def assert_png(path: Path, size: tuple) -> None:
 
 @pytest.fixture(scope="module")
 def history(quick_run, tmp_path_factory) -> Path:
-    """A copy of the quick run's history (tests alter copies, never the shared file)."""
+    """A copy of the quick run's history (tests alter copies, never the shared file): the first one saved in its
+    storage, since other tests run the bench again in the same folder and plain pytest bench/ autosaves."""
     tmp, proc = quick_run
-    files = sorted((tmp / "storage").rglob("*.json"))
+    files = sorted((tmp / "storage").rglob("0001_*.json"))
     assert len(files) == 1, "the bench saved no history:\n" + proc.stdout[-3000:] + proc.stderr[-2000:]
     dest = tmp_path_factory.mktemp("history") / files[0].name
     shutil.copy(files[0], dest)
