@@ -109,7 +109,8 @@ def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
     # the end-of-session warning names exactly the flagged rows (whichever this machine produced)
     for name in flagged:
         assert name in proc.stdout
-    assert ("WARNING:" in proc.stdout) == bool(flagged)
+    # the flagged benchmarks' warning (the session's own reference-probe warning may appear on a loaded machine)
+    assert ("benchmark(s) were measured on a disturbed machine" in proc.stdout) == bool(flagged)
 
 
 def test_pytest_benchmark_compare_reads_it(quick_run):
