@@ -266,3 +266,15 @@ def test_hand_written_against_loadgen_scenarios_is_said(tmp_path):
     c, _ = judged(new, new)
     assert not any("LoadGen" in n for n in c.notes)
 
+
+
+def test_only_timing_rows_get_a_time_verdict(tmp_path):
+    """A memory row's time is a fresh process's cold start, an accuracy row's a test-set pass: side figures that
+    the machine rules never judged, so a slower one is not called a regression (its own figure is judged)."""
+    base = history(tmp_path / "b.json", [bench("test_memory[onnxruntime]", samples(0), group="memory"),
+                                         bench("test_a", samples(1))])
+    new = history(tmp_path / "n.json", [bench("test_memory[onnxruntime]", samples(2, 1.5), group="memory"),
+                                        bench("test_a", samples(3, 1.5))])
+    c, v = judged(base, new)
+    assert v["test_memory[onnxruntime]"].time.startswith("not judged (memory row")
+    assert v["test_a"].time == REGRESSION and [r.name for r in c.regressions] == ["test_a"]

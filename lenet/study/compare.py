@@ -50,7 +50,7 @@ from ..measure.stats import (
     ratio_interval,
     z_critical,
 )
-from ..schema import flag_of
+from ..schema import RETIMED, flag_of, group_of
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 DEFAULT_INSTRUCTION_THRESHOLD = 0.01  # 1%: what instructions per call must change by (counts repeat to <0.5%)
@@ -353,7 +353,11 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
         if new.per_sample:
             per_sample_names.append(new.entries[-1]["name"])
         group = new.entries[-1].get("group") or ""
-        time_verdict, ratio = judge_time(base, new, threshold, confidence)
+        declared = group_of(group)
+        if declared is not None and declared.trust not in RETIMED:  # accuracy, FLOPs, memory: time is a side figure
+            time_verdict, ratio = f"not judged ({declared.trust} row: its time is a side figure)", None
+        else:
+            time_verdict, ratio = judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         counted, count_ratio = _judge_instructions(base, new, instruction_threshold)
         verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy,
