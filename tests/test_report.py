@@ -315,7 +315,8 @@ def test_inference_tables_match_json(report, doc):
                         "p99 {unit}": e["timing"]["p99_s"], "img/s (batch / median)": e["batch_size"] / s["median"]})
         low, high = interval(row, "median 95% CI {unit}")
         assert (low, high) == pytest.approx(tuple(e["timing"]["median_ci95_s"]), rel=6e-4)
-        assert row["flag"].startswith("-" if not e["unstable"] else "⚠ unstable [")  # the reasons: a footnote
+        # the reasons: a footnote (no column at all when no row is flagged)
+        assert row.get("flag", "-").startswith("-" if not e["unstable"] else "⚠ unstable [")
         if e["unstable"]:
             assert f"{row['flag'][len('⚠ unstable '):]} {'; '.join(e['unstable_reasons'])}." in steady["note"]
         check_row(pick(spread["rows"], **key), {"IQR {unit}": s["iqr"], "stddev {unit}": s["stddev"],
@@ -474,6 +475,8 @@ def test_plots_are_pngs_with_labelled_axes(report, doc):
                                                                "accuracy_vs_memory.png", "roofline.png"}
     if benchmarks(doc, "graph"):
         expected.add("graph_modes.png")
+    if [b for b in benchmarks(doc, "scenario server") if b["extra_info"].get("search")]:
+        expected.add("server_latency_vs_rate.png")
     assert expected == set(by_name)
     for p in report.plots:
         assert_png(p.path, p.size)
@@ -597,7 +600,8 @@ def _doctored(doc: dict, folder: Path) -> tuple[Path, Path, str, str]:
 @pytest.mark.slow
 def test_compare_flags_the_doctored_run(doc, tmp_path, capsys):
     base, new, slow, worse = _doctored(doc, tmp_path / "runs")
-    assert main(["report", str(base), str(new), "--out", str(tmp_path / "out"), "--compare"]) == 0
+    # a regression: exit 1, as lenet compare (issue 34)
+    assert main(["report", str(base), str(new), "--out", str(tmp_path / "out"), "--compare"]) == 1
     printed = capsys.readouterr().out
     assert f"{slow}: ⚠ slower x1.32" in printed and f"{worse}: ⚠ top-1 -20.00 pts" in printed
     md = (tmp_path / "out" / "README.md").read_text(encoding="utf-8")
@@ -898,7 +902,9 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         for b in benchmarks(doc, group):
             by_batch.setdefault(b["extra_info"]["batch_size"], []).append(b)
         mine = [f for f in found if f.kind == kind]
-        assert [f.facts["batch"] for f in mine] == sorted(n for n, bs in by_batch.items() if len(bs) > 1)
+        # "What this run shows" holds at most 3 sentences of a kind and quotes no flagged figure: each sentence
+        # there is checked, not that every possible one is there
+        assert {f.facts["batch"] for f in mine} <= {n for n, bs in by_batch.items() if len(bs) > 1}
         for f in mine:
             first, second = sorted(by_batch[f.facts["batch"]], key=lambda b: b["stats"]["median"])[:2]
             assert f"**{first['extra_info']['backend']}** is fastest" in f.text
@@ -914,7 +920,7 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
     timed = [b["extra_info"] for b in doc["benchmarks"] if b["group"].startswith(("inference", "train-epoch",
                                                                                    "scenario offline"))
              and b["extra_info"].get("pct_of_peak") is not None]
-    assert ("roofline" in kinds) == bool(timed)
+    assert "roofline" not in kinds or timed
     for f in (f for f in found if f.kind == "roofline"):
         best = max(timed, key=lambda e: e["achieved_gflops"])
         assert f"the best figure is {best['achieved_gflops']:.3g} GFLOP/s ({best['backend']}" in f.text.replace(
@@ -926,7 +932,7 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
     graph = [b["extra_info"] for b in benchmarks(doc, "graph") if "break_even_calls" in b["extra_info"]
              and b["extra_info"]["mode"] != "eager" and b["extra_info"].get("first_call_s") is not None]
     mine = [f for f in found if f.kind == "graph"]
-    assert sum(len(f.facts["modes"]) for f in mine) == len(graph)
+    assert sum(len(f.facts["modes"]) for f in mine) <= len(graph)
     for f in mine:
         assert f.text.startswith(f"Graph mode, {f.facts['backend']} {f.facts['phase']} at batch {f.facts['batch']}")
         here = [e for e in graph if (e["backend"], e["phase"], e["batch_size"]) == (
@@ -943,7 +949,7 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
     removes = {(e["technique"], e["level"]) for e in comp if e.get("executed_macs") is not None
                and e.get("base_executed_macs") and e["executed_macs"] < e["base_executed_macs"]}
     mine = [f for f in found if f.kind == "compression-removes"]
-    assert {(f.facts["technique"], f.facts["level"]) for f in mine} == removes
+    assert {(f.facts["technique"], f.facts["level"]) for f in mine} <= removes
     for f in mine:
         es = [e for e in comp if (e["technique"], e["level"]) == (f.facts["technique"], f.facts["level"])]
         assert f"executes {es[0]['executed_macs'] / es[0]['base_executed_macs']:.3g}× the base MACs" in f.text
@@ -955,8 +961,8 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
     for f in (f for f in found if f.kind == "compression-slower"):
         assert _quoted(f.text)[1] == pytest.approx([e["latency_b1_ms"] / e["base_latency_b1_ms"] for e in slower],
                                                    rel=5e-3)
-    assert ("compression-slower" in kinds) == bool(slower)
-    (unstable,) = [f for f in found if f.kind == "unstable"]
+    assert "compression-slower" not in kinds or slower
+    (unstable,) = [f for f in found if f.kind in ("unstable", "withheld")]  # the last sentence
     flagged = [b for b in doc["benchmarks"] if b["extra_info"].get("unstable")]
     if not any("unstable" in b["extra_info"] for b in doc["benchmarks"]):
         assert "carry no stability flags" in unstable.text
