@@ -268,7 +268,7 @@ def plot_roofline(records: list[Record], out: Path) -> PlotInfo | None:
             ax.annotate(str(r.batch_size), (x, y), xytext=(4, 3), textcoords="offset points", fontsize="x-small")
         ax.set(xscale="log", yscale="log", title=panel,
                xlabel="arithmetic intensity, FLOP/byte (analytic)" if i == 0 else "FLOP/byte",
-               ylabel="achieved GFLOP/s (analytic 2 x MACs)" if i == 0 else "")
+               ylabel="achieved GFLOP/s (analytic 2 x MACs)" if i == 0 else "GFLOP/s")  # every axis says its unit
         ax.grid(alpha=0.3, which="both")
     handles = [] if by_backend else [Line2D([], [], color=backend_color(b), marker="o", linestyle="none", label=b)
                                      for b in backends]
