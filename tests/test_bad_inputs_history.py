@@ -27,6 +27,10 @@ GOOD = {"machine_info": {"node": "box", "cpu": {"brand_raw": "cpu"}, "lenet": {"
         "datetime": "2026-11-22T00:00:00", "benchmarks": [_bench("torch"), _bench("handcrafted")]}
 
 
+# a row's ratio to its reference in interleaved rounds (lenet.study.contenders.pair_ratio)
+RATIO = {"reference": "handcrafted", "median": 1.2, "low": 1.1, "high": 1.4, "confidence": 0.95, "rounds": 9}
+
+
 def write(folder: Path, doc, name: str = "h.json") -> Path:
     path = folder / name
     path.write_text(json.dumps(doc))
@@ -48,6 +52,14 @@ def with_field(dotted: str, value) -> dict:
 def test_a_good_history_and_the_real_ones_load(tmp_path):
     assert [r["passed"] for r in check(load_run(write(tmp_path, GOOD)))] == [False]  # judged: 1x, not 1.1x
     assert sum(len(run.benchmarks) for run in load_runs([HISTORIES])) > 50  # every field of real runs passes
+
+
+def test_a_ratio_reads_and_a_history_before_ratios_still_reads(tmp_path):
+    paired = load_run(write(tmp_path, with_field("b.extra_info.ratio", RATIO), "paired.json"))
+    assert paired.benchmarks[1]["extra_info"]["ratio"] == RATIO
+    old = load_run(write(tmp_path, GOOD, "old.json"))  # written before ratios: none on any row
+    assert not any("ratio" in b["extra_info"] for b in old.benchmarks)
+    assert [r["passed"] for r in check(old)] == [False]
 
 
 def test_a_history_without_raw_samples_is_valid(tmp_path):
@@ -107,6 +119,16 @@ def test_a_history_without_raw_samples_is_valid(tmp_path):
     ("b.extra_info.seed_spread", {"test_top1": {"values": [0.9], "seeds": [0, 1], "mean": 0.9}},
      "one integer seed per value"),
     ("b.extra_info.infer_peak_rss_repeats_mib", [1.0, "x"], "a list of finite numbers >= 0"),
+    ("b.extra_info.ratio", [1], "extra_info.ratio is [1]; expected an object"),
+    ("b.extra_info.ratio", {**RATIO, "reference": ""}, "extra_info.ratio is {'reference': ''"),
+    ("b.extra_info.ratio", {**RATIO, "reference": ""}, "a ratio whose 'reference' is a non-empty string"),
+    ("b.extra_info.ratio", {**RATIO, "median": float("nan")}, "a ratio whose 'median' is a finite number > 0"),
+    ("b.extra_info.ratio", {**RATIO, "low": 0.0}, "a ratio whose 'low' is a finite number > 0, but it is 0.0"),
+    ("b.extra_info.ratio", {**RATIO, "high": "2"}, "a ratio whose 'high' is a finite number > 0"),
+    ("b.extra_info.ratio", {**RATIO, "low": 1.5}, "low <= median <= high, but they are 1.5, 1.2, 1.4"),
+    ("b.extra_info.ratio", {**RATIO, "rounds": 3}, "a ratio whose 'rounds' is an integer >= 6, but it is 3"),
+    ("b.extra_info.ratio", {**RATIO, "rounds": 9.0}, "a ratio whose 'rounds' is an integer >= 6"),
+    ("b.extra_info.ratio", {**RATIO, "confidence": 95}, "a ratio whose 'confidence' is a fraction in (0, 1)"),
     ("lenet_session", [1], "lenet_session is [1]; expected an object"),
     ("lenet_session.parts_wall_s", {"accuracy": -1}, "an object of part name -> seconds >= 0"),
     ("lenet_session.probe_reference_s", 0, "lenet_session.probe_reference_s is 0; expected a finite number > 0"),

@@ -19,6 +19,18 @@ def test_rounds_rotate_and_each_contender_runs_whole_blocks():
     assert all(len(v) == MIN_ROUNDS and min(v) > 0 for v in paired.per_call_s.values())
 
 
+def test_a_block_idles_first_only_after_another_contenders_block(monkeypatch):
+    log = []
+    calls = {name: (lambda name=name: log.append(name)) for name in ("a", "b")}
+    rounds = Interleaved(calls, block_s=0.0, gap_s=1.0)
+    monkeypatch.setattr("lenet.measure.paired.time.sleep", lambda s: log.append("gap"))
+    del log[:]
+    for _ in range(3):
+        rounds.round()
+    # rounds a b, b a, a b: the second round's first block follows its own contender's, and so on
+    assert log == ["gap", "a", "gap", "b", "b", "gap", "a", "a", "gap", "b"]
+
+
 def test_too_few_rounds_have_no_interval():
     rounds = Interleaved({"a": lambda: None, "b": lambda: None}, block_s=0.0, gap_s=0.0)
     rounds.round()

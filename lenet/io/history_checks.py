@@ -146,6 +146,26 @@ def speedups(v) -> None:
                              f"{rival!r} has {_show(r)}")
 
 
+def ratio(v) -> None:
+    """``extra_info["ratio"]`` (lenet.study.contenders.pair_ratio): how many times faster the row ran than its
+    ``reference`` (a non-empty name) in interleaved rounds: ``median``, ``low``, ``high`` finite numbers > 0 with
+    low <= median <= high, ``rounds`` an integer >= 6 (the fewest with an interval), ``confidence`` a fraction."""
+    from ..measure.paired import MIN_ROUNDS
+
+    mapping(v)
+    checks = (("reference", lambda x: isinstance(x, str) and x.strip() != "", "a non-empty string"),
+              *((k, lambda x: _is_real(x) and math.isfinite(x) and x > 0, "a finite number > 0")
+                for k in ("median", "low", "high")),
+              ("rounds", lambda x: _is_int(x) and x >= MIN_ROUNDS, f"an integer >= {MIN_ROUNDS}"),
+              ("confidence", lambda x: x is None or (_is_real(x) and 0 < x < 1), "a fraction in (0, 1)"))
+    for key, ok, what in checks:
+        if not ok(v.get(key)):
+            raise FieldError(f"a ratio whose {key!r} is {what}, but it is {_show(v.get(key))}")
+    if not v["low"] <= v["median"] <= v["high"]:
+        raise FieldError(f"a ratio with low <= median <= high, but they are {v['low']!r}, {v['median']!r}, "
+                         f"{v['high']!r}")
+
+
 def interval(v) -> None:
     """A median with its interval, ``{median, low, high}``, numbers > 0 (``extra_info["pct_of_gemm"]``)."""
     if not _is_interval(v):
@@ -230,6 +250,7 @@ EXTRA = {
     "pct_of_peak": non_negative_number,  # judged by lenet.study.speed_targets
     "speedup": speedups,  # judged by lenet.study.speed_targets
     "pct_of_gemm": interval,  # judged by lenet.study.speed_targets
+    "ratio": ratio,  # against the row's reference: led with by the report, the findings and check-speed
     "contenders": strings,
     "attempts": attempts,
     "seed_spread": seed_spread,

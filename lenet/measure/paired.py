@@ -19,9 +19,10 @@ from .stats import CONFIDENCE, quantile_interval
 from .timing import median_seconds
 
 MIN_ROUNDS = 6  # the fewest rounds whose median has a 95% order-statistic interval
-# Idle seconds before each block, so that the thread pools of the contender before have stopped spinning:
-# OpenBLAS's workers spin for about 2**28 cycles (0.1 s) after their last call, and a block that began
-# meanwhile would share its cores with them.
+# Idle seconds before a block that follows another contender's, so that the thread pools of the contender before
+# have stopped spinning: OpenBLAS's workers spin for about 2**28 cycles (0.1 s) after their last call, and a block
+# that began meanwhile would share its cores with them.  A block that follows its own contender's (two
+# contenders' rounds run A B, B A, A B, ...) needs none: its calls follow each other so within a block too.
 GAP_S = 0.15
 WARMUP_CALLS = 3
 
@@ -55,7 +56,8 @@ class Interleaved:
     """Times each of ``calls`` in interleaved rounds, one block of calls each.
 
     A block is as many calls as last about ``block_s`` (calibrated once per contender, at least one, after
-    :data:`WARMUP_CALLS` calls that trace, compile and fill caches), and follows ``gap_s`` of idling.
+    :data:`WARMUP_CALLS` calls that trace, compile and fill caches), and follows ``gap_s`` of idling unless
+    the block before was its own contender's.
     :meth:`round` runs one round, starting with contender ``r mod len(calls)`` in round ``r``;
     :meth:`result` gives what the rounds measured.
     """
@@ -67,12 +69,15 @@ class Interleaved:
                           for name, fn in self.calls.items()}
         self.per_call: dict = {name: [] for name in self.names}
         self.gap_s = gap_s
+        self.last: str | None = None  # whose block ran last (calibration ran every contender: None)
 
     def round(self) -> None:
         r = len(self.per_call[self.names[0]]) % len(self.names)
         for name in self.names[r:] + self.names[:r]:
             fn, n = self.calls[name], self.per_block[name]
-            time.sleep(self.gap_s)
+            if name != self.last:
+                time.sleep(self.gap_s)
+            self.last = name
             start = time.perf_counter()
             for _ in range(n):
                 fn()

@@ -82,6 +82,11 @@ class Profile:
     weights_from: tuple = ()
     # opt-in bench files (OPT_IN_GROUPS) that a profile running every other file (groups None) runs as well
     opt_in: tuple = ()
+    # every row that compares contenders (a backend against the reference backend, a graph mode against eager, a
+    # compressed model against its base) is also timed against its reference in this many interleaved rounds of
+    # blocks of about pair_block_s each (lenet.study.contenders.pair_ratio): its extra_info["ratio"]
+    pair_rounds: int = 9
+    pair_block_s: float = 0.05
 
     def weights_source(self, arch_name: str) -> str | None:
         """The backend whose trained weights every backend runs for ``arch_name``, or None (each trains)."""
@@ -104,12 +109,13 @@ PROFILES = {
     # queries at least, multi-stream 662, LoadGen's fewest for a p99 bound), a 3-batch offline sweep, and a
     # 5-step server search of 0.3 s runs (2 s at most each): about 5 s a backend by their durations, so within
     # 60 s for the five on 2 quiet cores (estimated; on the shared box at load 8-12 it measured 1m45s at 2 threads
-    # and 66 s at --threads 1)
+    # and 66 s at --threads 1). Pairing: the fewest rounds with an interval (6) of 20 ms blocks, about 1.3 s
+    # a paired row by its blocks and gaps (lenet.measure.paired.GAP_S) for about 50 rows
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
                      speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
                      sweep_backends=("torch",), scenario_min_duration_s=0.5, scenario_min_queries=256,
                      offline_batches=(64, 256, 1024), offline_sweep_s=0.2, server_min_duration_s=0.3,
-                     server_max_step_s=2.0, seeds=3),
+                     server_max_step_s=2.0, seeds=3, pair_rounds=6, pair_block_s=0.02),
     # full: the study's LeNet-5 is the relu one, which every backend trains (its default config reached 0.908 to 0.910
     # test top-1 on Fashion-MNIST); the tanh one of the reference studies and the modified one are trained once, by
     # handcrafted, and every backend runs those weights. Rounds stop once the median's interval is tight
