@@ -17,6 +17,11 @@ low-rank the new spec's analytic MACs; int8 the same count in int8);
 latency at batch 1 and 256 (median ms, warmed up); peak_rss_mib of one
 inference at batch 256 in a fresh process (imports included).
 
+``extra_info["ratio"]``: how many times faster the compressed model's batch-1 forward ran than its base's
+(reference ``base``: the same backend's uncompressed model on the same input), timed in interleaved rounds
+(:func:`lenet.study.contenders.pair_ratio`); ``latency_b1_ms`` and ``base_latency_b1_ms`` are taken apart,
+minutes from each other, and a slow spell of the machine between them moves their quotient.
+
 Compression is measured on the CPU (int8 kernels are CPU kernels); on
 ``--device gpu`` the group is skipped.  Timings share the machine with
 everything else running: they are noisy.
@@ -28,6 +33,7 @@ from lenet.compress.runner import Runner
 from lenet.counting import count
 from lenet.measure.threads import requested
 from lenet.measure.timing import batch_of, plan_rounds
+from lenet.study.contenders import pair_ratio
 
 _RUNNERS: dict = {}
 
@@ -52,16 +58,18 @@ def test_compression(benchmark, study, compression_case, arch_name, device, tmp_
     runner = _runner(study, backend_name, arch_name, tmp_path_factory)
     comp = runner.compress(case)
 
-    forward = comp.make_forward(batch_of(study.dataset.x_test, 1))
+    x = batch_of(study.dataset.x_test, 1)
+    forward = comp.make_forward(x)
     for _ in range(3):
         forward()
     rounds, iterations = plan_rounds(forward, study.profile.time_budget_s / 2)
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
+    paired = pair_ratio(study, forward, runner.base_forward(x), "base")
     rec = runner.record(comp, latency_b1_ms=benchmark.stats.stats.median * 1e3)
     # the common fields describe the base model (arch_name's spec); the compressed spec is named beside them
     small = count(comp.arch)
     study.record(benchmark, backend_name, arch_name, device, compressed_arch=comp.arch.name,
-                 compressed_params=small.params, compressed_macs=small.macs, **comp.extra, **rec)
+                 compressed_params=small.params, compressed_macs=small.macs, **comp.extra, **rec, ratio=paired)
 
     base_macs = count(runner.base.arch).macs
     assert rec["base_executed_macs"] == base_macs

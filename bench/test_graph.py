@@ -25,6 +25,11 @@ Each case runs on a fresh model with fresh traced or compiled functions:
 - ``steady_s``: pytest-benchmark's median after warm-up.  Training: per step, one optimizer step on a fixed
   batch (the gather from the training tensor included, the loss read back); inference: per call, the forward
   pass on an input already converted to the framework's tensor on the device.
+- ``ratio``: how many times faster the mode ran than eager (reference ``eager``) in interleaved rounds of the
+  same work, on a model built from the same seed (the same weights) and the same input
+  (:func:`lenet.study.contenders.pair_ratio`); eager's own row has none.  ``steady_s`` is taken apart from
+  eager's, minutes from it, and a slow spell of the machine between the two moves their quotient; the ratio
+  is immune to that.
 - ``break_even_calls``: ``ceil((first - first_eager) / (steady_eager - steady))``, the calls after which the
   mode has repaid its dearer first call; None ("never") when it is not faster than eager at steady state, 0
   for eager itself (the baseline) and when the first call is not dearer than eager's.  Eager's figures come
@@ -46,6 +51,7 @@ import pytest
 from lenet.backends import get_backend
 from lenet.measure.ceiling import roofline
 from lenet.measure.timing import plan_rounds
+from lenet.study.contenders import pair_ratio
 from lenet.study.graph_modes import Case, GraphSession
 from lenet.study.session import backend_device, device_unavailable
 from lenet.testing import require_backend
@@ -76,6 +82,7 @@ def test_graph(benchmark, study, graph_session, graph_arch, device, graph_backen
     benchmark.pedantic(fn, rounds=rounds, iterations=iterations, warmup_rounds=1)
     steady = benchmark.stats.stats.median
     break_even = graph_session.break_even(case, mode, first, steady, rounds)
+    paired = {} if mode == "eager" else {"ratio": pair_ratio(study, fn, graph_session.eager_call(case), "eager")}
     study.record(benchmark, graph_backend, graph_arch, device, mode=mode, phase=phase,
-                 batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even,
+                 batch_size=batch, first_call_s=first, steady_s=steady, break_even_calls=break_even, **paired,
                  **roofline(case.arch, batch, steady, phase, study.ceiling))

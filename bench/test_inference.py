@@ -7,12 +7,22 @@ The first call (tracing, allocator warm-up) is reported apart as
 median under the machine's measured ceiling (:func:`lenet.measure.ceiling.roofline`).
 With ``--instrument instructions`` the forward pass is also counted under
 valgrind (``extra_info["instructions"]``, :mod:`lenet.study.instrument`).
+
+Every backend's row but the reference's also records ``extra_info["ratio"]``:
+how many times faster its forward pass ran than the reference backend's
+(:func:`lenet.study.contenders.reference_backend`: handcrafted, else the
+first selected backend; on the CPU), holding this row's weights, on the same
+input, timed in interleaved rounds (:func:`lenet.study.contenders.pair_ratio`).
+The rows themselves are timed minutes apart, so a slow spell of a shared
+machine between two of them biases their quotient; the ratio is immune to it.
+The reference's own row has no ratio.
 """
 import numpy as np
 import pytest
 
 from lenet.measure.ceiling import roofline
 from lenet.measure.timing import first_call, plan_rounds
+from lenet.study.contenders import holding, pair_ratio, reference_backend
 
 
 @pytest.mark.benchmark(group="inference")
@@ -27,7 +37,12 @@ def test_inference(benchmark, study, backend, backend_name, arch_name, device, t
     rounds, iterations = plan_rounds(forward, study.profile.time_budget_s)
     benchmark.pedantic(forward, rounds=rounds, iterations=iterations, warmup_rounds=2)
     median = benchmark.stats.stats.median
+    reference = reference_backend(study, "infer")
+    paired = {}
+    if backend_name != reference:
+        ref, model = holding(reference, trained.model.arch, backend.get_weights(trained.model))
+        paired["ratio"] = pair_ratio(study, forward, ref.make_forward(model, x), reference)
     study.record(benchmark, backend_name, arch_name, device, batch_size=infer_batch, first_call_s=first,
-                 latency_ms=median * 1e3, throughput_img_s=infer_batch / median,
+                 latency_ms=median * 1e3, throughput_img_s=infer_batch / median, **paired,
                  **roofline(study.arch(arch_name), infer_batch, median, "infer", study.ceiling))
     instrument.count(benchmark, backend_name, backend, trained.model, "infer", x, median)

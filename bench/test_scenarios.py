@@ -23,6 +23,15 @@ per-query latencies read back from its trace, and those latencies are the benchm
   batch included) rather than batch / median.  Then LoadGen's accuracy mode runs every test image once through
   ``predict`` and its accuracy log's top-1 is checked against the accuracy group's.
 
+Scenario rows are not paired (they carry no ``extra_info["ratio"]``): LoadGen runs a whole scenario per call
+(its minimum duration, its query count, the server's search of several runs), and what it measures (a p90 over
+a run, a rate sustained under a bound, a whole query's throughput) has no meaning for a block of a few calls, so
+no other backend's blocks can be interleaved into a run; alternating whole runs would double the group's time
+and still leave each figure seconds from its counterpart.  The ratio a scenario rests on, one backend's forward
+pass against another's at batch 1 (single-stream, server) and at larger batches (offline), is what the inference
+group pairs; the scenario rows are judged by the machine's state around them (their trust rule in
+:mod:`lenet.schema`) and re-timed when flagged, and their absolute figures are quoted only unflagged.
+
 As MLPerf's query-sample library loads samples into memory before timing, each performance run's input (test
 images at the query's batch size) is converted to the framework's tensor beforehand, as in the inference group;
 the network's work does not depend on the pixels, so which images a query names changes no timing.

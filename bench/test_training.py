@@ -13,6 +13,17 @@ what one such pair costs, to set against the step's median.
 With ``--instrument instructions``, one training step at the benchmark's
 batch size is also counted under valgrind (``extra_info["instructions"]``):
 the step, not the epoch, since an epoch is steps plus the data order.
+
+Every backend's row but the reference's also records ``extra_info["ratio"]``:
+how many times faster its training step ran than the reference backend's
+(:func:`lenet.study.contenders.reference_backend`: handcrafted, else the
+first selected backend that trains; on the CPU), the reference starting from
+this row's weights as the timed epochs left them, both stepping through the
+same full batches of the shared epoch order on the same data, in interleaved
+rounds (:func:`lenet.study.contenders.pair_ratio`).  Steps, not epochs: an
+epoch is its steps plus the shared loop, the same for every backend, and a
+block of steps fits the rounds where an epoch (seconds, in the full profile)
+would not.  The reference's own row has no ratio.
 """
 import math
 from dataclasses import replace
@@ -24,8 +35,9 @@ import pytest
 from lenet.measure.ceiling import roofline
 from lenet.measure.stats import summarize
 from lenet.spec import build_arch
+from lenet.study.contenders import holding, pair_ratio, reference_backend, stepper
 from lenet.study.session import backend_device
-from lenet.training import run_epoch, timer_overhead_s
+from lenet.training import epoch_batches, run_epoch, timer_overhead_s
 
 
 @pytest.mark.benchmark(group="train-epoch")
@@ -47,7 +59,16 @@ def test_train_epoch(benchmark, study, backend, backend_name, arch_name, device,
     steps = summarize(step_times, what=f"{benchmark.name} steps")
     overhead = timer_overhead_s()
     steps_per_epoch = math.ceil(len(data.y_train) / train_batch)
-    study.record(benchmark, backend_name, arch_name, device, batch_size=train_batch,
+    reference = reference_backend(study, "train")
+    paired = {}
+    if backend_name != reference:
+        ref, ref_model = holding(reference, arch, backend.get_weights(model))
+        ref_trainer = ref.trainer(ref_model, data.x_train, data.y_train, config)
+        order = epoch_batches(len(data.y_train), config, 0)
+        batches = [b for b in order if len(b) == train_batch] or order  # full ones (a --limit may leave none)
+        paired["ratio"] = pair_ratio(study, stepper(trainer, batches, config.lr),
+                                     stepper(ref_trainer, batches, config.lr), reference)
+    study.record(benchmark, backend_name, arch_name, device, batch_size=train_batch, **paired,
                  speed_dataset=data.name, train_samples=len(data.y_train), epoch_s=median,
                  train_img_s=len(data.y_train) / median, activation=arch.name,
                  step_timing=steps.as_dict(), step_timer_overhead_s=overhead,

@@ -8,6 +8,18 @@ prefix.  Everything that reads rows by group reads this table: the bench's flag 
 section is one :func:`register` call (or one entry of :data:`GROUPS`) and its builder: the report renders every
 registered section whose rows a history holds.
 
+**Pairing.**  A row that compares its contender with a reference records ``extra_info["ratio"]`` (one shape,
+:mod:`lenet.study.contenders`): how many times faster it ran than the reference, in interleaved rounds on the
+same input and weights.  What each group is paired against:
+
+* ``inference`` and ``train-epoch``: the reference backend (handcrafted, else the first selected backend) on the
+  same batch, the forward pass or the training step; the reference's own rows have none;
+* ``graph``: eager, of the same backend, phase and batch; eager's own rows have none;
+* ``compression``: ``base``, the same backend's uncompressed model, at batch 1;
+* ``speed-ratio`` and ``tuned-vs-default``: interleaved whole (their ``speedup``, every contender in one row);
+* ``scenario``: unpaired (bench/test_scenarios.py says why), judged by the machine's state;
+* ``accuracy``, ``memory``, ``flops``: not timings; ``mlp-sweep``: one model per row, no contender.
+
 Builders and plotters are named ``"module:function"`` (resolved when the report is built, so that this module
 imports no report code) or given as callables: a builder takes ``(records, ctx)`` and returns a
 :class:`lenet.report.tables.Section`; a plotter takes ``(records, out_folder)`` and returns a

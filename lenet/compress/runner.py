@@ -285,14 +285,18 @@ class Runner:
             rss = peak_rss_artifact(self.name, batch_size=256, threads=self.threads, **probe)["peak_mib"]
         return {"top1": top1, "top5": top5, **sizes, **lat, "peak_rss_mib": rss}
 
+    def base_forward(self, x: np.ndarray) -> Callable:
+        """The uncompressed model's timed forward pass on ``x`` (what each compressed model is paired against)."""
+        return self.backend.make_forward(self.base, x)
+
     def base_record(self) -> dict:
         """The uncompressed model's fields (measured once per runner)."""
         if self._base_record is None:
             arch = self.base.arch
             path = self.save_weights(arch, self.base_weights, "base")
             c = count(arch)
-            m = self._measure(lambda x: self.backend.predict(self.base, x),
-                              lambda x: self.backend.make_forward(self.base, x), path, {"kind": "npz", "file": path})
+            m = self._measure(lambda x: self.backend.predict(self.base, x), self.base_forward, path,
+                              {"kind": "npz", "file": path})
             self._base_record = {"nonzero_params": pruning.nonzero_params(self.base_weights),
                                  "dense_bytes": c.param_bytes, "executed_macs": c.macs, **m}
         return self._base_record

@@ -85,20 +85,29 @@ class Case:
 
 @dataclass
 class GraphSession:
-    """What the graph cases share in a session: which are warmed, and eager's (first_call_s, steady_s)."""
+    """What the graph cases share in a session: which are warmed, eager's (first_call_s, steady_s), and each
+    case's eager callable, which every graph mode of the case is paired against."""
 
     warmed: set = field(default_factory=set)
     eager: dict = field(default_factory=dict)
+    eager_calls: dict = field(default_factory=dict)
 
     def warm(self, case: Case, mode: str) -> None:
-        """One throwaway eager call per case (it warms what every mode shares: the framework's runtime,
-        kernel caches, allocator), and the backend's one-time ``warm_up`` per mode (inductor's process costs)."""
+        """One eager call per case (it warms what every mode shares: the framework's runtime, kernel caches,
+        allocator; the callable is kept, :meth:`eager_call`), and the backend's one-time ``warm_up`` per mode
+        (inductor's process costs)."""
         if case.key not in self.warmed:
-            case.make("eager")()
+            self.eager_calls[case.key] = case.make("eager")
+            self.eager_calls[case.key]()
             self.warmed.add(case.key)
         if mode != "eager" and (case.backend.NAME, mode) not in self.warmed:
             case.backend.warm_up(mode)
             self.warmed.add((case.backend.NAME, mode))
+
+    def eager_call(self, case: Case):
+        """The case's eager callable from :meth:`warm`: same arch, seed (so the same initial weights) and input
+        as every mode's."""
+        return self.eager_calls[case.key]
 
     def break_even(self, case: Case, mode: str, first: float, steady: float, rounds: int) -> int | None:
         """:func:`break_even_calls` against the case's eager figures (0 for eager itself, which records them);
