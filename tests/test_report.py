@@ -945,10 +945,13 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
             f.facts["backend"], f.facts["phase"], f.facts["batch"])]
         assert len(re.findall(r"(repays its|never does)", f.text)) == len(here) > 0
         for e in here:
+            r = e.get("ratio")
+            lead = (f"{e['mode']} runs {r['median']:.3g}× eager's speed [{r['low']:.2f}, {r['high']:.2f}] side by "
+                    f"side and " if r else f"{e['mode']} ")
             if e["break_even_calls"] is None:
-                assert f"{e['mode']} never does" in f.text
+                assert lead + ("never repays its first call" if r else "never does") in f.text
                 continue
-            part = re.search(rf"{re.escape(e['mode'])} repays its (.+?) first call after ([\d,]+) calls?", f.text)
+            part = re.search(rf"{re.escape(lead)}repays its (.+?) first call after ([\d,]+) calls?", f.text)
             assert _quoted(part[1])[0] == pytest.approx([e["first_call_s"]], rel=6e-4)
             assert int(part[2].replace(",", "")) == e["break_even_calls"]
     comp = [b["extra_info"] for b in benchmarks(doc, "compression")]
@@ -962,10 +965,18 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         assert f"({es[0]['executed_macs']:,} of {es[0]['base_executed_macs']:,} per sample)" in f.text
         for e in es:
             assert f"{(e['top1'] - e['base_top1']) * 100:+.2f}" in f.text
-    slower = [e for e in comp if e.get("latency_b1_ms") and e.get("base_latency_b1_ms")
-              and e["latency_b1_ms"] / e["base_latency_b1_ms"] > 1 + threshold_time / 100]
+            r = e.get("ratio")
+            assert not r or (f"{r['median']:.3g}× the base's speed [{r['low']:.2f}, {r['high']:.2f}] side by side "
+                             f"on {e['backend']}") in f.text
+    # slower: by the ratio timed side by side where a row has one (median beyond the threshold, interval below 1),
+    # else by the latencies timed apart; the sentence quotes the ratio or the latencies' quotient
+    slower = [e for e in comp if (e["ratio"]["high"] < 1 and e["ratio"]["median"] < 1 / (1 + threshold_time / 100)
+                                  if e.get("ratio") else
+                                  e.get("latency_b1_ms") and e.get("base_latency_b1_ms")
+                                  and e["latency_b1_ms"] / e["base_latency_b1_ms"] > 1 + threshold_time / 100)]
     for f in (f for f in found if f.kind == "compression-slower"):
-        assert _quoted(f.text)[1] == pytest.approx([e["latency_b1_ms"] / e["base_latency_b1_ms"] for e in slower],
+        assert _quoted(f.text)[1] == pytest.approx([e["ratio"]["median"] if e.get("ratio") else
+                                                    e["latency_b1_ms"] / e["base_latency_b1_ms"] for e in slower],
                                                    rel=5e-3)
     assert "compression-slower" not in kinds or slower
     (unstable,) = [f for f in found if f.kind in ("unstable", "withheld")]  # the last sentence
@@ -994,6 +1005,70 @@ def test_findings_quote_the_numbers_they_rest_on(tmp_path):
     findings_md = rep.markdown.split("## What this run shows")[1].split("\n## ")[0]
     assert all(f"- {f.text}" in findings_md for f in rep.findings)
     assert rep.markdown.index("## What this run shows") < rep.markdown.index("## Histories")  # at the top
+
+
+def _ratio(median: float, low: float, high: float, reference: str) -> dict:
+    return {"reference": reference, "median": median, "low": low, "high": high, "confidence": 0.95, "rounds": 6}
+
+
+def _paired(history: list, ratios: dict) -> list:
+    """A copy of ``history`` whose benchmarks named in ``ratios`` carry that ``extra_info["ratio"]``."""
+    out = copy.deepcopy(history)
+    for b in out:
+        if b["name"] in ratios:
+            b["extra_info"]["ratio"] = ratios[b["name"]]
+    return out
+
+
+PAIRED = _paired(FINDINGS_HISTORY, {
+    "test_inference[torch-1]": _ratio(0.25, 0.21, 0.3, "handcrafted"),
+    "test_inference[keras-64]": _ratio(1.12, 1.05, 1.2, "handcrafted"),
+    "test_train_epoch[torch-64]": _ratio(0.7, 0.66, 0.75, "handcrafted"),
+    "test_graph[keras-function-infer-1]": _ratio(9.5, 8.0, 11.0, "eager"),
+    "test_compression[torch-prune-removed-0.5]": _ratio(1.4, 1.3, 1.5, "base"),
+    # latencies timed apart call it slower (0.6 ms against 0.3), side by side it is not beyond its interval
+    "test_compression[torch-quantize-int8-8]": _ratio(0.8, 0.6, 1.05, "base"),
+    # latencies timed apart say no (0.31 against 0.3); side by side it is 1.6x slower
+    "test_compression[torch-prune-masked-0.5]": _ratio(0.62, 0.55, 0.7, "base"),
+})
+
+
+def test_ratios_lead_the_tables_and_the_findings(tmp_path):
+    h = write_history(tmp_path / "h.json", PAIRED)
+    rep = build_report([h], tmp_path / "out")
+    md = rep.markdown
+    for section, caption, column, before in (
+            ("Inference", "Steady state (after warm-up)", "× handcrafted [95% CI]", "latency"),
+            ("Training", None, "× handcrafted [95% CI]", "images/epoch"),
+            ("Static vs dynamic graph", None, "× eager [95% CI]", "first call"),
+            ("Compression", "Work and speed", "× base [95% CI]", "executed MACs")):
+        t = table(md, section, caption)
+        first_absolute = next(i for i, name in enumerate(t["header"]) if name.startswith(before))
+        assert t["header"].index(column) < first_absolute, (section, t["header"])
+        assert "interleaved rounds" in t["note"]
+    steady = table(md, "Inference", "Steady state (after warm-up)")["rows"]
+    assert pick(steady, backend="torch", batch="1")["× handcrafted [95% CI]"] == "0.25× [0.21, 0.30]"
+    assert pick(steady, backend="handcrafted", batch="1")["× handcrafted [95% CI]"] == "-"  # the reference
+    graph = table(md, "Static vs dynamic graph")["rows"]
+    assert pick(graph, mode="tf.function")["× eager [95% CI]"] == "9.50× [8.00, 11.00]"
+    work = table(md, "Compression", "Work and speed")["rows"]
+    assert pick(work, technique="prune-removed")["× base [95% CI]"] == "1.40× [1.30, 1.50]"
+    assert pick(work, technique="none (base)")["× base [95% CI]"] == "-"
+
+    check_findings(rep.findings, json.loads(h.read_text()))
+    text = {f.kind: f.text for f in rep.findings}
+    assert ("tf.function runs 9.5× eager's speed [8.00, 11.00] side by side and repays its 120.0 ms first call "
+            "after 22 calls") in text["graph"]
+    assert "at batch 1 it runs 1.4× the base's speed [1.30, 1.50] side by side on torch." in text["compression-removes"]
+    # slower side by side: prune-masked (its ratio), not quantize-int8 (its interval reaches 1)
+    assert "prune-masked 0.5 on torch (runs 0.62× the base's speed [0.55, 0.70] side by side)" in (
+        text["compression-slower"])
+    assert "quantize-int8" not in text["compression-slower"]
+
+
+def test_a_history_before_ratios_has_no_ratio_column(tmp_path):
+    md = build_report([write_history(tmp_path / "h.json", FINDINGS_HISTORY)], tmp_path / "out").markdown
+    assert not any(h.startswith("× ") for t in parse_tables(md) for h in t["header"])
 
 
 # --- CSV ------------------------------------------------------------------------------------------------------

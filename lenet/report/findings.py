@@ -42,6 +42,11 @@ def times(ratio: float) -> str:
     return f"{ratio:.3g}×"
 
 
+def side_by_side(ratio: dict, reference: str) -> str:
+    """``1.80× eager's speed [1.60, 2.00] side by side``: a row's ``extra_info["ratio"]`` with its interval."""
+    return f"{times(ratio['median'])} {reference}'s speed [{ratio['low']:.2f}, {ratio['high']:.2f}] side by side"
+
+
 def _where(parts: dict, varying: dict) -> str:
     """" on cpu-box (lenet5, cpu)": the identity parts that vary across the report, else nothing."""
     shown = [str(v) for k, v in parts.items() if varying.get(k)]
@@ -154,7 +159,8 @@ def roofline(records: list[Record]) -> list[Finding]:
 
 
 def graph(records: list[Record]) -> list[Finding]:
-    """Per backend, phase and batch: after how many calls each graph mode repays its first call."""
+    """Per backend, phase and batch: each graph mode's speed over eager's side by side (rows that carry a ratio),
+    and after how many calls it repays its first call."""
     recs = [r for r in records if r.section == "graph" and "break_even_calls" in r.extra
             and r.get("mode") != "eager" and r.get("first_call_s") is not None]
     groups: dict[tuple, list[Record]] = {}
@@ -164,13 +170,17 @@ def graph(records: list[Record]) -> list[Finding]:
     for (label, backend, phase, batch), mine in groups.items():
         parts, modes = [], []
         for r in sorted(mine, key=_repaid_order):
-            n = break_even(r)
+            n, paired = break_even(r), r.get("ratio")
+            lead = f"{r.get('mode')} runs {side_by_side(paired, paired['reference'])} and " if paired else ""
             if n == "never":
-                parts.append(f"{r.get('mode')} never does (not faster than eager at steady state)")
+                parts.append(f"{lead}never repays its first call (its steady state, timed apart, is not faster "
+                             f"than eager's)" if paired else
+                             f"{r.get('mode')} never does (not faster than eager at steady state)")
             else:
-                parts.append(f"{r.get('mode')} repays its {duration(r.get('first_call_s'))} first call after "
-                             f"{integer(n)} call{'s' if n != 1 else ''}")
-            modes.append({"mode": r.get("mode"), "first_call_s": r.get("first_call_s"), "break_even_calls": n})
+                parts.append(f"{lead or r.get('mode') + ' '}repays its {duration(r.get('first_call_s'))} first call "
+                             f"after {integer(n)} call{'s' if n != 1 else ''}")
+            modes.append({"mode": r.get("mode"), "first_call_s": r.get("first_call_s"), "break_even_calls": n,
+                          "ratio": paired})
         where = f" on {label}" if len(labels_of(records)) > 1 else ""
         text = f"Graph mode, {backend} {phase} at batch {batch}{where}: " + "; ".join(parts) + "."
         out.append(Finding("graph", text, {"label": label, "backend": backend, "phase": phase, "batch": batch,
@@ -204,24 +214,42 @@ def compression(records: list[Record], ctx: Context) -> list[Finding]:
                 f"{signed_points(points[0])} top-1 points" if points[0] == points[-1] else
                 f"{signed_points(points[0])} to {signed_points(points[-1])} top-1 points across backends")
         r = mine[0]
+        paired = [m for m in mine if m.get("ratio")]
+        speed = ("; at batch 1 it runs " + ", ".join(
+            f"{side_by_side(m['ratio'], 'the base')} on {m['backend']}" for m in paired) if paired else "")
         text = (f"**{name}** removes work: it executes {times(ratio)} the base MACs "
                 f"({integer(r.get('executed_macs'))} of {integer(r.get('base_executed_macs'))} per sample), at "
-                f"{cost}.")
+                f"{cost}{speed}.")
         out.append(Finding("compression-removes", text, {"label": label, "arch": arch, "technique": technique,
                                                          "level": level, "macs_ratio": ratio,
-                                                         "points": points}))
+                                                         "points": points,
+                                                         "speed": {m["backend"]: m["ratio"] for m in paired}}))
     for label, names in keeps.items():
         out.append(Finding("compression-keeps", f"{', '.join(names)} execute every base MAC (1×): they save "
                            f"bytes, not arithmetic.", {"label": label, "techniques": names}))
-    slower = [(r, relative(r, "latency_b1_ms")) for r in rows if 1 in slower_at(r, ctx.threshold_time)]
+    slower = [r for r in rows if slower_side_by_side(r, ctx.threshold_time)]
     if slower:
-        parts = [f"{r.get('technique')} {r.get('level')} on {r['backend']} ({times(q)})" for r, q in slower]
+        parts = [f"{r.get('technique')} {r.get('level')} on {r['backend']} ("
+                 + (f"runs {side_by_side(r['ratio'], 'the base')}" if r.get("ratio")
+                    else times(relative(r, "latency_b1_ms"))) + ")" for r in slower]
         out.append(Finding("compression-slower", f"Slower than the uncompressed model at batch 1 (latency more "
-                           f"than {ctx.threshold_time:g}% above the base's): " + "; ".join(parts)
-                           + "; batch 256 is judged in the Compression section.",
+                           f"than {ctx.threshold_time:g}% above the base's; where timed side by side, beyond "
+                           f"the interval too): " + "; ".join(parts) + "; batch 256 is judged in the Compression "
+                           "section.",
                            {"slower": [{"technique": r.get("technique"), "level": r.get("level"),
-                                        "backend": r["backend"], "ratio": q} for r, q in slower]}))
+                                        "backend": r["backend"], "ratio": relative(r, "latency_b1_ms"),
+                                        "speed": r.get("ratio")} for r in slower]}))
     return out
+
+
+def slower_side_by_side(r: dict, threshold_time: float) -> bool:
+    """A compressed model slower than its base at batch 1: by its ratio timed side by side where it has one (its
+    median more than ``threshold_time`` % slower and its whole interval below 1), else by the two latencies
+    timed apart (histories before ratios)."""
+    paired = r.get("ratio")
+    if paired:
+        return paired["high"] < 1 and paired["median"] < 1 / (1 + threshold_time / 100)
+    return 1 in slower_at(r, threshold_time)
 
 
 def scenarios(records: list[Record]) -> list[Finding]:

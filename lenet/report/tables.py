@@ -159,6 +159,27 @@ def uncertainty_columns() -> list[Column]:
     ]
 
 
+def ratio_column(rows) -> Column:
+    """``× <reference> [95% CI]``: how many times faster a row ran than its reference in interleaved rounds
+    (``extra_info["ratio"]``, lenet.study.contenders), with the median's interval; the reference is named in the
+    header when every row shares it, else in each cell.  Dropped for histories written before ratios."""
+    refs = {r.get("ratio")["reference"] for r in rows if r.get("ratio")}
+    shared = next(iter(refs)) if len(refs) == 1 else None
+
+    def cell(r):
+        x = r.get("ratio")
+        if not x:
+            return None
+        return f"{x['median']:.2f}×{'' if shared else ' ' + x['reference']} [{x['low']:.2f}, {x['high']:.2f}]"
+
+    return Column(f"× {shared or 'reference'} [95% CI]", cell, text, optional=True)
+
+
+RATIO_NOTE = ("× reference: how many times faster the row ran than its reference, timed side by side in interleaved "
+              "rounds on the same input and weights (median of the per-round ratios, 95% interval); read it before "
+              "the absolute figures, which were taken minutes apart.")
+
+
 def extra_fields(records: list[Record], shown: set) -> list[str]:
     """Scalar extra_info keys not common to every benchmark and not already shown, in first-seen order."""
     keys = {}
@@ -308,6 +329,7 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
     batch = Column("batch", lambda r: r.batch_size, plain)
     steady = Table(_id_columns(ctx) + [
         batch,
+        ratio_column(recs),
         Column(f"latency {UNIT} (median)", _stat("median")),
         *uncertainty_columns(),
         Column("img/s (batch / median)", lambda r: _per_second(r.batch_size, r.median), sig),
@@ -315,7 +337,8 @@ def inference_section(records: list[Record], ctx: Context) -> Section:
     ], recs, caption="Steady state (after warm-up)",
         note="The forward pass on a tensor already on the device; on GPU each call waits for the result. p90/p99 "
              "and the median's 95% interval (exact order statistics) are per call. ⚠ unstable: the machine was "
-             "disturbed or the samples too spread to trust (lenet.measure.noise); do not quote that figure.")
+             "disturbed or the samples too spread to trust (lenet.measure.noise); do not quote that figure. "
+             + RATIO_NOTE)
     spread = Table(_id_columns(ctx) + [
         batch,
         Column(f"IQR {UNIT}", _stat("iqr"), optional=True),
@@ -351,12 +374,13 @@ def training_section(records: list[Record], ctx: Context) -> Section:
         Column("activation / architecture", lambda r: r.get("activation") or r.get("arch_name"), text,
                optional=True, left=True),
         batch,
+        ratio_column(recs),
         Column("images/epoch", samples, integer),
         Column(f"epoch {UNIT} (median)", _stat("median")),
         Column("img/s (images / median)", lambda r: _per_second(samples(r), r.median), sig),
         flag_column(),
     ], recs, note="Each round is one epoch in the shared seeded order, after a few warm-up steps; data converted "
-                  "to framework tensors before timing.")
+                  "to framework tensors before timing. " + RATIO_NOTE + " In training it pairs steps, not epochs.")
     steps = Table(_id_columns(ctx) + [
         batch,
         Column("speed dataset", lambda r: r.get("speed_dataset"), text, left=True),
@@ -792,13 +816,14 @@ GRAPH_FIELDS = ("mode", "phase", "batch_size")
 def graph_section(records: list[Record], ctx: Context) -> Section:
     recs = sorted(records, key=lambda r: (sort_key(labels_of(records))(r), str(r.get("phase")), str(r.get("mode"))))
     cols = _id_columns(ctx) + [field_column(k) for k in GRAPH_FIELDS] + [
-        field_column("first_call_s"), field_column("steady_s"),
+        ratio_column(recs), field_column("first_call_s"), field_column("steady_s"),
         Column("break-even calls", break_even, lambda v: v if isinstance(v, str) else integer(v), optional=True),
     ]
     shown = {*GRAPH_FIELDS, "first_call_s", "steady_s", "break_even_calls"}
     cols += [field_column(k) for k in extra_fields(recs, shown)]
     note = ("First call: the one call that traces or compiles (eager has none to speak of); steady state: median "
-            "after warm-up; break-even: calls after which the graph mode's first-call cost is repaid.")
+            "after warm-up; break-even: calls after which the graph mode's first-call cost is repaid. "
+            + RATIO_NOTE)
     return Section("graph", "Static vs dynamic graph", "Eager against traced (tf.function, XLA, torch.compile) per "
                    "phase and batch.", [Table(cols, recs, note=note)])
 
@@ -853,8 +878,9 @@ def compression_section(records: list[Record], ctx: Context) -> Section:
     what = [field_column("technique", optional=False), field_column("level", optional=False)]
     size = Table(_id_columns(ctx) + what + [field_column(k) for k in SIZE_FIELDS], rows,
                  caption="Accuracy and size (the base row is the uncompressed model)")
-    work = Table(_id_columns(ctx) + what + [field_column(k) for k in COMPRESSION_FIELDS if k not in SIZE_FIELDS],
-                 rows, caption="Work and speed")
+    work = Table(_id_columns(ctx) + what + [ratio_column(rows)]
+                 + [field_column(k) for k in COMPRESSION_FIELDS if k not in SIZE_FIELDS],
+                 rows, caption="Work and speed", note=RATIO_NOTE + " Compression pairs the forward pass at batch 1.")
     details = [{**r, "field": field_header(k).replace(UNIT, "ms" if k.endswith("_ms") else "s"),
                 "value": r.get(k)} for r in rows for k in others if r.get(k) is not None]
 
