@@ -134,6 +134,33 @@ def test_the_share_of_the_gemm_timed_in_the_rounds_is_judged_by_its_interval(tmp
         load_run(_history(tmp_path, [_paired("infer", 1024, {}, pct_of_gemm={**share, "low": 28.0})], "bad.json"))
 
 
+def _ratio(low, median, high):
+    return {"reference": "handcrafted", "median": median, "low": low, "high": high, "confidence": 0.95, "rounds": 6}
+
+
+def test_sequential_rows_with_a_ratio_are_judged_side_by_side_first(tmp_path):
+    path = _history(tmp_path, [
+        _bench("inference batch=64", "handcrafted", 64, 1e-3, unstable=True, unstable_reasons=["load 5"]),
+        # timed apart torch looks 2x faster; side by side handcrafted is 1/0.8 = 1.25x faster: the ratio wins
+        _bench("inference batch=64", "torch", 64, 5e-4, ratio=_ratio(0.75, 0.8, 0.85)),
+        _bench("inference batch=64", "keras", 64, 2e-3),  # no ratio (an older row): the medians' quotient
+        _bench("train-epoch batch=64", "handcrafted", 64, 0.1, train_samples=1437),
+        _bench("train-epoch batch=64", "torch", 64, 0.2, train_samples=1437, ratio=_ratio(0.6, 0.7, 0.78)),
+        _bench("train-epoch batch=64", "keras", 64, 0.2, train_samples=1437, ratio=_ratio(0.9, 1.0, 1.1)),
+    ])
+    rows = check(load_run(path))
+    assert [r["target"].split(":")[0] for r in rows] == [
+        "threads 2, side by side, inference lenet5 batch 64", "threads 2, inference lenet5 batch 64",
+        "threads 2, side by side, train step lenet5 batch 64", "threads 2, side by side, train step lenet5 batch 64"]
+    torch_infer, keras_infer, torch_step, keras_step = rows
+    assert torch_infer["ratio"] == pytest.approx(1.25) and torch_infer["passed"] is True  # flags do not hold it
+    assert torch_infer["interval"] == [pytest.approx(1 / 0.85), pytest.approx(1 / 0.75)]
+    assert "best of keras" in keras_infer["target"] and keras_infer["passed"] is None  # handcrafted's flag holds
+    # steps on 1437 images are judged: the rounds time them, not the epoch's length
+    assert torch_step["ratio"] == 0.7 and torch_step["passed"] is True and torch_step["interval"] == [0.6, 0.78]
+    assert keras_step["passed"] is None and "straddles" in keras_step["reasons"][0]
+
+
 def test_a_malformed_speedup_names_the_field(tmp_path):
     bad = _paired("infer", 64, {"torch": (1.4, 1.3, 1.2)})  # low above high
     with pytest.raises(HistoryError, match=r"extra_info.speedup is .*low <= median <= high"):

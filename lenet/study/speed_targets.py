@@ -22,6 +22,13 @@ there: an epoch is its steps plus the shared loop's bookkeeping, the same for ev
 sequential rows time every backend in its default mode, and say so: only the interleaved rows compare
 against each framework's fastest mode.
 
+The sequential rows' own ratios come first where they have them: a rival's ``inference`` or ``train-epoch``
+row records ``extra_info["ratio"]`` against handcrafted (:func:`lenet.study.contenders.pair_ratio`: its
+forward pass or training step and handcrafted's, on the same weights and input, in interleaved rounds), and the
+target is judged from it by its interval, as above, rival by rival (default modes, a training step for the
+epoch, on any number of images: the rounds, not the epoch's length, make it well timed).  The quotient of the
+two rows' medians, timed minutes apart, is the fallback for histories written before these ratios.
+
 A sequential figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
 :mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons, and the check does not
 pass; so is the session's GEMM-peak figure, from either kind of row, since it depends on the machine's
@@ -157,6 +164,12 @@ def _paired_rows(paired: dict) -> list[dict]:
     return rows
 
 
+def _side_by_side(fig: Figure) -> dict | None:
+    """A rival row's ratio against handcrafted (its speed over handcrafted's), or None."""
+    ratio = fig.extra.get("ratio")
+    return ratio if ratio and ratio["reference"] == HANDCRAFTED else None
+
+
 def _inference_rows(infer: dict, paired: dict) -> list[dict]:
     rows = []
     for (threads, backend, arch, batch), hc in sorted(infer.items(), key=_order):
@@ -164,6 +177,14 @@ def _inference_rows(infer: dict, paired: dict) -> list[dict]:
             continue
         if batch in INFER_BATCHES:
             rivals = {r: infer[(threads, r, arch, batch)] for r in RIVALS if (threads, r, arch, batch) in infer}
+            for rival, fig in rivals.items():
+                s = _side_by_side(fig)  # handcrafted's throughput over the rival's = 1 / the rival's ratio
+                if s:
+                    rows.append(_interval_row(f"{_where(threads)}, side by side, inference {arch} batch {batch}: "
+                                              f"handcrafted / {rival} throughput, default modes", 1 / s["median"],
+                                              1 / s["high"], 1 / s["low"], f">= {INFER_MIN_RATIO}",
+                                              lambda r: r >= INFER_MIN_RATIO))
+            rivals = {r: fig for r, fig in rivals.items() if not _side_by_side(fig)}
             if rivals:
                 best = min(rivals, key=lambda r: rivals[r].median)
                 # throughput ratio = inverse time ratio
@@ -186,6 +207,12 @@ def _epoch_rows(epochs: dict, paired: dict) -> list[dict]:
         for rival, limit in EPOCH_MAX_RATIO.items():
             other = epochs.get((threads, rival, arch, batch))
             if other is None:
+                continue
+            s = _side_by_side(other)  # handcrafted's step time over the rival's = the rival's ratio
+            if s:
+                rows.append(_interval_row(f"{_where(threads)}, side by side, train step {arch} batch {batch}: "
+                                          f"handcrafted / {rival} time, default modes", s["median"], s["low"],
+                                          s["high"], f"<= {limit}", lambda r, limit=limit: r <= limit))
                 continue
             samples = min(f.extra.get("train_samples") or 0 for f in (hc, other))
             refused = () if samples >= MIN_TRAIN_SAMPLES else (
