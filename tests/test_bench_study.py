@@ -73,6 +73,16 @@ def test_quick_profile_saves_valid_storage(quick_run):
     assert session["probe_reference_s"] > 0 and session["noise_bounds"]["probe_drift_max"] > 0
 
 
+def _reference_of(b: dict) -> str | None:
+    """What a quick-run row is paired against (lenet.schema's pairing), None where it is not."""
+    e, group = b["extra_info"], b["group"]
+    if group.startswith(("inference", "train-epoch")):
+        return None if e["backend"] == "handcrafted" else "handcrafted"
+    if group.startswith("graph"):
+        return None if e["mode"] == "eager" else "eager"
+    return "base" if group.startswith("compression") else None
+
+
 def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
     tmp, proc = quick_run
     run = load_run(next((tmp / "storage").rglob("0001_*.json")))
@@ -92,6 +102,9 @@ def test_every_timing_carries_its_samples_statistics_and_flag(quick_run):
         assert isinstance(e["unstable"], bool) and e["unstable"] == bool(e["unstable_reasons"])
         if e["unstable"]:
             flagged.append(b["name"])
+        # every comparing row carries its ratio to its reference, in the quick profile's 6 rounds
+        assert (e.get("ratio") or {}).get("reference") == _reference_of(b), b["name"]
+        assert "ratio" not in e or e["ratio"]["rounds"] == 6, b["name"]
         if b["group"].startswith(("inference", "train-epoch", "scenario offline")):
             assert e["achieved_gflops"] > 0 and e["pct_of_peak"] > 0, b["name"]
         if b["group"].startswith("train-epoch"):

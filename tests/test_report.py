@@ -20,6 +20,7 @@ from matplotlib.image import imread
 from lenet.cli import main
 from lenet.io.history import HistoryError
 from lenet.report import build_report
+from lenet.report.markdown import sig
 from lenet.report.plots import DPI, WIDE, pareto_front
 from lenet.report.records import machine_label, section_of
 from lenet.study.speed_targets import check
@@ -900,6 +901,11 @@ def _quoted(sentence: str) -> tuple[list[float], list[float]]:
     return secs, [float(v) for v in re.findall(r"([\d.]+)×", sentence)]
 
 
+def _side_by_side(r: dict, reference: str) -> str:
+    """How a sentence quotes a ratio: three significant figures, its interval in brackets."""
+    return f"{sig(r['median'], 3)}× {reference}'s speed [{sig(r['low'], 3)}, {sig(r['high'], 3)}] side by side"
+
+
 def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None:
     """Every finding against the JSON: recomputed here from the benchmarks, then found quoted in the sentence."""
     kinds = {f.kind for f in found}
@@ -946,8 +952,7 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         assert len(re.findall(r"(repays its|never does)", f.text)) == len(here) > 0
         for e in here:
             r = e.get("ratio")
-            lead = (f"{e['mode']} runs {r['median']:.3g}× eager's speed [{r['low']:.2f}, {r['high']:.2f}] side by "
-                    f"side and " if r else f"{e['mode']} ")
+            lead = f"{e['mode']} runs {_side_by_side(r, 'eager')} and " if r else f"{e['mode']} "
             if e["break_even_calls"] is None:
                 assert lead + ("never repays its first call" if r else "never does") in f.text
                 continue
@@ -966,8 +971,7 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         for e in es:
             assert f"{(e['top1'] - e['base_top1']) * 100:+.2f}" in f.text
             r = e.get("ratio")
-            assert not r or (f"{r['median']:.3g}× the base's speed [{r['low']:.2f}, {r['high']:.2f}] side by side "
-                             f"on {e['backend']}") in f.text
+            assert not r or f"{_side_by_side(r, 'the base')} on {e['backend']}" in f.text
     # slower: by the ratio timed side by side where a row has one (median beyond the threshold, interval below 1),
     # else by the latencies timed apart; the sentence quotes the ratio or the latencies' quotient
     slower = [e for e in comp if (e["ratio"]["high"] < 1 and e["ratio"]["median"] < 1 / (1 + threshold_time / 100)
@@ -1047,21 +1051,22 @@ def test_ratios_lead_the_tables_and_the_findings(tmp_path):
         assert t["header"].index(column) < first_absolute, (section, t["header"])
         assert "interleaved rounds" in t["note"]
     steady = table(md, "Inference", "Steady state (after warm-up)")["rows"]
-    assert pick(steady, backend="torch", batch="1")["× handcrafted [95% CI]"] == "0.25× [0.21, 0.30]"
+    assert pick(steady, backend="torch", batch="1")["× handcrafted [95% CI]"] == "0.250× [0.210, 0.300]"
     assert pick(steady, backend="handcrafted", batch="1")["× handcrafted [95% CI]"] == "-"  # the reference
     graph = table(md, "Static vs dynamic graph")["rows"]
-    assert pick(graph, mode="tf.function")["× eager [95% CI]"] == "9.50× [8.00, 11.00]"
+    assert pick(graph, mode="tf.function")["× eager [95% CI]"] == "9.50× [8.00, 11.0]"
     work = table(md, "Compression", "Work and speed")["rows"]
     assert pick(work, technique="prune-removed")["× base [95% CI]"] == "1.40× [1.30, 1.50]"
     assert pick(work, technique="none (base)")["× base [95% CI]"] == "-"
 
     check_findings(rep.findings, json.loads(h.read_text()))
     text = {f.kind: f.text for f in rep.findings}
-    assert ("tf.function runs 9.5× eager's speed [8.00, 11.00] side by side and repays its 120.0 ms first call "
+    assert ("tf.function runs 9.50× eager's speed [8.00, 11.0] side by side and repays its 120.0 ms first call "
             "after 22 calls") in text["graph"]
-    assert "at batch 1 it runs 1.4× the base's speed [1.30, 1.50] side by side on torch." in text["compression-removes"]
+    removes = text["compression-removes"]
+    assert "at batch 1 it runs 1.40× the base's speed [1.30, 1.50] side by side on torch." in removes
     # slower side by side: prune-masked (its ratio), not quantize-int8 (its interval reaches 1)
-    assert "prune-masked 0.5 on torch (runs 0.62× the base's speed [0.55, 0.70] side by side)" in (
+    assert "prune-masked 0.5 on torch (runs 0.620× the base's speed [0.550, 0.700] side by side)" in (
         text["compression-slower"])
     assert "quantize-int8" not in text["compression-slower"]
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from . import accuracy_seeds
 from .markdown import in_unit, integer, sig, signed_points, time_unit
+from .markdown import ratio as ratio_text
 from .records import Record, labels_of
 from .tables import (
     FLAG,
@@ -44,7 +45,8 @@ def times(ratio: float) -> str:
 
 def side_by_side(ratio: dict, reference: str) -> str:
     """``1.80× eager's speed [1.60, 2.00] side by side``: a row's ``extra_info["ratio"]`` with its interval."""
-    return f"{times(ratio['median'])} {reference}'s speed [{ratio['low']:.2f}, {ratio['high']:.2f}] side by side"
+    return (f"{ratio_text(ratio['median'])} {reference}'s speed [{sig(ratio['low'], 3)}, {sig(ratio['high'], 3)}] "
+            "side by side")
 
 
 def _where(parts: dict, varying: dict) -> str:

@@ -170,7 +170,7 @@ def ratio_column(rows) -> Column:
         x = r.get("ratio")
         if not x:
             return None
-        return f"{x['median']:.2f}×{'' if shared else ' ' + x['reference']} [{x['low']:.2f}, {x['high']:.2f}]"
+        return f"{ratio(x['median'])}{'' if shared else ' ' + x['reference']} [{sig(x['low'], 3)}, {sig(x['high'], 3)}]"
 
     return Column(f"× {shared or 'reference'} [95% CI]", cell, text, optional=True)
 
