@@ -12,8 +12,9 @@ def test_accuracy(benchmark, study, backend, backend_name, arch_name, device, tr
     # NCHW->framework conversion included (the inference group times the forward pass alone).
     benchmark.pedantic(backend.predict, args=(trained.model, data.x_test), rounds=3, warmup_rounds=1)
     spread = study.seed_spread(backend_name, arch_name, device)
+    band = study.seed_histories(backend_name, arch_name, device)
     study.record(benchmark, backend_name, arch_name, device, test_samples=len(data.y_test),
-                 history=trained.history, seed_spread=spread)
+                 history=trained.history, seed_spread=spread, **({"seed_histories": band} if band else {}))
     # A --limit run ("digits[:200]") has no table entry and is gated at twice chance.
     check_accuracy(data.name, arch_name, data.num_classes, trained.metrics["test"], label=f"{backend_name} {arch_name}",
                    config=study.config_name, spread=spread)

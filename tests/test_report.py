@@ -1244,6 +1244,30 @@ def test_accuracy_over_seeds_shows_its_spread_and_the_equivalence_verdict(tmp_pa
     assert "(TOST, margin ±0.5 points): equivalent: torch (+0.00 pts); different: keras (-2.60 pts)" in sentence
 
 
+def test_training_curves_shade_the_seeds_range(tmp_path):
+    def curve(*top1):
+        return [{"epoch": i + 1, "train_loss": 1.0 / (i + 1), "train_top1": t, "val_loss": 1.0 / (i + 1),
+                 "val_top1": t} for i, t in enumerate(top1)]
+
+    seeds = [curve(0.50, 0.80), curve(0.40, 0.85), curve(0.60, 0.75)]
+    path = write_history(tmp_path / "h.json", [
+        entry("accuracy", "test_accuracy[handcrafted]", {"backend": "handcrafted", "history": seeds[0],
+                                                         "seed_histories": seeds}),
+        entry("accuracy", "test_accuracy[torch]", {"backend": "torch", "history": seeds[1]})])  # one seed: no band
+    (plot,) = [p for p in build_report([path], tmp_path / "out").plots if p.path.name.startswith("training_curves")]
+    loss, top1 = plot.axes
+    colour = dict(top1.series)["handcrafted train"]
+    assert sorted(top1.bands) == [(colour, 0.40, 0.85), (colour, 0.40, 0.85)]  # train and val: min to max
+    assert all(c == colour for c, *_ in loss.bands) and len(loss.bands) == 2
+
+
+def test_a_malformed_seed_history_is_refused_by_name(tmp_path):
+    path = write_history(tmp_path / "h.json", [entry("accuracy", "test_accuracy[handcrafted]", {
+        "backend": "handcrafted", "seed_histories": [[{"epoch": 1, "val_top1": 0.5}], [{"epoch": 1, "val_top1": 1.5}]]})])
+    with pytest.raises(HistoryError, match=r"h\.json.*test_accuracy\[handcrafted\].*seed_histories.*seed 1"):
+        build_report([path], tmp_path / "out")
+
+
 def test_what_this_run_shows_is_ten_sentences_at_most_and_withholds_flagged_figures(tmp_path):
     rows = [_timed(f"inference batch={n}", f"test_inference[{b}-{n}]", b, n, t, unstable=(b, n) == ("keras", 4))
             for n in (1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024)

@@ -115,6 +115,16 @@ def history_rows(v) -> None:
                 raise FieldError(f"rows of numbers, but row {i} {key!r} is {_show(x)}, not {e}") from None
 
 
+def seed_histories(v) -> None:
+    """``extra_info["seed_histories"]``: each seed's per-epoch rows (:func:`history_rows`), two seeds or more."""
+    _require(isinstance(v, list) and len(v) >= 2, "a list of two or more per-seed histories")
+    for i, rows in enumerate(v):
+        try:
+            history_rows(rows)
+        except FieldError as e:
+            raise FieldError(f"per-seed histories, but seed {i}'s is not {e}") from None
+
+
 def flop_counters(v) -> None:
     """``extra_info["flop_counters"]``: counter name -> {value, convention, per, batch_size}."""
     mapping(v)
@@ -243,6 +253,7 @@ TEXT_FIELDS = ("backend", "arch", "arch_name", "device", "dataset", "activation"
 EXTRA = {
     **dict.fromkeys(TEXT_FIELDS, string),
     "history": history_rows,
+    "seed_histories": seed_histories,
     "flop_counters": flop_counters,
     **dict.fromkeys(("flop_conventions", "threads", "train_config", "ranks", "sparsity_layers", "rival_modes"),
                     mapping),

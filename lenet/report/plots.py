@@ -14,6 +14,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from matplotlib.collections import PolyCollection
 from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
@@ -40,6 +41,7 @@ class AxisInfo:
     legend: tuple  # legend entries inside these axes, in order
     series: tuple = ()  # (label, colour as #rrggbb) of each labelled line
     labels: tuple = ()  # texts written beside the points
+    bands: tuple = ()  # (colour as #rrggbb, lowest y, highest y) of each shaded band
 
 
 @dataclass(frozen=True)
@@ -74,10 +76,16 @@ def describe(fig: Figure, path: Path) -> PlotInfo:
                        if not ln.get_label().startswith("_"))
         axes.append(AxisInfo(ax.get_title(), ax.get_xlabel(), ax.get_ylabel(), ax.get_xscale(), ax.get_yscale(),
                              tuple(t.get_text() for t in legend.get_texts()) if legend else (), series,
-                             tuple(t.get_text() for t in ax.texts)))
+                             tuple(t.get_text() for t in ax.texts), tuple(_band(c) for c in ax.collections
+                                                                          if isinstance(c, PolyCollection))))
     title = fig._suptitle.get_text() if fig._suptitle else ""
     legend = tuple(t.get_text() for lg in fig.legends for t in lg.get_texts())
     return PlotInfo(path, title, tuple(axes), legend, tuple(fig.get_size_inches()))
+
+
+def _band(poly: PolyCollection) -> tuple:
+    ys = [y for path in poly.get_paths() for _, y in path.vertices]
+    return to_hex(poly.get_facecolor()[0]), float(min(ys)), float(max(ys))
 
 
 def save(fig: Figure, path: Path) -> PlotInfo:
@@ -118,8 +126,21 @@ def _legend(ax, loc: str = "best") -> None:
 
 # --- training curves ----------------------------------------------------------------------------------------
 
+def _seed_band(ax, r: Record, key: str, epochs: list) -> None:
+    """Shade, around the row's curve, the range of ``key`` over its seeds' curves
+    (``extra_info["seed_histories"]``) at each epoch they all reached."""
+    curves = [[row.get(key) for row in h] for h in r.get("seed_histories") or ()]
+    length = min((len(c) for c in curves), default=0)
+    if len(curves) < 2 or any(y is None for c in curves for y in c[:length]):
+        return
+    columns = list(zip(*(c[:length] for c in curves)))
+    ax.fill_between(epochs[:length], [min(v) for v in columns], [max(v) for v in columns],
+                    color=backend_color(r.ident[0]), alpha=0.15, linewidth=0)
+
+
 def plot_training_curves(records: list[Record], out: Path) -> list[PlotInfo]:
-    """Per architecture: train and validation loss and top-1 per epoch, one colour per backend."""
+    """Per architecture: train and validation loss and top-1 per epoch, one colour per backend; where a row
+    was trained over several seeds, a band of the same colour spans their curves (min to max per epoch)."""
     plots = []
     # only backends that trained: a row running another backend's weights carries that backend's history
     with_history = sorted([r for r in trained_here(records) if r.get("history")], key=sort_key(labels_of(records)))
@@ -137,6 +158,7 @@ def plot_training_curves(records: list[Record], out: Path) -> list[PlotInfo]:
                         continue
                     ax.plot(epochs, ys, style, marker=marker, markersize=4, markerfacecolor="none",
                             label=f"{name} {split}", color=backend_color(r.ident[0]))
+                    _seed_band(ax, r, f"{split}_{key}", epochs)
         loss_ax.set(title="Loss", xlabel="epoch", ylabel="cross-entropy loss (mean per image)")
         acc_ax.set(title="Top-1 accuracy", xlabel="epoch", ylabel="top-1 accuracy (fraction)")
         for ax in (loss_ax, acc_ax):

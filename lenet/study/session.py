@@ -229,6 +229,15 @@ class Study:
         runs = [self.trained(backend_name, arch_name, device, seed).metrics for seed in seeds]
         return {m: spread([r[m.split("_")[0]][m.split("_")[1]] for r in runs], seeds) for m in METRICS}
 
+    def seed_histories(self, backend_name: str, arch_name: str, device: str) -> list | None:
+        """Each seed's per-epoch history (:meth:`seed_spread`'s models), for the training curves' band; None
+        over one seed, or where the models ran weights another backend trained (their curves are that one's)."""
+        seeds = self.seeds_for(backend_name)
+        runs = [self.trained(backend_name, arch_name, device, seed) for seed in seeds]
+        if len(runs) < 2 or any(r.weights_from != backend_name or not r.history for r in runs):
+            return None
+        return [r.history for r in runs]
+
     def arch(self, arch_name: str):
         return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
 
