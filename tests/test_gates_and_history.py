@@ -188,7 +188,7 @@ def test_sequential_rows_with_a_ratio_are_judged_side_by_side_first(tmp_path):
     torch_infer, keras_infer, torch_step, keras_step = rows
     assert torch_infer["ratio"] == pytest.approx(1.25) and torch_infer["passed"] is True  # flags do not hold it
     assert torch_infer["interval"] == [pytest.approx(1 / 0.85), pytest.approx(1 / 0.75)]
-    assert "best of keras" in keras_infer["target"] and keras_infer["passed"] is None  # handcrafted's flag holds
+    assert "handcrafted / keras throughput" in keras_infer["target"] and keras_infer["passed"] is None  # its flag holds
     # steps on 1437 images are judged: the rounds time them, not the epoch's length
     assert torch_step["ratio"] == 0.7 and torch_step["passed"] is True and torch_step["interval"] == [0.6, 0.78]
     assert keras_step["passed"] is None and "straddles" in keras_step["reasons"][0]
