@@ -24,6 +24,15 @@ def make_forward(model: Model, x, mode: str | None = None):
     parts = [np.ascontiguousarray(x[sl].transpose(1, 2, 3, 0), dtype=net.dtype) for sl in chunks]
     out = np.empty((len(x), model.arch.num_classes), np.float32)
 
+    if len(chunks) == 1:  # batch 1 and other small ones: the call itself, without the workers' dispatch
+        part = parts[0]
+
+        def forward_one():
+            np.copyto(out, net.forward(part).T)
+            return out
+
+        return forward_one
+
     def run(replica, worker: int, workers: int):
         # layers reuse their output buffers, so each chunk's logits are copied out before the next
         for sl, part in zip(chunks[worker::workers], parts[worker::workers]):
