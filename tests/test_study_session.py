@@ -84,3 +84,19 @@ def test_a_profile_can_have_one_backend_train_an_arch_for_all(monkeypatch, tmp_p
     bench = _Bench("accuracy", 0.5)
     study.record(bench, "torch", "lenet5", "cpu")
     assert bench.extra_info["weights_from"] == "handcrafted"
+
+
+def test_every_backend_running_one_backends_weights_is_stated_over_its_seeds(monkeypatch):
+    from dataclasses import replace
+
+    from lenet.study import session
+
+    profile = replace(session.PROFILES["quick"], seeds=3, seeds_by_backend=(("handcrafted", 5),),
+                      weights_from=(("lenet5", "handcrafted"),))
+    monkeypatch.setitem(session.PROFILES, "seeded", profile)
+    study = Study(StudyOptions(profile="seeded", seed=2), SessionMonitor(1))
+    assert study.seeds_for("handcrafted") == (2, 3, 4, 5, 6)
+    assert study.seeds_for("torch", "lenet5") == (2, 3, 4, 5, 6)  # runs handcrafted's weights: its seeds
+    assert study.seeds_for("torch", "lenet5-relu") == (2, 3, 4)  # trains its own
+    assert study.seeds_for("onnxruntime", "lenet5-relu") == (2, 3, 4, 5, 6)  # inference only: handcrafted's
+    assert Study(StudyOptions(profile="seeded", seeds=2), SessionMonitor(1)).seeds_for("torch", "lenet5") == (0, 1)

@@ -216,23 +216,26 @@ class Study:
         return train_config(self.dataset.name, self.config_name, self.options.epochs,
                             self.options.seed if seed is None else seed)
 
-    def seeds_for(self, backend_name: str) -> tuple[int, ...]:
-        """The seeds whose models state ``backend_name``'s accuracy: ``--seed`` and the ones after it, as many as
-        ``--seeds`` or the profile gives (:meth:`Profile.seeds_for` of the backend that trains its weights)."""
-        n = self.options.seeds or self.profile.seeds_for(trainer_for(backend_name))
+    def seeds_for(self, backend_name: str, arch_name: str | None = None) -> tuple[int, ...]:
+        """The seeds whose models state ``backend_name``'s accuracy on ``arch_name``: ``--seed`` and the ones after
+        it, as many as ``--seeds`` or the profile gives (:meth:`Profile.seeds_for` of the backend that trains its
+        weights: the profile's ``weights_source`` for the arch, else the backend or the one it runs the weights of),
+        so that every backend running one backend's weights is stated over the same seeds."""
+        trainer = (arch_name and self.profile.weights_source(arch_name)) or trainer_for(backend_name)
+        n = self.options.seeds or self.profile.seeds_for(trainer)
         return tuple(range(self.options.seed, self.options.seed + n))
 
     def seed_spread(self, backend_name: str, arch_name: str, device: str) -> dict:
         """``metric -> spread`` (:func:`lenet.study.seeds.spread`) of val/test top-1/top-5 over the seeds, each
         seed's model trained (or loaded from the cache) as :meth:`trained` trains ``--seed``'s."""
-        seeds = self.seeds_for(backend_name)
+        seeds = self.seeds_for(backend_name, arch_name)
         runs = [self.trained(backend_name, arch_name, device, seed).metrics for seed in seeds]
         return {m: spread([r[m.split("_")[0]][m.split("_")[1]] for r in runs], seeds) for m in METRICS}
 
     def seed_histories(self, backend_name: str, arch_name: str, device: str) -> list | None:
         """Each seed's per-epoch history (:meth:`seed_spread`'s models), for the training curves' band; None
         over one seed, or where the models ran weights another backend trained (their curves are that one's)."""
-        seeds = self.seeds_for(backend_name)
+        seeds = self.seeds_for(backend_name, arch_name)
         runs = [self.trained(backend_name, arch_name, device, seed) for seed in seeds]
         if len(runs) < 2 or any(r.weights_from != backend_name or not r.history for r in runs):
             return None
