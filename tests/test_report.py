@@ -1262,8 +1262,9 @@ def test_training_curves_shade_the_seeds_range(tmp_path):
 
 
 def test_a_malformed_seed_history_is_refused_by_name(tmp_path):
+    seeds = [[{"epoch": 1, "val_top1": 0.5}], [{"epoch": 1, "val_top1": 1.5}]]
     path = write_history(tmp_path / "h.json", [entry("accuracy", "test_accuracy[handcrafted]", {
-        "backend": "handcrafted", "seed_histories": [[{"epoch": 1, "val_top1": 0.5}], [{"epoch": 1, "val_top1": 1.5}]]})])
+        "backend": "handcrafted", "seed_histories": seeds})])
     with pytest.raises(HistoryError, match=r"h\.json.*test_accuracy\[handcrafted\].*seed_histories.*seed 1"):
         build_report([path], tmp_path / "out")
 
