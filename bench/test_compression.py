@@ -15,7 +15,8 @@ torch int8, the .tflite flatbuffer); executed_macs per sample (masked and
 sparse-stored-but-dense-executed models execute every MAC; structured and
 low-rank the new spec's analytic MACs; int8 the same count in int8);
 latency at batch 1 and 256 (median ms, warmed up); peak_rss_mib of one
-inference at batch 256 in a fresh process (imports included).
+inference at batch 256 in a fresh process (imports included), where the profile probes it
+(``Profile.compression_memory``; None where it does not).
 
 ``extra_info["ratio"]``: how many times faster the compressed model's batch-1 forward ran than its base's
 (reference ``base``: the same backend's uncompressed model on the same input), timed in interleaved rounds
@@ -46,7 +47,8 @@ def _runner(study, backend_name, arch_name, tmp_path_factory) -> Runner:
         _RUNNERS[key] = Runner(backend_name, backend, tm.model, study.dataset, study.train_config(),
                                tmp_path_factory.mktemp(f"compression-{arch_name}"),
                                finetune_epochs=study.profile.finetune_epochs, threads=requested(),
-                               finetune_samples=study.profile.finetune_samples)
+                               finetune_samples=study.profile.finetune_samples,
+                               probe_memory=study.profile.compression_memory)
     return _RUNNERS[key]
 
 
