@@ -127,6 +127,12 @@ def group_of(name: str | None) -> Group | None:
     return max(matches, key=lambda g: len(g.prefix), default=None)
 
 
+def section_of(group: str | None) -> str | None:
+    """The report section a row's group feeds ("inference batch=64" -> inference), or None."""
+    declared = group_of(group)
+    return declared.section if declared else None
+
+
 def sections() -> dict[str, Section]:
     """``section key -> Section`` in the report's order (its first group declares its title, builder, plots)."""
     out: dict[str, Section] = {}

@@ -19,9 +19,10 @@ from matplotlib.image import imread
 
 from lenet.cli import main
 from lenet.io.history import HistoryError
+from lenet.io.records import machine_label
 from lenet.report import build_report
 from lenet.report.plots import DPI, WIDE, pareto_front
-from lenet.report.records import machine_label, section_of
+from lenet.schema import section_of
 from lenet.study.speed_targets import check
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -6,7 +6,6 @@ PNG plots and one CSV per table.
 
 Modules, one concern each:
 
-* :mod:`.records`: runs flattened into records, labelled by machine, merged per label;
 * :mod:`.markdown`: number formats (units in headers, never in cells), tables and the markdown document;
 * :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
 * :mod:`.findings`: "What this run shows", sentences generated from the records with their figures;
@@ -30,15 +29,16 @@ from pathlib import Path
 from .. import schema
 from ..io.atomic import write_text
 from ..io.history import Run, load_runs
+from ..io.records import Record, flatten, in_section, labels_of, machine_label
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
 from . import tables as T
 from .compare import pick_pair, verdicts_table
+from .errors import ReportError
 from .findings import Finding, findings
 from .html import page
 from .markdown import document, text
-from .records import Record, ReportError, flatten, in_section, labels_of, machine_label, section_groups
 from .timeline import timeline_section
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
@@ -86,7 +86,7 @@ def load_labelled(histories: Sequence, labels: Sequence | None = None) -> list[l
 
 def _group_names(section: str) -> str:
     return " or ".join(f"`{p}…`" if p in ("inference", "train-epoch", "graph", "mlp-sweep") else f"`{p}`"
-                       for p in section_groups()[section])
+                       for p in schema.sections()[section].prefixes)
 
 
 def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, compare: bool = False,

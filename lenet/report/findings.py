@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..io.records import Record, labels_of
 from . import accuracy_seeds
 from .markdown import in_unit, integer, sig, signed_points, time_unit
-from .records import Record, labels_of
 from .tables import (
     FLAG,
     Context,

@@ -21,7 +21,7 @@ from matplotlib.ticker import LogFormatterSciNotation
 
 from ..backends import BACKENDS
 from ..io.atomic import write_bytes
-from .records import Record, labels_of
+from ..io.records import Record, labels_of
 from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key, trained_here
 
 DPI = 100

@@ -10,9 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from ..backends import BACKENDS
-from ..io.history import Run
+from ..io.records import Record, labels_of
 from ..study.speed_targets import HANDCRAFTED
-from ..study.speed_targets import check as check_speed_targets
+from ..study.speed_targets import check_entries as check_speed_targets
 from . import accuracy_seeds
 from .markdown import (
     UNIT,
@@ -30,7 +30,6 @@ from .markdown import (
     signed_points,
     text,
 )
-from .records import Record, labels_of
 
 # Fields every benchmark carries (lenet.study's Study.record): not repeated as
 # "other fields" in the data-driven sections.
@@ -547,7 +546,7 @@ def ceilings(records: list[Record]) -> dict:
     """Machine label -> its measured ceiling {gemm_gflops, bandwidth_gbs}, from machine_info or the rows."""
     out = {}
     for r in records:
-        c = r.run.session.get("ceiling") or {}
+        c = (r.run.session if r.run else {}).get("ceiling") or {}
         peak, bw = c.get("gemm_gflops") or r.get("peak_gflops"), c.get("bandwidth_gbs") or r.get("bandwidth_gbs")
         if peak and bw:
             out.setdefault(r.label, {"gemm_gflops": peak, "bandwidth_gbs": bw})
@@ -682,9 +681,7 @@ def speed_rows(records: list[Record]) -> list[dict]:
                 and r.get("backend") and r.get("arch")]
         if not mine:
             continue
-        merged = Run(mine[0].run.path, mine[0].run.machine, {}, mine[0].run.datetime,
-                     [{"group": r.group, "stats": r.stats, "extra_info": r.extra} for r in mine])
-        rows += [{"label": label, **row} for row in check_speed_targets(merged)]
+        rows += [{"label": label, **row} for row in check_speed_targets(mine)]
     return rows
 
 

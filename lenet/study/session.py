@@ -6,7 +6,8 @@ it is built from a :class:`StudyOptions` (the command line, parsed) and a
 
 Every benchmark's ``extra_info`` gets the common record (accuracy, parameters, bytes, FLOPs with
 conventions, dataset, epochs, seed, threads) from :meth:`Study.record`, which also keeps the benchmark for
-the overall-performance table (:meth:`Study.headline`, the report's own headline table).
+the overall-performance table printed at the session's end (:func:`lenet.report.summary.format_summary`, the
+report's own headline table).
 """
 from __future__ import annotations
 
@@ -305,12 +306,3 @@ class Study:
         info.update(extra)
         benchmark.extra_info.update(info)
         self.benchmarks.append(benchmark)
-
-    def headline(self) -> tuple[str, str] | None:
-        """(title, tables) of the overall-performance table; None when no benchmark of its groups ran."""
-        from .summary import format_summary
-
-        tables = format_summary(self.benchmarks)
-        if tables is None:
-            return None
-        return f"lenet-bench overall performance ({self.options.dataset}, profile {self.options.profile})", tables

@@ -19,7 +19,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..io.history import HistoryError, Run, benchmark_key
+from ..entry import benchmark_key
+from ..io.history import HistoryError, Run
 from ..measure.stats import CONFIDENCE, Ratio, quantile_interval
 from .compare import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION, Side, as_judged, judge_time, ratio_text
 
