@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from ..backends import BACKENDS
 from ..io.records import Record, labels_of
+from ..schema import FIELDS
 from ..study.speed_targets import HANDCRAFTED
 from ..study.speed_targets import check_entries as check_speed_targets
 from . import accuracy_seeds
@@ -31,22 +32,9 @@ from .markdown import (
     text,
 )
 
-# Fields every benchmark carries (lenet.study's Study.record): not repeated as
+# Fields every benchmark carries (lenet.schema.FIELDS, recorded by the study or the bench): not repeated as
 # "other fields" in the data-driven sections.
-COMMON_FIELDS = frozenset({
-    "backend", "arch", "arch_name", "device", "dataset", "num_classes", "input_shape", "epochs", "seed",
-    "config", "train_config", "profile", "threads", "params", "param_bytes", "macs_per_sample", "flops_per_sample",
-    "flops_tf_per_sample", "flop_conventions", "val_top1", "val_top5", "test_top1", "test_top5", "test_loss",
-    "train_seconds", "model_cached", "history",
-    # uncertainty, machine state, roofline (lenet.measure.monitor and .ceiling): shown by their own columns
-    "unstable", "test_samples", "achieved_gflops", "arithmetic_intensity_flop_per_byte", "flop_convention",
-    "pct_of_peak", "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s",
-    "step_timer_overhead_fraction", "unstable_reasons", "timing", "noise",
-    # re-timing, the trust rule applied, the accuracy over seeds (lenet.study.retime, lenet.schema, .seeds)
-    "attempts", "trust_rule", "seed_spread", "lenet_format", "infer_peak_rss_repeats_mib",
-    "train_peak_rss_repeats_mib",
-    "instructions",  # counted under valgrind (--instrument instructions): instructions_table
-})
+COMMON_FIELDS = frozenset(f.name for f in FIELDS if f.recorded_by)
 
 # The groups of the headline table (graph, compression and MLP-sweep rows have tables of their own).
 CORE_SECTIONS = ("accuracy", "inference", "training", "memory", "flops")
