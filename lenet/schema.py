@@ -10,7 +10,7 @@ registered section whose rows a history holds.
 
 Builders and plotters are named ``"module:function"`` (resolved when the report is built, so that this module
 imports no report code) or given as callables: a builder takes ``(records, ctx)`` and returns a
-:class:`lenet.report.tables.Section`; a plotter takes ``(records, out_folder)`` and returns a
+:class:`lenet.report.sections.core.Section`; a plotter takes ``(records, out_folder)`` and returns a
 :class:`lenet.report.plots.PlotInfo`, a list of them, or None.
 
 **Trust rules.**  A figure is flagged only by what can disturb it:
@@ -79,25 +79,27 @@ class Section:
     speed: bool
 
 
-_T = "lenet.report.tables:"
+_S = "lenet.report.sections."
 _P = "lenet.report.plots:"
 # In the report's order.
 GROUPS = (
-    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC, _T + "accuracy_section", (_P + "plot_training_curves",)),
-    Group("inference", "inference", "Inference", TIME, _T + "inference_section", (_P + "plot_latency_vs_batch",),
-          speed=True),
-    Group("train-epoch", "training", "Training", TIME, _T + "training_section", speed=True),
-    Group("scenario", "scenarios", "Scenarios", TIME, _T + "scenarios_section",
+    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC, _S + "accuracy:accuracy_section",
+          (_P + "plot_training_curves",)),
+    Group("inference", "inference", "Inference", TIME, _S + "inference:inference_section",
+          (_P + "plot_latency_vs_batch",), speed=True),
+    Group("train-epoch", "training", "Training", TIME, _S + "training:training_section", speed=True),
+    Group("scenario", "scenarios", "Scenarios", TIME, _S + "scenarios:scenarios_section",
           (_P + "plot_server_latency_vs_rate",), speed=True),
     Group("scenario server", "scenarios", "Scenarios", QUEUED),
-    Group("memory", "memory", "Memory", MEMORY, _T + "memory_section"),
-    Group("flops", "flops", "FLOPs", DETERMINISTIC, _T + "flops_section"),
-    Group("graph", "graph", "Static vs dynamic graph", TIME, _T + "graph_section", (_P + "plot_graph_modes",)),
-    Group("compression", "compression", "Compression", TIME, _T + "compression_section",
+    Group("memory", "memory", "Memory", MEMORY, _S + "memory:memory_section"),
+    Group("flops", "flops", "FLOPs", DETERMINISTIC, _S + "flops:flops_section"),
+    Group("graph", "graph", "Static vs dynamic graph", TIME, _S + "graph:graph_section", (_P + "plot_graph_modes",)),
+    Group("compression", "compression", "Compression", TIME, _S + "compression:compression_section",
           (_P + "plot_compression",)),
-    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _T + "mlp_section"),
-    Group("tuned-vs-default", "tuned-modes", "What an expert gains", TIME, _T + "tuned_modes_section"),
-    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _T + "speed_ratios_section", speed=True),
+    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _S + "mlp_sweep:mlp_section"),
+    Group("tuned-vs-default", "tuned-modes", "What an expert gains", TIME, _S + "tuned_modes:tuned_modes_section"),
+    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _S + "speed_ratios:speed_ratios_section",
+          speed=True),
 )
 _REGISTRY: list[Group] = list(GROUPS)
 

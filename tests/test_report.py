@@ -1257,7 +1257,7 @@ def test_a_new_section_is_one_registry_entry_and_its_builder(tmp_path):
     from lenet import schema
     from lenet.report.markdown import Column, Table, sig
     from lenet.report.markdown import text as plain_text
-    from lenet.report.tables import Section
+    from lenet.report.sections.core import Section
 
     def toy_section(records, ctx):
         return Section("toy", "Toys", "One row per backend.", [Table([

@@ -7,7 +7,7 @@ PNG plots and one CSV per table.
 Modules, one concern each:
 
 * :mod:`.markdown`: number formats (units in headers, never in cells), tables and the markdown document;
-* :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
+* :mod:`.sections`: one module per section (overall, accuracy, inference, ...) and their shared core;
 * :mod:`.findings`: "What this run shows", sentences generated from the records with their figures;
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
 * :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
@@ -33,12 +33,16 @@ from ..io.records import Record, flatten, in_section, labels_of, machine_label
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
-from . import tables as T
 from .compare import pick_pair, verdicts_table
 from .errors import ReportError
 from .findings import Finding, findings
 from .html import page
 from .markdown import document, text
+from .sections import core as T
+from .sections.histories import histories_table, parts_table
+from .sections.overall import CORE_SECTIONS, overall_section
+from .sections.roofline import roofline_section
+from .sections.speed_targets import speed_section
 from .timeline import timeline_section
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
@@ -47,7 +51,7 @@ README = "README.md"
 HTML = "index.html"
 TITLE = "lenet-bench report"
 
-CORE = T.CORE_SECTIONS
+CORE = CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
 FRAME = ("findings", "histories", "timeline", "conventions", "comparison", "not-run", "other")
 
@@ -104,7 +108,7 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     known = [r for r in records if r.section is not None]
     ctx = T.Context(tuple(labels_of(records)), threshold_time)
     if any(r.section in CORE for r in known):
-        sections.append(T.overall_section(known, ctx))
+        sections.append(overall_section(known, ctx))
     else:
         not_run.append(f"Overall performance (needs any of {', '.join(_group_names(s) for s in CORE)})")
     speed_sections = set()
@@ -126,10 +130,10 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
         host.plots += tradeoffs
     timed = [i for i, s in enumerate(sections) if s.key in speed_sections]
     if timed:  # the speed targets and the roofline judge the timed groups together: after the last of them
-        roofline = T.roofline_section(known, ctx)
+        roofline = roofline_section(known, ctx)
         if roofline:
             roofline.plots = [p for p in (P.plot_roofline(known, out),) if p]
-        sections[timed[-1] + 1:timed[-1] + 1] = [s for s in (T.speed_section(known, ctx), roofline) if s]
+        sections[timed[-1] + 1:timed[-1] + 1] = [s for s in (speed_section(known, ctx), roofline) if s]
     else:
         not_run.append("Speed targets (groups `inference…` and `train-epoch…`)")
     for s in sections:
@@ -178,8 +182,8 @@ def _frame(labelled, used, label_of, found, comparison, not_run, other) -> dict:
     frame = {key: [] for key in FRAME}
     frame["findings"] = [S("findings", "What this run shows", "Generated from the figures below; each sentence "
                            "quotes the numbers it rests on.", bullets=[f.text for f in found])]
-    parts = T.parts_table(labelled, label_of)
-    frame["histories"] = [S("histories", "Histories", tables=[T.histories_table(labelled, used, label_of),
+    parts = parts_table(labelled, label_of)
+    frame["histories"] = [S("histories", "Histories", tables=[histories_table(labelled, used, label_of),
                                                                *([parts] if parts else [])])]
     frame["conventions"] = [S("conventions", "Conventions", bullets=[
         "Times are pytest-benchmark **medians after warm-up** unless a header says p50/p90/p99; the unit (µs, ms "

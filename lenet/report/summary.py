@@ -1,11 +1,12 @@
 """The overall-performance table printed at the end of a bench session: the report's own headline table
-(:func:`lenet.report.tables.overall_section`), built from the session's benchmarks, typed as a saved history's
+(:func:`lenet.report.sections.overall.overall_section`), built from the session's benchmarks, typed as a saved history's
 entries are, before any history holds them."""
 from __future__ import annotations
 
 from ..entry import Entry
 from ..io.records import records_of
-from .tables import Context, overall_rows, overall_section
+from .sections.core import Context
+from .sections.overall import overall_rows, overall_section
 
 
 def history_entry(benchmark) -> Entry | None:
