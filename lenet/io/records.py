@@ -4,7 +4,7 @@ A *record* is one :class:`~lenet.entry.Entry` with the run it came from and its 
 share a label (the same machine, or the same ``--label``) are merged: where a benchmark appears in several of
 them (matched by fullname and params), the newest run's entry wins, so a storage folder reads as "the latest
 figure of every benchmark ever run there".  The report reads records; so does the bench's end-of-session
-summary (:mod:`lenet.study.summary`), from benchmarks not saved yet, through :func:`records_of`.
+summary (:mod:`lenet.report.summary`), from benchmarks not saved yet, through :func:`records_of`.
 """
 from __future__ import annotations
 
