@@ -19,7 +19,7 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..entry import benchmark_key
+from ..entry import Entry
 from ..io.history import HistoryError, Run
 from ..measure.stats import CONFIDENCE, Ratio, quantile_interval
 from .compare import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION, Side, as_judged, judge_time, ratio_text
@@ -59,21 +59,22 @@ class Point:
 
     index: int  # the run's place in the timeline (0-based)
     run: Run
-    entry: dict  # the run's pytest-benchmark entry for this benchmark
+    entry: Entry  # the run's entry for this benchmark
 
     @property
     def median(self) -> float:
-        return float(self.entry["stats"]["median"])
+        return float(self.entry.median)
 
     @property
     def interval(self) -> tuple[float, float] | None:
         """95% order-statistic interval of the median, from the raw samples (None without them)."""
-        data = self.entry["stats"].get("data")
+        data = self.entry.stats.get("data")
         return quantile_interval(data) if data else None
 
     @property
     def unstable(self) -> bool:
-        return bool((self.entry.get("extra_info") or {}).get("unstable"))
+        """Flagged, by today's rules (:meth:`lenet.entry.Entry.parse`), as the comparison judges it."""
+        return self.entry.unstable
 
 
 @dataclass(frozen=True)
@@ -185,16 +186,15 @@ def build_timeline(runs: Sequence[Run], select: str | None = None, threshold: fl
     ordered = sorted(runs, key=run_order)
     found: dict = {}
     for i, run in enumerate(ordered):
-        for b in run.benchmarks:
-            fullname = b.get("fullname") or b["name"]
-            if matches(fullname):
-                found.setdefault(benchmark_key(fullname, b.get("params")), []).append(Point(i, run, b))
+        for entry in run.entries:
+            if matches(entry.fullname):
+                found.setdefault(entry.key, []).append(Point(i, run, entry))
     if not found:
         raise TimelineError(f"{where or 'histories'}: no benchmark matches -k {select!r}")
     series = []
     for key, points in found.items():
         last = points[-1].entry
-        series.append(Series(last["name"], key[0], last.get("group") or "", tuple(points),
+        series.append(Series(last.name, key[0], last.group, tuple(points),
                              _change_points(tuple(points), threshold, confidence, max_pvalue)))
     series.sort(key=lambda s: (s.group, s.name))
     return Timeline(tuple(ordered), tuple(series), threshold, confidence)
