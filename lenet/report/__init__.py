@@ -13,7 +13,11 @@ Modules, one concern each:
 * :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
 * :mod:`.csv_out`: every table as CSV, raw figures;
 * :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.study.compare`'s verdicts;
-* :mod:`.timeline`: per machine with 3 runs or more, each group over the runs with its change points.
+* :mod:`.timeline`: per machine with 3 runs or more, each group over the runs with its change points;
+* :mod:`.summary`: the headline table the bench prints at the end of a session, from benchmarks not saved yet;
+* :mod:`.errors`: what the report refuses (one line, exit status 2).
+
+The records come from :mod:`lenet.io.records` (histories' typed entries, labelled by machine).
 
 A section appears only when the histories hold its group; the others are
 listed under "Not run in these histories".  Nothing is estimated or filled in.
