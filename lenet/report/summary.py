@@ -27,3 +27,12 @@ def format_summary(benchmarks, label: str = "this session") -> str | None:
         return None
     section = overall_section(records, Context(labels=(label,)))
     return "\n\n".join(table.to_text() for table in section.tables)
+
+
+def headline(study) -> tuple[str, str] | None:
+    """(title, tables) of a bench session's overall-performance table (a :class:`lenet.study.session.Study`);
+    None when no benchmark of its groups ran."""
+    tables = format_summary(study.benchmarks)
+    if tables is None:
+        return None
+    return f"lenet-bench overall performance ({study.options.dataset}, profile {study.options.profile})", tables

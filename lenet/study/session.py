@@ -6,7 +6,7 @@ it is built from a :class:`StudyOptions` (the command line, parsed) and a
 
 Every benchmark's ``extra_info`` gets the common record (accuracy, parameters, bytes, FLOPs with
 conventions, dataset, epochs, seed, threads) from :meth:`Study.record`, which also keeps the benchmark for
-the overall-performance table printed at the session's end (:func:`lenet.report.summary.format_summary`, the
+the overall-performance table printed at the session's end (:func:`lenet.report.summary.headline`, the
 report's own headline table).
 """
 from __future__ import annotations
