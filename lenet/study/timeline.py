@@ -60,6 +60,7 @@ class Point:
     index: int  # the run's place in the timeline (0-based)
     run: Run
     entry: Entry  # the run's entry for this benchmark
+    flagged: bool = False  # flagged by the bench when it was taken (the history's recorded flag)
 
     @property
     def median(self) -> float:
@@ -73,8 +74,9 @@ class Point:
 
     @property
     def unstable(self) -> bool:
-        """Flagged, by today's rules (:meth:`lenet.entry.Entry.parse`), as the comparison judges it."""
-        return self.entry.unstable
+        """Flagged by the bench when it was taken: change points are sought among the runs it trusted then
+        (the comparison that confirms one judges by today's rules, :meth:`lenet.entry.Entry.parse`)."""
+        return self.flagged
 
 
 @dataclass(frozen=True)
@@ -186,9 +188,10 @@ def build_timeline(runs: Sequence[Run], select: str | None = None, threshold: fl
     ordered = sorted(runs, key=run_order)
     found: dict = {}
     for i, run in enumerate(ordered):
-        for entry in run.entries:
+        for row, entry in zip(run.benchmarks, run.entries):
             if matches(entry.fullname):
-                found.setdefault(entry.key, []).append(Point(i, run, entry))
+                recorded = bool((row.get("extra_info") or {}).get("unstable"))
+                found.setdefault(entry.key, []).append(Point(i, run, entry, recorded))
     if not found:
         raise TimelineError(f"{where or 'histories'}: no benchmark matches -k {select!r}")
     series = []
