@@ -32,6 +32,7 @@ from lenet.io.model_cache import default_cache_dir
 from lenet.io.writable import require_bench_outputs_writable, storage_lock
 from lenet.measure import threads
 from lenet.measure.monitor import SessionMonitor
+from lenet.report.summary import headline as session_headline
 from lenet.schema import RETIMED
 from lenet.spec import ARCHITECTURES
 from lenet.study import graph_modes, retime
@@ -477,7 +478,7 @@ def _write_summary(terminalreporter, config) -> None:
     study = config.stash.get(_STUDY_KEY, None)
     if study is None:
         return
-    headline = study.headline()
+    headline = session_headline(study)  # the report's headline table (lenet.report.summary)
     if headline:
         title, table = headline
         terminalreporter.write_sep("=", title)

@@ -22,7 +22,7 @@ same input and weights.  What each group is paired against:
 
 Builders and plotters are named ``"module:function"`` (resolved when the report is built, so that this module
 imports no report code) or given as callables: a builder takes ``(records, ctx)`` and returns a
-:class:`lenet.report.tables.Section`; a plotter takes ``(records, out_folder)`` and returns a
+:class:`lenet.report.sections.core.Section`; a plotter takes ``(records, out_folder)`` and returns a
 :class:`lenet.report.plots.PlotInfo`, a list of them, or None.
 
 **Trust rules.**  A figure is flagged only by what can disturb it:
@@ -91,27 +91,129 @@ class Section:
     speed: bool
 
 
-_T = "lenet.report.tables:"
+_S = "lenet.report.sections."
 _P = "lenet.report.plots:"
 # In the report's order.
 GROUPS = (
-    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC, _T + "accuracy_section", (_P + "plot_training_curves",)),
-    Group("inference", "inference", "Inference", TIME, _T + "inference_section", (_P + "plot_latency_vs_batch",),
-          speed=True),
-    Group("train-epoch", "training", "Training", TIME, _T + "training_section", speed=True),
-    Group("scenario", "scenarios", "Scenarios", TIME, _T + "scenarios_section",
+    Group("accuracy", "accuracy", "Accuracy", DETERMINISTIC, _S + "accuracy:accuracy_section",
+          (_P + "plot_training_curves",)),
+    Group("inference", "inference", "Inference", TIME, _S + "inference:inference_section",
+          (_P + "plot_latency_vs_batch",), speed=True),
+    Group("train-epoch", "training", "Training", TIME, _S + "training:training_section", speed=True),
+    Group("scenario", "scenarios", "Scenarios", TIME, _S + "scenarios:scenarios_section",
           (_P + "plot_server_latency_vs_rate",), speed=True),
     Group("scenario server", "scenarios", "Scenarios", QUEUED),
-    Group("memory", "memory", "Memory", MEMORY, _T + "memory_section"),
-    Group("flops", "flops", "FLOPs", DETERMINISTIC, _T + "flops_section"),
-    Group("graph", "graph", "Static vs dynamic graph", TIME, _T + "graph_section", (_P + "plot_graph_modes",)),
-    Group("compression", "compression", "Compression", TIME, _T + "compression_section",
+    Group("memory", "memory", "Memory", MEMORY, _S + "memory:memory_section"),
+    Group("flops", "flops", "FLOPs", DETERMINISTIC, _S + "flops:flops_section"),
+    Group("graph", "graph", "Static vs dynamic graph", TIME, _S + "graph:graph_section", (_P + "plot_graph_modes",)),
+    Group("compression", "compression", "Compression", TIME, _S + "compression:compression_section",
           (_P + "plot_compression",)),
-    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _T + "mlp_section"),
-    Group("tuned-vs-default", "tuned-modes", "What an expert gains", TIME, _T + "tuned_modes_section"),
-    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _T + "speed_ratios_section", speed=True),
+    Group("mlp-sweep", "mlp-sweep", "MLP sweep", TIME, _S + "mlp_sweep:mlp_section"),
+    Group("tuned-vs-default", "tuned-modes", "What an expert gains", TIME, _S + "tuned_modes:tuned_modes_section"),
+    Group("speed-ratio", "speed-ratios", "Speed ratios, interleaved", TIME, _S + "speed_ratios:speed_ratios_section",
+          speed=True),
 )
 _REGISTRY: list[Group] = list(GROUPS)
+
+
+# --- recorded fields ------------------------------------------------------------------------------------------
+
+STUDY, MODEL, BENCH = "study", "model", "bench"  # who records a field on every row (Field.recorded_by)
+
+
+@dataclass(frozen=True)
+class Field:
+    """One ``extra_info`` field: its unit, how the report heads and formats it, whether the machine can move it,
+    and who records it on every row.
+
+    ``header`` holds the unit and convention a column shows (``{unit}``: a duration column, its unit chosen from
+    its values); a field without one is headed from its name and suffix (``_ms``, ``_bytes``, ...), so that a
+    new field renders without a declaration.  ``fmt`` names a number format of :mod:`lenet.report.markdown`
+    (``sig``: 4 significant digits; ``fraction``: 4 decimals; ``integer``: thousands separators; ``plain``: no
+    separators; ``general``: as written; ``text``; ``auto``: by type).  ``recorded_by``: :data:`STUDY` (the common
+    record :meth:`lenet.study.session.Study.record` writes on every row), :data:`MODEL` (the same, for a model
+    trained or loaded in the session), :data:`BENCH` (the bench's other measurements that many rows carry: the
+    machine's state, the timing's spread, the roofline, re-timing, seeds, instruction counts; the report shows
+    them in columns of their own), or "" (a group's own field, shown where its section shows it or among the
+    section's other fields).
+    """
+
+    name: str
+    unit: str = ""  # what the value is recorded in: s, ms, bytes, MiB, img/s, fraction (0-1), or "" (none)
+    header: str | None = None
+    fmt: str = "auto"
+    deterministic: bool = True  # no state of the machine changes it (accuracy, sizes, counts): never flagged
+    recorded_by: str = ""
+
+
+_TIMED = {"deterministic": False}
+# Every field the report or the bench knows by name; the rest of extra_info is a group's own, rendered by suffix.
+FIELDS = (
+    Field("lenet_format", recorded_by=STUDY),
+    Field("backend", header="backend", fmt="text", recorded_by=STUDY),
+    Field("arch", header="arch", fmt="text", recorded_by=STUDY),
+    Field("arch_name", header="architecture", fmt="text", recorded_by=STUDY),
+    Field("device", header="device", fmt="text", recorded_by=STUDY),
+    Field("dataset", header="dataset", fmt="text", recorded_by=STUDY),
+    Field("num_classes", recorded_by=STUDY),
+    Field("input_shape", recorded_by=STUDY),
+    Field("epochs", recorded_by=STUDY),
+    Field("seed", recorded_by=STUDY),
+    Field("config", recorded_by=STUDY),
+    Field("train_config", recorded_by=STUDY),
+    Field("profile", recorded_by=STUDY),
+    Field("threads", recorded_by=STUDY),
+    Field("params", header="params", fmt="integer", recorded_by=STUDY),
+    Field("param_bytes", "bytes", "param bytes (float32)", "integer", recorded_by=STUDY),
+    Field("macs_per_sample", header="MACs/sample (thop convention)", fmt="integer", recorded_by=STUDY),
+    Field("flops_per_sample", recorded_by=STUDY),
+    Field("flops_tf_per_sample", recorded_by=STUDY),
+    Field("flop_conventions", recorded_by=STUDY),
+    Field("val_top1", "fraction", "val top-1", "fraction", recorded_by=MODEL),
+    Field("val_top5", "fraction", "val top-5", "fraction", recorded_by=MODEL),
+    Field("test_top1", "fraction", "test top-1", "fraction", recorded_by=MODEL),
+    Field("test_top5", "fraction", "test top-5", "fraction", recorded_by=MODEL),
+    Field("test_loss", recorded_by=MODEL),
+    Field("train_seconds", "s", **_TIMED, recorded_by=MODEL),
+    Field("model_cached", recorded_by=MODEL),
+    # the bench's own measurements (lenet.measure.monitor, .ceiling, .instructions; lenet.study.retime, .seeds)
+    *(Field(name, recorded_by=BENCH) for name in (
+        "history", "test_samples", "flop_convention", "arithmetic_intensity_flop_per_byte", "seed_spread",
+        "trust_rule", "instructions")),
+    *(Field(name, **_TIMED, recorded_by=BENCH) for name in (
+        "unstable", "unstable_reasons", "timing", "noise", "attempts", "achieved_gflops", "pct_of_peak",
+        "roof_gflops", "peak_gflops", "bandwidth_gbs", "step_timer_overhead_s", "step_timer_overhead_fraction",
+        "infer_peak_rss_repeats_mib", "train_peak_rss_repeats_mib")),
+    # groups' own fields that the report heads by name
+    Field("technique", header="technique", fmt="text"),
+    Field("level", header="level", fmt="general"),
+    Field("mode", header="mode", fmt="text"),
+    Field("phase", header="phase", fmt="text"),
+    Field("hidden", header="hidden units", fmt="text"),
+    Field("batch_size", header="batch", fmt="plain"),
+    Field("nonzero_params", header="non-zero params", fmt="integer"),
+    Field("dense_bytes", "bytes", "dense bytes (float32)", "integer"),
+    Field("file_bytes", "bytes", "file bytes (.npz)", "integer"),
+    Field("gzip_bytes", "bytes", "gzip bytes (level 9)", "integer"),
+    Field("executed_macs", header="executed MACs/sample", fmt="integer"),
+    Field("top1", "fraction", "test top-1", "fraction"),
+    Field("top5", "fraction", "test top-5", "fraction"),
+    Field("base_top1", "fraction", "base test top-1", "fraction"),
+    Field("latency_ms", "ms", "latency {unit} (median)", "sig", **_TIMED),
+    Field("latency_b1_ms", "ms", "latency {unit}, batch 1 (median)", "sig", **_TIMED),
+    Field("latency_b256_ms", "ms", "latency {unit}, batch 256 (median)", "sig", **_TIMED),
+    Field("throughput_img_s", "img/s", "img/s", "sig", **_TIMED),
+    Field("peak_rss_mib", "MiB", "peak RSS MiB", "sig", **_TIMED),
+    Field("first_call_s", "s", "first call {unit}", "sig", **_TIMED),
+    Field("steady_s", "s", "steady-state {unit} (median)", "sig", **_TIMED),
+    Field("break_even_calls", header="break-even calls", fmt="sig", **_TIMED),
+)
+FIELD = {f.name: f for f in FIELDS}
+
+
+def recorded_by(who: str) -> tuple[str, ...]:
+    """The names of the fields ``who`` (:data:`STUDY`, :data:`MODEL`, :data:`BENCH`) records on every row."""
+    return tuple(f.name for f in FIELDS if f.recorded_by == who)
 
 
 def register(group: Group) -> None:
@@ -137,6 +239,12 @@ def group_of(name: str | None) -> Group | None:
     name = name or ""
     matches = [g for g in _REGISTRY if name == g.prefix or name.startswith(g.prefix + " ")]
     return max(matches, key=lambda g: len(g.prefix), default=None)
+
+
+def section_of(group: str | None) -> str | None:
+    """The report section a row's group feeds ("inference batch=64" -> inference), or None."""
+    declared = group_of(group)
+    return declared.section if declared else None
 
 
 def sections() -> dict[str, Section]:

@@ -19,10 +19,11 @@ from matplotlib.image import imread
 
 from lenet.cli import main
 from lenet.io.history import HistoryError
+from lenet.io.records import machine_label
 from lenet.report import build_report
 from lenet.report.markdown import sig
 from lenet.report.plots import DPI, WIDE, pareto_front
-from lenet.report.records import machine_label, section_of
+from lenet.schema import section_of
 from lenet.study.speed_targets import check
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -1361,7 +1362,7 @@ def test_a_new_section_is_one_registry_entry_and_its_builder(tmp_path):
     from lenet import schema
     from lenet.report.markdown import Column, Table, sig
     from lenet.report.markdown import text as plain_text
-    from lenet.report.tables import Section
+    from lenet.report.sections.core import Section
 
     def toy_section(records, ctx):
         return Section("toy", "Toys", "One row per backend.", [Table([

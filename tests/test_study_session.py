@@ -6,6 +6,7 @@ import pytest
 
 from lenet.backends import BACKENDS
 from lenet.measure.monitor import SessionMonitor
+from lenet.report.summary import headline
 from lenet.study.session import Study, StudyOptions, split_csv
 
 
@@ -43,7 +44,7 @@ def test_limit_applies_at_every_input_size():
 
 def test_record_fills_extra_info_and_the_overall_table():
     study = Study(StudyOptions(limit=100, epochs=2), SessionMonitor(1))
-    assert study.headline() is None
+    assert headline(study) is None
     acc, infer = _Bench("accuracy", 0.5), _Bench("inference batch=1", 2e-4, infer_batch=1)
     study.record(acc, "handcrafted", "lenet5", "cpu")
     study.record(infer, "handcrafted", "lenet5", "cpu", batch_size=1)
@@ -52,7 +53,7 @@ def test_record_fills_extra_info_and_the_overall_table():
     assert acc.extra_info["params"] == 61706 and acc.extra_info["epochs"] == 2
     assert infer.extra_info["batch_size"] == 1 and infer.extra_info["profile"] == "quick"
     infer.extra_info["unstable"] = True  # as the monitor flags it after the body
-    title, tables = study.headline()
+    title, tables = headline(study)
     assert title == "lenet-bench overall performance (digits, profile quick)"
     header, rule, row = tables.splitlines()[:3]
     assert header.split()[:3] == ["backend", "test", "top-1"] and set(rule) <= {"-", " "}

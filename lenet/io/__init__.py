@@ -10,4 +10,6 @@
 * :mod:`.memory_budget` refuse an allocation that cannot fit, before making it;
 * :mod:`.history`       pytest-benchmark histories read and checked field by field (:mod:`.history_checks`),
                         for the report, the speed targets and the comparison alike.
+* :mod:`.records`       runs flattened into records (typed entries with their run and machine label), newest run
+                        winning per label: what the report and the bench's summary read.
 """

@@ -16,8 +16,10 @@ import os
 import stat
 import warnings
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+from ..entry import Entry
 from .history_checks import check_document
 from .regular_file import kind_of, read_regular
 
@@ -29,11 +31,6 @@ def content_digest(doc: dict) -> str:
     ``lenet_session.content_sha256`` and checked on load, so a history edited after it was saved is refused."""
     canonical = json.dumps({k: doc.get(k) for k in DIGESTED}, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def benchmark_key(fullname: str, params: dict | None) -> tuple:
-    """What identifies one benchmark across runs: its fullname and its params."""
-    return fullname, json.dumps(params or {}, sort_keys=True, default=str)
 
 
 class HistoryError(ValueError):
@@ -56,16 +53,22 @@ class Run:
     ``session`` is the history's top-level ``lenet_session``: what the session measured of the machine (the
     ceiling, the probe's readings, the wall time per part; older histories kept these in ``machine_info.lenet``),
     the run id that the shards of one run share and which shard this is (:mod:`lenet.io.shards`).  A run merged
-    from shards keeps its first shard's ``path`` and lists every shard file in ``sources``.
+    from shards keeps its first shard's ``path`` and lists every shard file in ``sources``.  Readers read
+    :attr:`entries`; ``benchmarks`` keeps the rows as saved, for what works on the file itself (merging shards).
     """
 
     path: Path
     machine: dict
     commit: dict
     datetime: str
-    benchmarks: list  # pytest-benchmark entries: name, group, params, stats, extra_info
+    benchmarks: list  # pytest-benchmark's rows as saved: name, group, params, stats, extra_info
     session: dict = field(default_factory=dict)
     sources: tuple = ()
+
+    @cached_property
+    def entries(self) -> tuple[Entry, ...]:
+        """The benchmarks, typed and migrated to today's rules (:meth:`lenet.entry.Entry.parse`), parsed once."""
+        return tuple(map(Entry.parse, self.benchmarks))
 
     @property
     def files(self) -> tuple:

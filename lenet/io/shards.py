@@ -16,7 +16,8 @@ from __future__ import annotations
 import warnings
 from dataclasses import replace
 
-from .history import HistoryError, HistoryNote, Run, benchmark_key
+from ..entry import benchmark_key
+from .history import HistoryError, HistoryNote, Run
 
 
 def shard_of(run: Run) -> tuple[int, int] | None:

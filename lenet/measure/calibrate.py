@@ -15,7 +15,7 @@ import math
 import sys
 
 from ..io.history import HistoryError, load_runs
-from ..schema import TIME, group_of
+from ..schema import TIME
 from . import noise
 
 # rule -> (what it measures from a row, the bound in force, candidate bounds)
@@ -45,9 +45,9 @@ def timing_rows(paths) -> list[dict]:
     """``extra_info`` of every timing row in the histories (the kept attempt of a re-timed one)."""
     rows = []
     for run in load_runs(paths):
-        for b in run.benchmarks:
-            g, e = group_of(b.get("group")), b.get("extra_info") or {}
-            if g is not None and g.trust == TIME and e.get("noise") and e.get("timing"):
+        for entry in run.entries:
+            e = entry.extra
+            if entry.declared is not None and entry.declared.trust == TIME and e.get("noise") and e.get("timing"):
                 rows.append(e)
     return rows
 

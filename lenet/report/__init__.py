@@ -6,15 +6,18 @@ PNG plots and one CSV per table.
 
 Modules, one concern each:
 
-* :mod:`.records`: runs flattened into records, labelled by machine, merged per label;
 * :mod:`.markdown`: number formats (units in headers, never in cells), tables and the markdown document;
-* :mod:`.tables`: one section per benchmark group (overall, accuracy, inference, ...);
+* :mod:`.sections`: one module per section (overall, accuracy, inference, ...) and their shared core;
 * :mod:`.findings`: "What this run shows", sentences generated from the records with their figures;
 * :mod:`.plots`: matplotlib figures on the Agg canvas, written atomically;
 * :mod:`.html`: the same sections as one HTML page (plots embedded, sortable tables, no network);
 * :mod:`.csv_out`: every table as CSV, raw figures;
 * :mod:`.compare`: the two runs to compare and the table of :mod:`lenet.study.compare`'s verdicts;
-* :mod:`.timeline`: per machine with 3 runs or more, each group over the runs with its change points.
+* :mod:`.timeline`: per machine with 3 runs or more, each group over the runs with its change points;
+* :mod:`.summary`: the headline table the bench prints at the end of a session, from benchmarks not saved yet;
+* :mod:`.errors`: what the report refuses (one line, exit status 2).
+
+The records come from :mod:`lenet.io.records` (histories' typed entries, labelled by machine).
 
 A section appears only when the histories hold its group; the others are
 listed under "Not run in these histories".  Nothing is estimated or filled in.
@@ -30,15 +33,20 @@ from pathlib import Path
 from .. import schema
 from ..io.atomic import write_text
 from ..io.history import Run, load_runs
+from ..io.records import Record, flatten, in_section, labels_of, machine_label
 from ..study.compare import Comparison, Verdict, compare_runs
 from . import csv_out
 from . import plots as P
-from . import tables as T
 from .compare import pick_pair, verdicts_table
+from .errors import ReportError
 from .findings import Finding, findings
 from .html import page
 from .markdown import document, text
-from .records import Record, ReportError, flatten, in_section, labels_of, machine_label, section_groups
+from .sections import core as T
+from .sections.histories import histories_table, parts_table
+from .sections.overall import CORE_SECTIONS, overall_section
+from .sections.roofline import roofline_section
+from .sections.speed_targets import speed_section
 from .timeline import timeline_section
 
 __all__ = ["Report", "ReportError", "build_report", "load_labelled", "render"]
@@ -47,7 +55,7 @@ README = "README.md"
 HTML = "index.html"
 TITLE = "lenet-bench report"
 
-CORE = T.CORE_SECTIONS
+CORE = CORE_SECTIONS
 # Document sections that are not benchmark groups: the markdown and the page both have them.
 FRAME = ("findings", "histories", "timeline", "conventions", "comparison", "not-run", "other")
 
@@ -86,7 +94,7 @@ def load_labelled(histories: Sequence, labels: Sequence | None = None) -> list[l
 
 def _group_names(section: str) -> str:
     return " or ".join(f"`{p}…`" if p in ("inference", "train-epoch", "graph", "mlp-sweep") else f"`{p}`"
-                       for p in section_groups()[section])
+                       for p in schema.sections()[section].prefixes)
 
 
 def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, compare: bool = False,
@@ -104,7 +112,7 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     known = [r for r in records if r.section is not None]
     ctx = T.Context(tuple(labels_of(records)), threshold_time)
     if any(r.section in CORE for r in known):
-        sections.append(T.overall_section(known, ctx))
+        sections.append(overall_section(known, ctx))
     else:
         not_run.append(f"Overall performance (needs any of {', '.join(_group_names(s) for s in CORE)})")
     speed_sections = set()
@@ -126,10 +134,10 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
         host.plots += tradeoffs
     timed = [i for i, s in enumerate(sections) if s.key in speed_sections]
     if timed:  # the speed targets and the roofline judge the timed groups together: after the last of them
-        roofline = T.roofline_section(known, ctx)
+        roofline = roofline_section(known, ctx)
         if roofline:
             roofline.plots = [p for p in (P.plot_roofline(known, out),) if p]
-        sections[timed[-1] + 1:timed[-1] + 1] = [s for s in (T.speed_section(known, ctx), roofline) if s]
+        sections[timed[-1] + 1:timed[-1] + 1] = [s for s in (speed_section(known, ctx), roofline) if s]
     else:
         not_run.append("Speed targets (groups `inference…` and `train-epoch…`)")
     for s in sections:
@@ -178,8 +186,8 @@ def _frame(labelled, used, label_of, found, comparison, not_run, other) -> dict:
     frame = {key: [] for key in FRAME}
     frame["findings"] = [S("findings", "What this run shows", "Generated from the figures below; each sentence "
                            "quotes the numbers it rests on.", bullets=[f.text for f in found])]
-    parts = T.parts_table(labelled, label_of)
-    frame["histories"] = [S("histories", "Histories", tables=[T.histories_table(labelled, used, label_of),
+    parts = parts_table(labelled, label_of)
+    frame["histories"] = [S("histories", "Histories", tables=[histories_table(labelled, used, label_of),
                                                                *([parts] if parts else [])])]
     frame["conventions"] = [S("conventions", "Conventions", bullets=[
         "Times are pytest-benchmark **medians after warm-up** unless a header says p50/p90/p99; the unit (µs, ms "

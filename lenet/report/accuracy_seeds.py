@@ -7,9 +7,9 @@ architecture the profile has one backend train) scores what the reference scores
 """
 from __future__ import annotations
 
+from ..io.records import Record
 from ..study.seeds import MARGIN, equivalence
 from .markdown import Column, text
-from .records import Record
 
 REFERENCE = "handcrafted"
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from ..io.history import Run
 from ..study.compare import Verdict, describe_time, side_text
+from .errors import ReportError
 from .markdown import Column, Table, code, fraction, text
-from .records import ReportError
 
 
 class CompareError(ReportError):

@@ -8,22 +8,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..io.records import Record, labels_of
 from . import accuracy_seeds
 from .markdown import in_unit, integer, sig, signed_points, time_unit
 from .markdown import ratio as ratio_text
-from .records import Record, labels_of
-from .tables import (
-    FLAG,
-    Context,
-    break_even,
-    compression_rows,
-    phase_of,
-    relative,
-    roofline_records,
-    slower_at,
-    speed_ratio_rows,
-    top1_change_points,
-)
+from .sections.compression import compression_rows, relative, slower_at, top1_change_points
+from .sections.core import FLAG, Context, PartRow
+from .sections.graph import break_even
+from .sections.roofline import phase_of, roofline_records
+from .sections.speed_ratios import RatioRow, speed_ratio_rows
 
 
 @dataclass(frozen=True)
@@ -197,11 +190,11 @@ def _repaid_order(r: Record) -> tuple:
 
 
 def compression(records: list[Record], ctx: Context) -> list[Finding]:
-    rows = [r for r in compression_rows(records) if "_record" in r]
+    rows = [r for r in compression_rows(records) if r.record is not None]
     out, keeps = [], {}
-    techniques: dict[tuple, list[dict]] = {}
+    techniques: dict[tuple, list[PartRow]] = {}
     for r in rows:
-        techniques.setdefault((r["label"], r["arch"], r.get("technique"), r.get("level")), []).append(r)
+        techniques.setdefault((r.label, r.arch, r.get("technique"), r.get("level")), []).append(r)
     for (label, arch, technique, level), mine in techniques.items():
         macs = {relative(r, "executed_macs") for r in mine} - {None}
         points = sorted(p for r in mine if (p := top1_change_points(r)) is not None)
@@ -218,33 +211,33 @@ def compression(records: list[Record], ctx: Context) -> list[Finding]:
         r = mine[0]
         paired = [m for m in mine if m.get("ratio")]
         speed = ("; at batch 1 it runs " + ", ".join(
-            f"{side_by_side(m['ratio'], 'the base')} on {m['backend']}" for m in paired) if paired else "")
+            f"{side_by_side(m.get('ratio'), 'the base')} on {m.backend}" for m in paired) if paired else "")
         text = (f"**{name}** removes work: it executes {times(ratio)} the base MACs "
                 f"({integer(r.get('executed_macs'))} of {integer(r.get('base_executed_macs'))} per sample), at "
                 f"{cost}{speed}.")
         out.append(Finding("compression-removes", text, {"label": label, "arch": arch, "technique": technique,
                                                          "level": level, "macs_ratio": ratio,
                                                          "points": points,
-                                                         "speed": {m["backend"]: m["ratio"] for m in paired}}))
+                                                         "speed": {m.backend: m.get("ratio") for m in paired}}))
     for label, names in keeps.items():
         out.append(Finding("compression-keeps", f"{', '.join(names)} execute every base MAC (1×): they save "
                            f"bytes, not arithmetic.", {"label": label, "techniques": names}))
     slower = [r for r in rows if slower_side_by_side(r, ctx.threshold_time)]
     if slower:
-        parts = [f"{r.get('technique')} {r.get('level')} on {r['backend']} ("
-                 + (f"runs {side_by_side(r['ratio'], 'the base')}" if r.get("ratio")
+        parts = [f"{r.get('technique')} {r.get('level')} on {r.backend} ("
+                 + (f"runs {side_by_side(r.get('ratio'), 'the base')}" if r.get("ratio")
                     else times(relative(r, "latency_b1_ms"))) + ")" for r in slower]
         out.append(Finding("compression-slower", f"Slower than the uncompressed model at batch 1 (latency more "
                            f"than {ctx.threshold_time:g}% above the base's; where timed side by side, beyond "
                            f"the interval too): " + "; ".join(parts) + "; batch 256 is judged in the Compression "
                            "section.",
                            {"slower": [{"technique": r.get("technique"), "level": r.get("level"),
-                                        "backend": r["backend"], "ratio": relative(r, "latency_b1_ms"),
+                                        "backend": r.backend, "ratio": relative(r, "latency_b1_ms"),
                                         "speed": r.get("ratio")} for r in slower]}))
     return out
 
 
-def slower_side_by_side(r: dict, threshold_time: float) -> bool:
+def slower_side_by_side(r: Record, threshold_time: float) -> bool:
     """A compressed model slower than its base at batch 1: by its ratio timed side by side where it has one (its
     median more than ``threshold_time`` % slower and its whole interval below 1), else by the two latencies
     timed apart (histories before ratios)."""
@@ -317,9 +310,9 @@ def paired(records: list[Record]) -> list[Finding]:
     """The interleaved ratios, per machine, arch, phase and thread count: handcrafted against each rival at each
     batch, with the interval (what a shared machine cannot move: both sides of a round share its state)."""
     rows = speed_ratio_rows([r for r in records if r.section == "speed-ratios"])
-    groups: dict[tuple, list[dict]] = {}
+    groups: dict[tuple, list[RatioRow]] = {}
     for row in rows:
-        r = row["record"]
+        r = row.record
         key = (r.label, r.get("arch"), r.get("phase"), (r.get("threads") or {}).get("requested"))
         groups.setdefault(key, []).append(row)
     out = []
@@ -327,16 +320,15 @@ def paired(records: list[Record]) -> list[Finding]:
     for (label, arch, phase, threads), mine in groups.items():
         per_rival: dict[str, list[str]] = {}
         for row in mine:
-            batch = row["record"].get("batch_size")
-            per_rival.setdefault(row["rival"], []).append(
-                f"{row['median']:.2f}× [{row['low']:.2f}, {row['high']:.2f}] at batch {batch}")
+            per_rival.setdefault(row.rival, []).append(
+                f"{row.median:.2f}× [{row.low:.2f}, {row.high:.2f}] at batch {row.record.get('batch_size')}")
         what = "throughput" if phase == "infer" else "training-step speed"
         where = f"{arch}, {threads} thread(s)" + (f", {label}" if varying_label else "")
         text = (f"Side by side ({where}): handcrafted's {what} over "
                 + "; over ".join(f"{rival}'s: {', '.join(parts)}" for rival, parts in per_rival.items())
                 + " (median of the interleaved rounds' ratios, 95% interval).")
         out.append(Finding("speed-ratio", text, {"label": label, "arch": arch, "phase": phase, "threads": threads,
-                                                 "ratios": {row["rival"]: row["median"] for row in mine}}))
+                                                 "ratios": {row.rival: row.median for row in mine}}))
     return out
 
 

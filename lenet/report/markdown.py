@@ -11,6 +11,8 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
+from ..schema import FIELD
+
 DASH = "-"
 
 
@@ -219,46 +221,10 @@ def field(row, key: str):
     return row.get(key) if hasattr(row, "get") else getattr(row, key, None)
 
 
-# Headers (with units and conventions) and formats of the extra_info fields the
-# report knows by name; anything else gets a header from its suffix (_ms, _s,
-# _bytes, _mib) so that new fields render sensibly without code changes.
-KNOWN_FIELDS = {
-    "backend": ("backend", text),
-    "arch": ("arch", text),
-    "arch_name": ("architecture", text),
-    "device": ("device", text),
-    "dataset": ("dataset", text),
-    "technique": ("technique", text),
-    "level": ("level", general),
-    "mode": ("mode", text),
-    "phase": ("phase", text),
-    "hidden": ("hidden units", text),
-    "batch_size": ("batch", plain),
-    "params": ("params", integer),
-    "nonzero_params": ("non-zero params", integer),
-    "param_bytes": ("param bytes (float32)", integer),
-    "dense_bytes": ("dense bytes (float32)", integer),
-    "file_bytes": ("file bytes (.npz)", integer),
-    "gzip_bytes": ("gzip bytes (level 9)", integer),
-    "macs_per_sample": ("MACs/sample (thop convention)", integer),
-    "executed_macs": ("executed MACs/sample", integer),
-    "val_top1": ("val top-1", fraction),
-    "val_top5": ("val top-5", fraction),
-    "test_top1": ("test top-1", fraction),
-    "test_top5": ("test top-5", fraction),
-    "top1": ("test top-1", fraction),
-    "top5": ("test top-5", fraction),
-    "base_top1": ("base test top-1", fraction),
-    "latency_ms": ("latency {unit} (median)", sig),
-    "latency_b1_ms": ("latency {unit}, batch 1 (median)", sig),
-    "latency_b256_ms": ("latency {unit}, batch 256 (median)", sig),
-    "throughput_img_s": ("img/s", sig),
-    "peak_rss_mib": ("peak RSS MiB", sig),
-    "first_call_s": ("first call {unit}", sig),
-    "steady_s": ("steady-state {unit} (median)", sig),
-    "break_even_calls": ("break-even calls", sig),
-}
-
+# The number formats a field's declaration names (lenet.schema.Field.fmt).
+FORMATS = {"text": text, "integer": integer, "plain": plain, "general": general, "fraction": fraction, "sig": sig,
+           "auto": auto}
+# A field the schema does not head gets a header from its suffix, so that a new field renders without code changes.
 _SUFFIX_UNITS = (("_ms", UNIT), ("_s", UNIT), ("_bytes", "bytes"), ("_mib", "MiB"), ("_img_s", "img/s"),
                  ("_pct", "%"))
 
@@ -268,14 +234,17 @@ def _suffix(key: str) -> tuple[str, str] | None:
 
 
 def seconds_per(key: str) -> float | None:
-    """Seconds per unit of a duration field (``_ms``: 1e-3, ``_s``: 1), None for any other field."""
+    """Seconds per unit of a duration field (declared in ms or s, or named ``_ms``, ``_s``), None for any other."""
+    if key in FIELD and FIELD[key].unit:
+        return {"ms": 1e-3, "s": 1.0}.get(FIELD[key].unit)
     suffix = _suffix(key)
     return None if suffix is None or suffix[1] != UNIT else {"_ms": 1e-3, "_s": 1.0}[suffix[0]]
 
 
 def field_header(key: str) -> str:
-    if key in KNOWN_FIELDS:
-        return KNOWN_FIELDS[key][0]
+    """The field's declared header (lenet.schema.FIELDS), else one made from its name and suffix."""
+    if key in FIELD and FIELD[key].header:
+        return FIELD[key].header
     if suffix := _suffix(key):
         return f"{key[: -len(suffix[0])].replace('_', ' ')} {suffix[1]}"
     return key.replace("_", " ")
@@ -283,7 +252,7 @@ def field_header(key: str) -> str:
 
 def field_column(key: str, optional: bool = True) -> Column:
     """An extra_info field's column; a duration field (``_ms``, ``_s``) converted to seconds for its unit."""
-    fmt = KNOWN_FIELDS.get(key, (None, auto))[1]
+    fmt = FORMATS[FIELD[key].fmt] if key in FIELD else auto
     scale = seconds_per(key)
     value = (lambda r, k=key: field(r, k)) if scale is None else \
         (lambda r, k=key: None if _missing(v := field(r, k)) or not isinstance(v, int | float) else v * scale)

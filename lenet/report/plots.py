@@ -22,8 +22,12 @@ from matplotlib.ticker import LogFormatterSciNotation
 
 from ..backends import BACKENDS
 from ..io.atomic import write_bytes
-from .records import Record, labels_of
-from .tables import ceilings, compression_rows, overall_rows, phase_of, roofline_records, sort_key, trained_here
+from ..io.records import Record, labels_of
+from .sections.accuracy import trained_here
+from .sections.compression import compression_rows
+from .sections.core import PartRow, sort_key
+from .sections.overall import overall_rows
+from .sections.roofline import ceilings, phase_of, roofline_records
 
 DPI = 100
 SIZE = (7.5, 4.5)
@@ -306,16 +310,16 @@ LATENCY_KEYS = ("latency_b1_ms", "infer_b1_ms", "latency_ms")
 MEMORY_KEYS = ("peak_rss_mib", "infer_peak_rss_mib", "peak_memory_mib")
 
 
-def _first(d: dict, keys):
-    return next((d[k] for k in keys if d.get(k) is not None), None)
+def _first(row: PartRow, keys):
+    return next((row.get(k) for k in keys if row.get(k) is not None), None)
 
 
-def _points(records: list[Record]) -> list[dict]:
-    """Headline rows (one per backend x arch x device) plus MLP-sweep models, as plain dicts."""
+def _points(records: list[Record]) -> list[PartRow]:
+    """Headline rows (one per backend x arch x device) plus MLP-sweep models."""
     pts = overall_rows(records)
     for r in records:
         if r.section == "mlp-sweep":
-            pts.append({**_ident(r), **r.extra, "arch": r.get("arch") or f"mlp {r.get('hidden')}"})
+            pts.append(PartRow(r.label, r.backend, r.get("arch") or f"mlp {r.get('hidden')}", r.device, dict(r.extra)))
     return pts
 
 
@@ -329,21 +333,21 @@ def pareto_front(points: list[tuple]) -> list[tuple]:
     return front
 
 
-def _scatter(ax, pts: list[dict], keys: tuple, xlabel: str, title: str, markers: dict) -> None:
+def _scatter(ax, pts: list[PartRow], keys: tuple, xlabel: str, title: str, markers: dict) -> None:
     """Test top-1 against ``keys``' first present value: the colour is the backend's, the marker the model's, the
     Pareto front circled; a point that several backends share (same size, same accuracy) says how many."""
     pts = [p for p in pts if _first(p, keys) is not None and p.get("test_top1") is not None]
     shared: dict[tuple, list] = {}
     for p in pts:
-        x, y = _first(p, keys), p["test_top1"]
-        ax.plot([x], [y], linestyle="none", marker=markers[p["arch"]], markersize=7,
-                color=backend_color(p["backend"]), label="_point")
-        shared.setdefault((x, y), []).append(p["backend"])
+        x, y = _first(p, keys), p.get("test_top1")
+        ax.plot([x], [y], linestyle="none", marker=markers[p.arch], markersize=7,
+                color=backend_color(p.backend), label="_point")
+        shared.setdefault((x, y), []).append(p.backend)
     for (x, y), backends in shared.items():
         if len(set(backends)) > 1:
             ax.annotate(f"{len(set(backends))} backends", (x, y), xytext=(7, -3), textcoords="offset points",
                         fontsize="x-small")
-    front = pareto_front([(_first(p, keys), p["test_top1"]) for p in pts])
+    front = pareto_front([(_first(p, keys), p.get("test_top1")) for p in pts])
     ax.step(*zip(*front), where="post", color="black", linestyle=":", linewidth=1.2)
     ax.plot(*zip(*front), linestyle="none", marker="o", markersize=13, markerfacecolor="none",
             markeredgecolor="black", label="_front")
@@ -351,18 +355,18 @@ def _scatter(ax, pts: list[dict], keys: tuple, xlabel: str, title: str, markers:
     ax.grid(alpha=0.3, which="both")
 
 
-def _tradeoff_legend(fig: Figure, pts: list[dict], markers: dict) -> None:
+def _tradeoff_legend(fig: Figure, pts: list[PartRow], markers: dict) -> None:
     """One legend beside the panels: backends by colour, models by marker, the Pareto front."""
     handles = [Line2D([], [], color=backend_color(b), marker="o", linestyle="none", label=b)
-               for b in dict.fromkeys(p["backend"] for p in pts)]
+               for b in dict.fromkeys(p.backend for p in pts)]
     handles += [Line2D([], [], color="grey", marker=m, linestyle="none", label=arch) for arch, m in markers.items()]
     handles.append(Line2D([], [], marker="o", markersize=11, markerfacecolor="none", markeredgecolor="black",
                           linestyle=":", color="black", label="Pareto front"))
     fig.legend(handles=handles, loc="outside right center", fontsize="small", ncols=2 if len(handles) > 16 else 1)
 
 
-def _markers(pts: list[dict]) -> dict:
-    return {arch: MARKERS[i % len(MARKERS)] for i, arch in enumerate(dict.fromkeys(p["arch"] for p in pts))}
+def _markers(pts: list[PartRow]) -> dict:
+    return {arch: MARKERS[i % len(MARKERS)] for i, arch in enumerate(dict.fromkeys(p.arch for p in pts))}
 
 
 def _colors(names) -> dict:
@@ -421,9 +425,9 @@ def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
     if not metrics:
         return None
     columns = list(dict.fromkeys(_column_name(r, records, rows) for r in rows))
-    techniques = list(dict.fromkeys(r["technique"] for r in rows if "_record" in r))
+    techniques = list(dict.fromkeys(r.get("technique") for r in rows if r.record is not None))
     colors = _colors(techniques)
-    levels = {t: {r.get("level") for r in rows if r["technique"] == t} for t in techniques}
+    levels = {t: {r.get("level") for r in rows if r.get("technique") == t} for t in techniques}
     # a point reads its level where the technique has several, else the technique's name
     names = {t: (lambda level: str(level)) if len(levels[t]) > 1 else (lambda level, t=t: t) for t in techniques}
     fig = Figure(figsize=(3.4 * len(columns) + 0.6, 2.9 * len(metrics) + 1.1), layout="constrained")
@@ -433,8 +437,8 @@ def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
             ax = fig.add_subplot(len(metrics), len(columns), i * len(columns) + j + 1)
             mine = [r for r in rows if _column_name(r, records, rows) == column and r.get(key) is not None]
             for technique in techniques:
-                pts = sorted((r[key], r["top1"], r.get("level")) for r in mine if r["technique"] == technique
-                             and "_record" in r)
+                pts = sorted((r.get(key), r.get("top1"), r.get("level")) for r in mine
+                             if r.get("technique") == technique and r.record is not None)
                 if not pts:
                     continue
                 # markers only: a line would imply a continuum between levels (or techniques) that was not measured
@@ -443,10 +447,10 @@ def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
                 for x, y, level in pts:  # labels staggered by technique: points that coincide stay readable
                     ax.annotate(names[technique](level), (x, y), xytext=(5, 9 * (techniques.index(technique) % 3) - 6),
                                 textcoords="offset points", fontsize="x-small", color=colors[technique])
-            for r in (r for r in mine if "_record" not in r):  # the uncompressed model
-                ax.plot([r[key]], [r["top1"]], marker="*", markersize=13, color="black", linestyle="none",
+            for r in (r for r in mine if r.record is None):  # the uncompressed model
+                ax.plot([r.get(key)], [r.get("top1")], marker="*", markersize=13, color="black", linestyle="none",
                         label="base (uncompressed)")
-                ax.annotate("base", (r[key], r["top1"]), xytext=(5, -10), textcoords="offset points",
+                ax.annotate("base", (r.get(key), r.get("top1")), xytext=(5, -10), textcoords="offset points",
                             fontsize="x-small")
             ax.set(xscale="log", xlabel=xlabel, ylabel="test top-1 (fraction)", title=column)
             ax.margins(x=0.15, y=0.15)
@@ -458,10 +462,10 @@ def plot_compression(records: list[Record], out: Path) -> PlotInfo | None:
     return save(fig, out / "compression_tradeoffs.png")
 
 
-def _column_name(r: dict, records: list[Record], rows: list[dict]) -> str:
+def _column_name(r: PartRow, records: list[Record], rows: list[PartRow]) -> str:
     """The panel a compression row goes to: its backend (machine and arch too when those vary)."""
-    parts = (r["label"] if len(labels_of(records)) > 1 else None, r["backend"],
-             r["arch"] if len({q["arch"] for q in rows}) > 1 else None)
+    parts = (r.label if len(labels_of(records)) > 1 else None, r.backend,
+             r.arch if len({q.arch for q in rows}) > 1 else None)
     return " ".join(str(v) for v in parts if v)
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ..study.timeline import MIN_RUNS, TimelineError, build_timeline, describe_change
 from . import plots as P
-from .tables import Section
+from .sections.core import Section
 
 
 def timeline_section(labelled: list, label_of, out: Path, threshold: float) -> Section | None:

@@ -39,7 +39,8 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ..io.history import HistoryError, Run, benchmark_key, load_runs
+from ..entry import Entry
+from ..io.history import HistoryError, Run, load_runs
 from ..measure.noise import PROBE_DRIFT_MAX
 from ..measure.stats import (
     CONFIDENCE,
@@ -50,7 +51,7 @@ from ..measure.stats import (
     ratio_interval,
     z_critical,
 )
-from ..schema import RETIMED, flag_of, group_of
+from ..schema import RETIMED
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 DEFAULT_INSTRUCTION_THRESHOLD = 0.01  # 1%: what instructions per call must change by (counts repeat to <0.5%)
@@ -77,18 +78,18 @@ class CompareError(HistoryError):
 class Side:
     """One benchmark on one side: its entry in every run of that side."""
 
-    entries: tuple  # pytest-benchmark entries, one per run
+    entries: tuple[Entry, ...]  # one per run, flagged by today's rules (lenet.entry.Entry.parse)
     paths: tuple = ()  # the history file of each entry
 
     per_sample: bool = False  # times divided by each entry's batch size (sides that ran different batches)
 
-    def _scale(self, b: dict) -> float:
-        batch = (b.get("extra_info") or {}).get("batch_size")
+    def _scale(self, b: Entry) -> float:
+        batch = b.extra.get("batch_size")
         return 1.0 / batch if self.per_sample and isinstance(batch, int) and batch > 0 else 1.0
 
     @property
     def medians(self) -> list[float]:
-        return [float(b["stats"]["median"]) * self._scale(b) for b in self.entries]
+        return [float(b.median) * self._scale(b) for b in self.entries]
 
     @property
     def median(self) -> float:
@@ -101,26 +102,26 @@ class Side:
     @property
     def samples(self) -> list | None:
         """Each run's raw samples, or None when any run lacks them."""
-        runs = [b["stats"].get("data") for b in self.entries]
+        runs = [b.stats.get("data") for b in self.entries]
         if any(not r for r in runs):
             return None
         return [np.asarray(r, dtype=np.float64) * self._scale(b) for r, b in zip(runs, self.entries)]
 
     @property
     def unstable_reasons(self) -> list[str]:
-        return [r for b in self.entries for r in flag_of(b.get("group"), b.get("extra_info") or {})[1]]
+        return [r for b in self.entries for r in b.reasons]
 
     @property
     def unstable(self) -> bool:
         """Flagged in any run, by today's rules (lenet.schema.flag_of: never for a deterministic figure)."""
-        return any(flag_of(b.get("group"), b.get("extra_info") or {})[0] for b in self.entries)
+        return any(b.unstable for b in self.entries)
 
     @property
     def probe_s(self) -> float | None:
         """The reference probe around this benchmark: geometric mean of before/after, median over runs."""
         values = []
         for b in self.entries:
-            n = (b.get("extra_info") or {}).get("noise") or {}
+            n = b.get("noise", {})
             before, after = n.get("probe_before_s"), n.get("probe_after_s")
             if isinstance(before, int | float) and isinstance(after, int | float) and before > 0 and after > 0:
                 values.append(math.sqrt(before * after))
@@ -128,21 +129,21 @@ class Side:
 
     @property
     def threads(self) -> set:
-        return {(b.get("extra_info") or {}).get("noise", {}).get("threads") for b in self.entries}
+        return {b.get("noise", {}).get("threads") for b in self.entries}
 
     @property
     def batch_sizes(self) -> set:
-        return {(b.get("extra_info") or {}).get("batch_size") for b in self.entries}
+        return {b.extra.get("batch_size") for b in self.entries}
 
     def seed_top1(self) -> list | None:
         """The newest run's per-seed test top-1 (``extra_info["seed_spread"]``), or None."""
-        spread = ((self.entries[-1].get("extra_info") or {}).get("seed_spread") or {}).get("test_top1") or {}
+        spread = self.entries[-1].get("seed_spread", {}).get("test_top1") or {}
         return spread.get("values")
 
     @property
     def counts(self) -> list[dict] | None:
         """Each run's ``extra_info["instructions"]`` record, or None when any run lacks one."""
-        records = [(b.get("extra_info") or {}).get("instructions") for b in self.entries]
+        records = [b.extra.get("instructions") for b in self.entries]
         ok = all(isinstance(r, dict) and isinstance(r.get("instructions"), int | float) and r["instructions"] > 0
                  for r in records)
         return records if ok else None
@@ -151,7 +152,7 @@ class Side:
         """(median test top-1 over runs, test-set size) for accuracy groups, else None."""
         values, sizes = [], []
         for b in self.entries:
-            e = b.get("extra_info") or {}
+            e = b.extra
             v = next((e[k] for k in ACCURACY_FIELDS if e.get(k) is not None), None)
             if v is not None:
                 values.append(float(v))
@@ -238,7 +239,7 @@ def judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tu
         ratio = ratio_interval(base.samples, new.samples, confidence)
     except StatsError as e:
         files = ", ".join(str(p) for p in dict.fromkeys(base.paths + new.paths))
-        raise CompareError(f"{files}: benchmark {new.entries[-1]['name']}: stats.data: {e}") from None
+        raise CompareError(f"{files}: benchmark {new.entries[-1].name}: stats.data: {e}") from None
     if not ratio.significant:
         return "no significant change", ratio
     if ratio.ratio > 1 + threshold:
@@ -304,8 +305,8 @@ def _index(runs: Sequence[Run]) -> dict:
     """``{benchmark key: Side}`` over ``runs``."""
     found: dict = {}
     for run in runs:
-        for b in run.benchmarks:
-            found.setdefault(benchmark_key(b.get("fullname") or b["name"], b.get("params")), []).append((b, run.path))
+        for b in run.entries:
+            found.setdefault(b.key, []).append((b, run.path))
     return {k: Side(tuple(b for b, _ in v), tuple(p for _, p in v)) for k, v in found.items()}
 
 
@@ -329,7 +330,7 @@ def _machine_notes(base_runs: Sequence[Run], new_runs: Sequence[Run]) -> list[st
 
 def _by_loadgen(side: Side) -> bool:
     """Whether a scenario benchmark was run by LoadGen (its record carries LoadGen's verdict) in any run."""
-    return any("loadgen" in (b.get("extra_info") or {}) for b in side.entries)
+    return any("loadgen" in b.extra for b in side.entries)
 
 
 def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: float = DEFAULT_THRESHOLD,
@@ -351,20 +352,20 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
             continue
         base, new = as_judged(old[key], new)
         if new.per_sample:
-            per_sample_names.append(new.entries[-1]["name"])
-        group = new.entries[-1].get("group") or ""
-        declared = group_of(group)
+            per_sample_names.append(new.entries[-1].name)
+        group = new.entries[-1].group
+        declared = new.entries[-1].declared
         if declared is not None and declared.trust not in RETIMED:  # accuracy, FLOPs, memory: time is a side figure
             time_verdict, ratio = f"not judged ({declared.trust} row: its time is a side figure)", None
         else:
             time_verdict, ratio = judge_time(base, new, threshold, confidence)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         counted, count_ratio = _judge_instructions(base, new, instruction_threshold)
-        verdicts.append(Verdict(new.entries[-1]["name"], group, base, new, ratio, time_verdict, top1, accuracy,
+        verdicts.append(Verdict(new.entries[-1].name, group, base, new, ratio, time_verdict, top1, accuracy,
                                 counted, count_ratio))
     verdicts.sort(key=lambda v: (v.group, v.name))
-    only_base = sorted(side.entries[-1]["name"] for k, side in old.items() if k not in cur)
-    only_new = sorted(side.entries[-1]["name"] for k, side in cur.items() if k not in old)
+    only_base = sorted(side.entries[-1].name for k, side in old.items() if k not in cur)
+    only_new = sorted(side.entries[-1].name for k, side in cur.items() if k not in old)
     notes = _machine_notes(base_runs, new_runs)
     if per_sample_names:
         notes.append("compared per sample (time / batch size), their runs having used different batch sizes: "

@@ -6,7 +6,8 @@ it is built from a :class:`StudyOptions` (the command line, parsed) and a
 
 Every benchmark's ``extra_info`` gets the common record (accuracy, parameters, bytes, FLOPs with
 conventions, dataset, epochs, seed, threads) from :meth:`Study.record`, which also keeps the benchmark for
-the overall-performance table (:meth:`Study.headline`, the report's own headline table).
+the overall-performance table printed at the session's end (:func:`lenet.report.summary.headline`, the
+report's own headline table).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ from ..measure.machine import gpu_name
 from ..measure.monitor import SessionMonitor
 from ..measure.threads import usable_cores
 from ..metrics import evaluate
-from ..schema import FORMAT
+from ..schema import FORMAT, MODEL, STUDY, recorded_by
 from ..spec import build_arch
 from .configs import CONFIG_NAMES, train_config
 from .profiles import PROFILES, Profile
@@ -289,13 +290,17 @@ class Study:
                **extra) -> None:
         """Fill ``benchmark.extra_info`` with the common record plus ``extra``, and keep it for the summary.
 
+        The common record holds the fields :data:`lenet.schema.FIELDS` declares as the study's (and the model's,
+        when the session trained or loaded it): a field computed here but not declared there is not written, and
+        one declared but not computed is a KeyError, so the declaration and the record cannot drift apart.
+
         ``model_arch`` is the architecture measured when it is not the registry's ``arch_name`` on the
         study dataset (the MLP sweep).
         """
         arch = model_arch or self.arch(arch_name)
         c = count(arch)
         cfg = self.train_config()
-        info = {
+        common = {
             "lenet_format": FORMAT,
             "backend": backend_name, "arch": arch_name, "arch_name": arch.name, "device": device,
             "dataset": self.dataset.name, "num_classes": arch.num_classes, "input_shape": list(arch.input_shape),
@@ -304,25 +309,18 @@ class Study:
             "params": c.params, "param_bytes": c.param_bytes, "macs_per_sample": c.macs,
             "flops_per_sample": c.flops, "flops_tf_per_sample": c.flops_tf, "flop_conventions": CONVENTIONS,
         }
+        info = {name: common[name] for name in recorded_by(STUDY)}  # the fields the schema declares, in its order
         tm = self.models.get((backend_name, arch_name, device, self.dataset.name, self.dataset.input_shape, cfg.seed))
         if tm is not None:
-            info.update({
+            metrics = {
                 "val_top1": tm.metrics["val"]["top1"], "val_top5": tm.metrics["val"]["top5"],
                 "test_top1": tm.metrics["test"]["top1"], "test_top5": tm.metrics["test"]["top5"],
                 "test_loss": tm.metrics["test"]["loss"], "train_seconds": tm.train_seconds,
                 "model_cached": tm.cached,
-            })
+            }
+            info.update((name, metrics[name]) for name in recorded_by(MODEL))
             if tm.weights_from != backend_name:
                 info["weights_from"] = tm.weights_from
         info.update(extra)
         benchmark.extra_info.update(info)
         self.benchmarks.append(benchmark)
-
-    def headline(self) -> tuple[str, str] | None:
-        """(title, tables) of the overall-performance table; None when no benchmark of its groups ran."""
-        from .summary import format_summary
-
-        tables = format_summary(self.benchmarks)
-        if tables is None:
-            return None
-        return f"lenet-bench overall performance ({self.options.dataset}, profile {self.options.profile})", tables

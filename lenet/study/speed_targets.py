@@ -35,19 +35,21 @@ target is judged from it by its interval, as above, rival by rival (default mode
 epoch, on any number of images: the rounds, not the epoch's length, make it well timed).  The quotient of the
 two rows' medians, timed minutes apart, is the fallback for histories written before these ratios.
 
-A sequential figure flagged ``unstable`` by the bench (``extra_info['unstable']``, see
-:mod:`lenet.measure.noise`) is not judged: the row reads "UNSTABLE" with the reasons, and the check does not
-pass; so is the session's GEMM-peak figure, from either kind of row, since it depends on the machine's
-speed then and not on a ratio.  The GEMM timed in the rounds makes that share a ratio too, judged by its
-interval.  A zero, negative or non-finite time never reaches a judgement: :mod:`lenet.io.history` refuses
-the file that holds it.
+A sequential figure flagged ``unstable`` (``extra_info['unstable']``, see :mod:`lenet.measure.noise`; a row of
+an older history judged again by today's rules, :class:`lenet.entry.Entry`) is not judged: the row reads
+"UNSTABLE" with the reasons, and the check does not pass; so is the session's GEMM-peak figure, from either
+kind of row, since it depends on the machine's speed then and not on a ratio.  The GEMM timed in the rounds
+makes that share a ratio too, judged by its interval.  A zero, negative or non-finite time never reaches a
+judgement: :mod:`lenet.io.history` refuses the file that holds it.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..entry import Entry
 from ..io.history import Run
 from ..measure.stats import quantile_interval
 
@@ -83,24 +85,22 @@ class Figure:
     extra: dict
 
 
-def _figure(b: dict) -> Figure:
-    e = b["extra_info"]
-    reasons = e.get("unstable_reasons") or ([] if not e.get("unstable") else ["flagged unstable"])
-    return Figure(float(b["stats"]["median"]), tuple(reasons), e)
+def _figure(entry: Entry) -> Figure:
+    reasons = entry.reasons or (["flagged unstable"] if entry.unstable else [])
+    return Figure(float(entry.median), tuple(reasons), entry.extra)
 
 
-def _index(runs: tuple[Run, ...], group_prefix: str) -> dict:
-    """``(threads, backend, arch, batch_size) -> Figure`` of the runs' CPU benchmarks in the group (a later
-    run's figure replaces an earlier one's); entries that do not say their backend and arch cannot be paired
-    and are left out.  (Medians are positive: lenet.io.history checks.)
+def _index(entries: Sequence[Entry], group_prefix: str) -> dict:
+    """``(threads, backend, arch, batch_size) -> Figure`` of the CPU benchmarks in the group (a later entry's
+    figure replaces an earlier one's); entries that do not say their backend and arch cannot be paired and are
+    left out.  (Medians are positive: lenet.io.history checks.)
     """
     out = {}
-    for run in runs:
-        for b in run.benchmarks:
-            e = b["extra_info"]
-            if ((b.get("group") or "").startswith(group_prefix) and (e.get("device") or "cpu") == "cpu"
-                    and e.get("backend") and e.get("arch")):
-                out[(_threads_of(e), e["backend"], e["arch"], e.get("batch_size"))] = _figure(b)
+    for entry in entries:
+        e = entry.extra
+        if (entry.group.startswith(group_prefix) and (e.get("device") or "cpu") == "cpu"
+                and e.get("backend") and e.get("arch")):
+            out[(_threads_of(e), e["backend"], e["arch"], e.get("batch_size"))] = _figure(entry)
     return out
 
 
@@ -109,15 +109,14 @@ def _threads_of(e: dict) -> int | None:
     return threads if isinstance(threads, int) and not isinstance(threads, bool) else None
 
 
-def _paired_index(runs: tuple[Run, ...]) -> dict:
-    """``(threads, phase, arch, batch_size) -> Figure`` of the runs' interleaved rows (later runs win)."""
+def _paired_index(entries: Sequence[Entry]) -> dict:
+    """``(threads, phase, arch, batch_size) -> Figure`` of the interleaved rows (later entries win)."""
     out = {}
-    for run in runs:
-        for b in run.benchmarks:
-            e = b["extra_info"]
-            if ((b.get("group") or "").startswith("speed-ratio") and e.get("speedup") and e.get("arch")
-                    and e.get("phase") in ("infer", "train")):
-                out[(_threads_of(e), e["phase"], e["arch"], e.get("batch_size"))] = _figure(b)
+    for entry in entries:
+        e = entry.extra
+        if (entry.group.startswith("speed-ratio") and e.get("speedup") and e.get("arch")
+                and e.get("phase") in ("infer", "train")):
+            out[(_threads_of(e), e["phase"], e["arch"], e.get("batch_size"))] = _figure(entry)
     return out
 
 
@@ -265,13 +264,18 @@ def _epoch_rows(epochs: dict, paired: dict) -> list[dict]:
 
 
 def check(*runs: Run) -> list[dict]:
-    """One row per target that the runs hold: what, ratio, limit, passed (None: not judged, with reasons).
+    """:func:`check_entries` of the runs' benchmarks, in run order (a later run's figure wins)."""
+    return check_entries([entry for run in runs for entry in run.entries])
+
+
+def check_entries(entries: Sequence[Entry]) -> list[dict]:
+    """One row per target that the entries hold: what, ratio, limit, passed (None: not judged, with reasons).
 
     Interleaved rows replace the sequential ones of the same threads, architecture and batch.
     """
-    paired = _paired_index(runs)
-    return (_paired_rows(paired) + _scaling_rows(paired) + _inference_rows(_index(runs, "inference"), paired)
-            + _epoch_rows(_index(runs, "train-epoch"), paired))
+    paired = _paired_index(entries)
+    return (_paired_rows(paired) + _scaling_rows(paired) + _inference_rows(_index(entries, "inference"), paired)
+            + _epoch_rows(_index(entries, "train-epoch"), paired))
 
 
 def passed(rows: list[dict]) -> bool:

@@ -19,7 +19,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from ..io.history import HistoryError, Run, benchmark_key
+from ..entry import Entry
+from ..io.history import HistoryError, Run
 from ..measure.stats import CONFIDENCE, Ratio, quantile_interval
 from .compare import DEFAULT_THRESHOLD, IMPROVEMENT, REGRESSION, Side, as_judged, judge_time, ratio_text
 
@@ -58,21 +59,24 @@ class Point:
 
     index: int  # the run's place in the timeline (0-based)
     run: Run
-    entry: dict  # the run's pytest-benchmark entry for this benchmark
+    entry: Entry  # the run's entry for this benchmark
+    flagged: bool = False  # flagged by the bench when it was taken (the history's recorded flag)
 
     @property
     def median(self) -> float:
-        return float(self.entry["stats"]["median"])
+        return float(self.entry.median)
 
     @property
     def interval(self) -> tuple[float, float] | None:
         """95% order-statistic interval of the median, from the raw samples (None without them)."""
-        data = self.entry["stats"].get("data")
+        data = self.entry.stats.get("data")
         return quantile_interval(data) if data else None
 
     @property
     def unstable(self) -> bool:
-        return bool((self.entry.get("extra_info") or {}).get("unstable"))
+        """Flagged by the bench when it was taken: change points are sought among the runs it trusted then
+        (the comparison that confirms one judges by today's rules, :meth:`lenet.entry.Entry.parse`)."""
+        return self.flagged
 
 
 @dataclass(frozen=True)
@@ -184,16 +188,16 @@ def build_timeline(runs: Sequence[Run], select: str | None = None, threshold: fl
     ordered = sorted(runs, key=run_order)
     found: dict = {}
     for i, run in enumerate(ordered):
-        for b in run.benchmarks:
-            fullname = b.get("fullname") or b["name"]
-            if matches(fullname):
-                found.setdefault(benchmark_key(fullname, b.get("params")), []).append(Point(i, run, b))
+        for row, entry in zip(run.benchmarks, run.entries):
+            if matches(entry.fullname):
+                recorded = bool((row.get("extra_info") or {}).get("unstable"))
+                found.setdefault(entry.key, []).append(Point(i, run, entry, recorded))
     if not found:
         raise TimelineError(f"{where or 'histories'}: no benchmark matches -k {select!r}")
     series = []
     for key, points in found.items():
         last = points[-1].entry
-        series.append(Series(last["name"], key[0], last.get("group") or "", tuple(points),
+        series.append(Series(last.name, key[0], last.group, tuple(points),
                              _change_points(tuple(points), threshold, confidence, max_pvalue)))
     series.sort(key=lambda s: (s.group, s.name))
     return Timeline(tuple(ordered), tuple(series), threshold, confidence)
