@@ -921,13 +921,24 @@ def check_findings(found: list, doc: dict, threshold_time: float = 10.0) -> None
         for f in mine:
             first, second = sorted(by_batch[f.facts["batch"]], key=lambda b: b["stats"]["median"])[:2]
             assert f"**{first['extra_info']['backend']}** is fastest" in f.text
+            names = [b["extra_info"]["backend"] for b in (first, second)]
+            paired = [(b["extra_info"]["ratio"], b is second) for b, other in ((first, names[1]), (second, names[0]))
+                      if (b["extra_info"].get("ratio") or {}).get("reference") == other]
+            if paired:  # one was timed against the other side by side: its ratio leads, the flags do not hold it
+                (r, inverse), *_ = paired
+                lead = {"median": 1 / r["median"], "low": 1 / r["high"], "high": 1 / r["low"]} if inverse else r
+                assert f"it runs {_side_by_side(lead, names[1])}." in f.text and "⚠ unstable" not in f.text
+                continue
             assert f"than {second['extra_info']['backend']} (" in f.text
             secs, ratios = _quoted(f.text)
             assert secs == pytest.approx([first["stats"]["median"], second["stats"]["median"]], rel=6e-4)
             assert ratios == pytest.approx([second["stats"]["median"] / first["stats"]["median"]], rel=5e-3)
             assert ("⚠ unstable" in f.text) == any(b["extra_info"].get("unstable") for b in (first, second))
-    acc = [b["extra_info"]["test_top1"] for b in benchmarks(doc, "accuracy")]
+    rows = [b["extra_info"] for b in benchmarks(doc, "accuracy")]
+    seeded = all(len(((e.get("seed_spread") or {}).get("test_top1") or {}).get("values") or ()) >= 2 for e in rows)
+    acc = [e["seed_spread"]["test_top1"]["mean"] if seeded else e["test_top1"] for e in rows]  # means over seeds
     for f in (f for f in found if f.kind == "accuracy"):
+        assert ("(mean over seeds)" in f.text) == seeded
         assert f"{min(acc):.4f}" in f.text and f"{max(acc):.4f}" in f.text
         assert min(acc) == max(acc) or f"{(max(acc) - min(acc)) * 100:.2f} points" in f.text
     timed = [b["extra_info"] for b in doc["benchmarks"] if b["group"].startswith(("inference", "train-epoch",
@@ -1062,6 +1073,12 @@ def test_ratios_lead_the_tables_and_the_findings(tmp_path):
 
     check_findings(rep.findings, json.loads(h.read_text()))
     text = {f.kind: f.text for f in rep.findings}
+    fastest = [f.text for f in rep.findings if f.kind == "fastest-inference"]
+    # who is fastest: the side-by-side ratio leads, inverted where the faster one is the reference
+    assert any("**handcrafted** is fastest (" in t and "it runs 4.00× torch's speed [3.33, 4.76] side by side." in t
+               for t in fastest), fastest
+    assert "Inference at batch 64: **keras** is fastest (1.900 ms median); it runs 1.12× handcrafted's speed " \
+           "[1.05, 1.20] side by side." in fastest
     assert ("tf.function runs 9.50× eager's speed [8.00, 11.0] side by side and repays its 120.0 ms first call "
             "after 22 calls") in text["graph"]
     removes = text["compression-removes"]
@@ -1382,3 +1399,16 @@ def test_a_new_section_is_one_registry_entry_and_its_builder(tmp_path):
     assert "## Toys" in report.markdown and "Other groups" not in report.markdown
     with pytest.raises(ValueError, match="needs a builder"):
         schema.register(schema.Group("toy", "toy", "Toys", schema.TIME))
+
+
+def test_the_accuracy_sentence_quotes_the_means_over_seeds(tmp_path):
+    from lenet.study.seeds import spread
+
+    def row(backend, values):
+        return entry("accuracy", f"test_accuracy[{backend}]", {
+            "backend": backend, "test_top1": values[0], "seed_spread": {"test_top1": spread(values, [0, 1, 2])}})
+
+    rows = [row("handcrafted", [0.91, 0.90, 0.92]), row("torch", [0.90, 0.92, 0.91])]
+    path = write_history(tmp_path / "h.json", rows)
+    (sentence,) = [f.text for f in build_report([path], tmp_path / "out").findings if f.kind == "accuracy"]
+    assert sentence == "Accuracy: all 2 backends score test top-1 (mean over seeds) 0.9100."  # not 0.91 and 0.90

@@ -73,14 +73,30 @@ def fastest(records: list[Record], section: str, what: str, kind: str) -> list[F
         ratio = second.median / first.median
         where = _where({"label": label, "arch": arch, "device": device}, varying)
         act = f", {activation}" if activation and len({r.get("activation") for r in mine}) > 1 else ""
-        text = (f"{what} at batch {batch}{act}{where}: **{first.ident[0]}** is fastest, {duration(first.median)} "
-                f"(median), {times(ratio)} faster than {second.ident[0]} ({duration(second.median)})"
-                f"{_unstable_mark(first, second)}.")
+        paired = _lead_side_by_side(first, second)
+        if paired:  # timed side by side: the ratio, not two medians taken minutes apart, nor their flags
+            text = (f"{what} at batch {batch}{act}{where}: **{first.ident[0]}** is fastest ({duration(first.median)} "
+                    f"median); it runs {paired}.")
+        else:
+            text = (f"{what} at batch {batch}{act}{where}: **{first.ident[0]}** is fastest, {duration(first.median)} "
+                    f"(median), {times(ratio)} faster than {second.ident[0]} ({duration(second.median)})"
+                    f"{_unstable_mark(first, second)}.")
         out.append(Finding(kind, text, {"label": label, "arch": arch, "device": device, "batch": batch,
                                         "activation": activation, "fastest": first.ident[0],
                                         "fastest_s": first.median, "runner_up": second.ident[0],
                                         "runner_up_s": second.median, "ratio": ratio}))
     return out
+
+
+def _lead_side_by_side(first: Record, second: Record) -> str | None:
+    """``2.10× torch's speed [1.90, 2.30] side by side``: the faster row's lead where one of the two was timed
+    against the other in interleaved rounds (``extra_info["ratio"]``), else None."""
+    for row, other, inverse in ((first, second, False), (second, first, True)):
+        r = row.get("ratio")
+        if r and r["reference"] == other.ident[0]:
+            lead = {"median": 1 / r["median"], "low": 1 / r["high"], "high": 1 / r["low"]} if inverse else r
+            return side_by_side(lead, second.ident[0])
+    return None
 
 
 def accuracy(records: list[Record]) -> list[Finding]:
@@ -91,22 +107,25 @@ def accuracy(records: list[Record]) -> list[Finding]:
             mine = [r for r in recs if r.label == label and r.ident[1] == arch]
             if len(mine) < 2:
                 continue
-            lo, hi = min(mine, key=lambda r: r.get("test_top1")), max(mine, key=lambda r: r.get("test_top1"))
-            spread = (hi.get("test_top1") - lo.get("test_top1")) * 100
+            # over seeds where every row has two or more: their means, not the first seed's model
+            seeded = all(len((accuracy_seeds.spread_of(r) or {}).get("values") or ()) >= 2 for r in mine)
+            top1 = (lambda r: accuracy_seeds.spread_of(r)["mean"]) if seeded else (lambda r: r.get("test_top1"))
+            what = "test top-1 (mean over seeds)" if seeded else "test top-1"
+            lo, hi = min(mine, key=top1), max(mine, key=top1)
+            spread = (top1(hi) - top1(lo)) * 100
             where = _where({"label": label, "arch": arch}, _varying(recs))
             if spread == 0:
-                text = f"Accuracy{where}: all {len(mine)} backends score test top-1 {lo.get('test_top1'):.4f}."
+                text = f"Accuracy{where}: all {len(mine)} backends score {what} {top1(lo):.4f}."
             else:
-                text = (f"Accuracy{where}: test top-1 runs from {lo.get('test_top1'):.4f} ({lo.ident[0]}) to "
-                        f"{hi.get('test_top1'):.4f} ({hi.ident[0]}), {spread:.2f} points apart across "
-                        f"{len(mine)} backends.")
+                text = (f"Accuracy{where}: {what} runs from {top1(lo):.4f} ({lo.ident[0]}) to "
+                        f"{top1(hi):.4f} ({hi.ident[0]}), {spread:.2f} points apart across {len(mine)} backends.")
             sources = sorted({r.get("weights_from") for r in mine if r.get("weights_from")})
             if sources:
                 shared = sum(1 for r in mine if r.get("weights_from"))
                 verb = "runs" if shared == 1 else "run"
                 text = text[:-1] + f"; {shared} of them {verb} weights trained by {', '.join(sources)}."
-            out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": lo.get("test_top1"),
-                                                  "high": hi.get("test_top1"), "points": spread, "n": len(mine)}))
+            out.append(Finding("accuracy", text, {"label": label, "arch": arch, "low": top1(lo), "high": top1(hi),
+                                                  "points": spread, "n": len(mine), "over_seeds": seeded}))
             out += _equivalence(mine, where)
     return out
 
