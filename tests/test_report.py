@@ -460,13 +460,15 @@ def test_speed_targets_match_the_checker(report, history):
     assert [r["target"] for r in t["rows"]] == [r["target"] for r in rows]
     for got, want in zip(t["rows"], rows):
         assert got["limit"] == want["limit"]
-        if want["passed"] is None:  # a flagged figure, or an epoch too short: not judged, in both
-            assert got["ratio"] == "-"
+        if want["passed"] is None:  # a flagged figure, an epoch too short, an interval astride: not judged
+            assert got["ratio"] == ("-" if want["ratio"] is None else f"{want['ratio']:.2f}")
             assert got["result"] == ("⚠ unstable: not judged" if want["unstable"] else "not judged: "
                                      + "; ".join(want["reasons"]))
             continue
         assert abs(num(got["ratio"]) - want["ratio"]) <= 0.005
-        assert got["result"] == ("PASS" if want["passed"] else "FAIL")
+        # rows timed side by side (interleaved, or a rival's ratio to handcrafted) give their interval
+        interval = " [{:.2f}, {:.2f}]".format(*want["interval"]) if want.get("interval") else ""
+        assert got["result"] == ("PASS" if want["passed"] else "FAIL") + interval
 
 
 @pytest.mark.slow
