@@ -177,6 +177,9 @@ def pytest_configure(config):
     # output is captured); SIGTERM ends the session as Ctrl-C does, so what finished is still saved.
     _TERMINAL[0] = _terminal_stream()
     _RUN["config"] = config
+    # An unusable cache entry (an older format, a damaged file) is retrained with a warning; the project's
+    # filterwarnings = error (pyproject.toml) would make that warning fail every test that needs the model.
+    config.addinivalue_line("filterwarnings", "default::lenet.io.paths.CacheWarning")
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
     options = _options(config)
