@@ -405,9 +405,9 @@ def cmd_profile_layers(args) -> int:
 def cmd_compare(args) -> int:
     from .study.compare import compare_runs, exit_status, format_comparison, sides_to_compare
 
-    base, new = sides_to_compare(args.base, args.new, args.last)
+    base, new, beside = sides_to_compare(args.base, args.new, args.last)
     comparison = compare_runs(base, new, threshold=args.threshold / 100, confidence=args.confidence,
-                              instruction_threshold=args.threshold_instructions / 100)
+                              instruction_threshold=args.threshold_instructions / 100, repeats=beside)
     print(format_comparison(comparison))
     return exit_status(comparison)
 

@@ -10,7 +10,16 @@ import pytest
 
 from lenet.cli import main
 from lenet.io.history import load_run
-from lenet.study.compare import MACHINE_DIFFERS, NO_SAMPLES, REGRESSION, UNSTABLE, compare_runs, exit_status
+from lenet.study.compare import (
+    MACHINE_DIFFERS,
+    NO_SAMPLES,
+    REGRESSION,
+    UNSTABLE,
+    compare_runs,
+    exit_status,
+    sides_to_compare,
+)
+from lenet.study.run_spread import between_run_spread
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -278,3 +287,100 @@ def test_only_timing_rows_get_a_time_verdict(tmp_path):
     c, v = judged(base, new)
     assert v["test_memory[onnxruntime]"].time.startswith("not judged (memory row")
     assert v["test_a"].time == REGRESSION and [r.name for r in c.regressions] == ["test_a"]
+
+
+def _paired(name, scale, speedup, spread=0.05, probe=0.64e-3, low=None, high=None, group="inference batch=64"):
+    """A row timed side by side: ``speedup`` times handcrafted's speed, its absolute time ``scale``."""
+    b = _with_probe(bench(name, samples(hash(name) % 100, scale), group=group), probe)
+    b["extra_info"]["ratio"] = {"reference": "handcrafted", "median": speedup, "low": low or speedup * (1 - spread),
+                                "high": high or speedup * (1 + spread), "confidence": 0.95, "rounds": 9}
+    return b
+
+
+def test_a_row_timed_side_by_side_is_judged_on_its_ratio_not_on_its_time(tmp_path):
+    """The machine slowed both contenders by 40% (probe and time alike): the ratio held, so no change and no
+    machine-state gate; the same absolute slowdown with the ratio fallen is the row's own regression."""
+    base = history(tmp_path / "b.json", [_paired("test_torch", 1.0, 2.0)])
+    new = history(tmp_path / "n.json", [_paired("test_torch", 1.4, 2.0, probe=0.9e-3)], "2026-12-02T00:00:00")
+    c, v = judged(base, new)
+    assert v["test_torch"].basis == "side by side against handcrafted"
+    assert v["test_torch"].time == "no significant change" and exit_status(c) == 0
+    assert any("judged on that ratio" in n for n in c.notes)
+    fallen = history(tmp_path / "f.json", [_paired("test_torch", 1.0, 1.4)], "2026-12-02T00:00:00")
+    c, v = judged(base, fallen)
+    assert v["test_torch"].time == REGRESSION and exit_status(c) == 1
+    assert v["test_torch"].ratio.ratio == pytest.approx(2.0 / 1.4)  # new/base of time against handcrafted
+    assert v["test_torch"].ratio.low > 1.1
+    assert "side by side against handcrafted" in v["test_torch"].flags[0]
+
+
+def test_a_ratio_on_one_side_only_is_judged_on_time(tmp_path):
+    base = history(tmp_path / "b.json", [_with_probe(bench("test_torch", samples(0)), 0.64e-3)])
+    new = history(tmp_path / "n.json", [_paired("test_torch", 1.3, 2.0)], "2026-12-02T00:00:00")
+    c, v = judged(base, new)
+    assert v["test_torch"].basis == "time" and v["test_torch"].time == REGRESSION
+
+
+def _server(name, peak, failing, latency_scale):
+    b = _with_probe(bench(name, samples(7, latency_scale), group="scenario server"), 0.64e-3)
+    b["extra_info"].update(peak_qps=peak, peak_qps_below=failing)
+    return b
+
+
+def test_a_server_row_is_judged_on_its_peak_rate(tmp_path):
+    """The latency at the searched rate halved while the peak rate fell by half: a regression of the peak."""
+    base = history(tmp_path / "b.json", [_server("test_server", 1000.0, 1100.0, 2.0)])
+    new = history(tmp_path / "n.json", [_server("test_server", 500.0, 550.0, 1.0)], "2026-12-02T00:00:00")
+    c, v = judged(base, new)
+    assert v["test_server"].basis == "peak rate under the latency bound"
+    assert v["test_server"].time == REGRESSION and v["test_server"].ratio.ratio == pytest.approx(2.0)
+    # a peak that moved inside the search's brackets is no change
+    near = history(tmp_path / "m.json", [_server("test_server", 1050.0, 1150.0, 1.0)], "2026-12-02T00:00:00")
+    assert judged(base, near)[1]["test_server"].time == "no significant change"
+
+
+def test_repeats_of_one_commit_widen_the_interval_to_the_spread_between_runs(tmp_path, capsys):
+    """Commit a ran twice, 25% apart with tight samples each time; commit b is 20% slower than a's newest run.
+    Within-run noise alone calls that a regression; the spread between a's runs says it is not one."""
+    folder = tmp_path / "storage" / "Linux-CPython-3.11-64bit"
+    folder.mkdir(parents=True)
+
+    def run(path, when, commit, scales):
+        doc = history(folder / path, [bench(f"test_{i}", samples(i + 10 * len(path), s, spread=0.01))
+                                      for i, s in enumerate(scales)], when)
+        data = json.loads(doc.read_text())
+        data["commit_info"] = {"id": commit, "dirty": False}
+        doc.write_text(json.dumps(data))
+
+    run("0001_a.json", "2026-12-01T00:00:00", "a" * 40, [1.0, 1.0, 1.0])
+    run("0002_a.json", "2026-12-01T01:00:00", "a" * 40, [1.25, 0.8, 1.25])
+    run("0003_b.json", "2026-12-02T00:00:00", "b" * 40, [1.5, 0.96, 1.5])
+    assert main(["compare", str(folder / "0002_a.json"), str(folder / "0003_b.json")]) == 1  # no repeats beside
+    assert "no repeated runs of one commit" in capsys.readouterr().out
+    assert main(["compare", str(tmp_path / "storage")]) == 0
+    out = capsys.readouterr().out
+    assert "run to run (sd over 3 repeats, 1 commit(s))" in out and "regression" not in out.split("note:")[0]
+    # the new side never measures its own spread: b's run repeated beside it still leaves a's spread alone
+    base, new, beside = sides_to_compare(str(tmp_path / "storage"))
+    assert [r.path.name for r in beside] == ["0001_a.json", "0002_a.json"] and new[0].path.name == "0003_b.json"
+
+
+def test_between_run_spread_pools_each_section_and_basis(tmp_path):
+    """Four time rows and one side-by-side row in two clean runs of one commit: the time rows pool into one
+    spread (4 deviations), the lone paired row gives too few to say anything, and a dirty run repeats nothing."""
+    runs = []
+    for k, (scale, speedup, dirty) in enumerate(((1.0, 2.0, False), (1.2, 2.2, False), (0.5, 1.0, True))):
+        rows = [bench(f"test_b{i}", samples(i, scale * (1 + i))) for i in range(4)]
+        rows.append(_paired("test_p", scale, speedup))
+        path = history(tmp_path / f"{k}.json", rows, f"2026-12-0{k + 1}T00:00:00")
+        data = json.loads(path.read_text())
+        data["commit_info"] = {"id": "c" * 40, "dirty": dirty}
+        path.write_text(json.dumps(data))
+        runs.append(load_run(path))
+    assert between_run_spread(runs[:1]) == {}
+    spreads = between_run_spread(runs)
+    assert set(spreads) == {("inference", "time")}
+    logs = np.log([[e.median for e in run.entries[:4]] for run in runs[:2]])
+    expected = np.sqrt(np.sum((logs - logs.mean(axis=0)) ** 2) / 4)
+    assert spreads[("inference", "time")].sigma == pytest.approx(expected)
+    assert spreads[("inference", "time")].dof == 4 and spreads[("inference", "time")].commits == 1

@@ -238,6 +238,12 @@ def z_critical(confidence: float = CONFIDENCE) -> float:
     return float(sps.norm.ppf(1 - (1 - confidence) / 2))
 
 
+def t_critical(confidence: float, dof: int) -> float:
+    """The two-sided Student t critical value at ``confidence`` for a variance estimated on ``dof`` degrees of
+    freedom (3.18 at 95% and 3 dof; 1.96 as ``dof`` grows)."""
+    return float(sps.t.ppf(1 - (1 - confidence) / 2, dof))
+
+
 def proportion_change(base: float, new: float, n_base: int, n_new: int | None = None,
                       confidence: float = CONFIDENCE, base_seeds=None, new_seeds=None) -> ProportionChange:
     """``new - base`` of two accuracies measured on ``n`` test images each, judged at ``confidence``.

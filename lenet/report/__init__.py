@@ -103,7 +103,8 @@ def render(per_arg: list[list[tuple[str | None, Run]]], out: str | os.PathLike, 
     comparison = None
     if compare:  # checked first: a wrong number of runs fails before anything is written
         base, new = pick_pair([[run for _, run in pairs] for pairs in per_arg])
-        comparison = compare_runs([base], [new], threshold=threshold_time / 100)
+        beside = [run for pairs in per_arg for _, run in pairs if run is not new]
+        comparison = compare_runs([base], [new], threshold=threshold_time / 100, repeats=beside)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     records, used = flatten(labelled)

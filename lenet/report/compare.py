@@ -40,6 +40,7 @@ def verdicts_table(rows: list[Verdict]) -> Table:
         Column("new ms (median)", lambda v: side_text(v.new), text),
         Column("new/base [95% CI]", describe_time, text),
         Column("time verdict", lambda v: v.time, text, left=True),
+        Column("judged on", lambda v: v.basis, text, left=True),
         Column("base test top-1", lambda v: v.top1.base if v.top1 else None, fraction, optional=True),
         Column("new test top-1", lambda v: v.top1.new if v.top1 else None, fraction, optional=True),
         Column("top-1 change (points ± SE)", _points, text, optional=True),

@@ -17,6 +17,15 @@ Benchmarks present on both sides (matched by fullname and params) are judged fro
   minutes apart runs on a machine whose 2-thread GEMM speed moved by 20-90% (vCPUs placed on other cores);
   the probe sees that, so such a pair is not called a change of the code.  The gate needs both sides at the same
   thread count (the probe runs at the count in force); with different counts it is skipped, and said so;
+* a row timed **side by side** (``extra_info["ratio"]``: this row against a named reference in interleaved
+  rounds) is judged on that ratio when every run of both sides has it, against the same reference: the change
+  is the ratio's, with a log-normal interval from each run's own interval; both contenders ran in the same
+  machine state, so neither the probe gate nor the absolute figure's flag applies.  A server-scenario row is
+  judged on its **peak rate** under the latency bound (its search's bracket as its error), not on the latency
+  at the rate its search found (:mod:`lenet.study.run_spread`);
+* the **between-run spread**: where the histories given hold repeated runs of one commit (not counting the new
+  side), every interval is widened to at least the spread those repeats show, pooled per section and basis.
+  One run's interval holds only that run's noise, and on a shared VM the same code moves 10-20% between runs;
 * a history without raw samples compares its medians with the note "no raw samples: medians only, no
   significance", and is never called a regression;
 * test top-1 (in the accuracy, compression and MLP-sweep groups) is judged against the larger of the binomial
@@ -36,6 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -49,13 +59,15 @@ from ..measure.stats import (
     StatsError,
     proportion_change,
     ratio_interval,
+    t_critical,
     z_critical,
 )
 from ..schema import RETIMED
+from .run_spread import PEAK_RATE, TIME, Figure, Spread, between_run_spread, judged_figure, pool_key
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 DEFAULT_INSTRUCTION_THRESHOLD = 0.01  # 1%: what instructions per call must change by (counts repeat to <0.5%)
-PROBE_MATCH_MAX = 0.15  # the sides' reference probes around a benchmark may differ by this much
+PROBE_MATCH_MAX = 0.25  # the sides' reference probes around a benchmark may differ by this much (docs/noise-calibration.md)
 
 # Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
 # the trained model's accuracy, which would otherwise be judged once per timing).
@@ -175,6 +187,8 @@ class Verdict:
     accuracy: str | None  # "regression", "improvement", "no significant change", "test-set size unknown"
     instructions: str | None = None  # the instructions verdict; None where a side has no counts
     instruction_ratio: float | None = None  # new / base instructions per call (median over runs)
+    basis: str = TIME  # what the time verdict judged: the row's time, its ratio side by side, or its peak rate
+    spread: Spread | None = None  # the between-run spread its interval was widened to, where one was measured
 
     @property
     def median_ratio(self) -> float:
@@ -199,10 +213,11 @@ class Verdict:
     def flags(self) -> tuple[str, ...]:
         """Short words for the flagged outcomes (what a report's flag column shows)."""
         out = []
+        basis = "" if self.basis == TIME else f" ({self.basis})"
         if self.time == REGRESSION:
-            out.append(f"⚠ slower x{self.ratio.ratio:.2f}")
+            out.append(f"⚠ slower x{self.ratio.ratio:.2f}{basis}")
         elif self.time == IMPROVEMENT:
-            out.append(f"faster x{self.ratio.ratio:.2f}")
+            out.append(f"faster x{self.ratio.ratio:.2f}{basis}")
         elif self.time in (UNSTABLE, MACHINE_DIFFERS):
             out.append(self.time)
         if self.instructions == REGRESSION:
@@ -226,27 +241,96 @@ def as_judged(base: Side, new: Side) -> tuple[Side, Side]:
     return base, new
 
 
-def judge_time(base: Side, new: Side, threshold: float, confidence: float) -> tuple[str, Ratio | None]:
-    """The time verdict of ``new`` against ``base`` (see the module's rules) and the bootstrap ratio it rests on."""
+def _verdict(ratio: Ratio, threshold: float) -> str:
+    """The words for a change ``ratio`` (new / base, > 1 slower): significant and beyond ``threshold``?"""
+    if not ratio.significant:
+        return "no significant change"
+    if ratio.ratio > 1 + threshold:
+        return REGRESSION
+    if ratio.ratio < 1 / (1 + threshold):
+        return IMPROVEMENT
+    return f"significant, within ±{threshold:.0%}"
+
+
+def _floor(spread: Spread | None, base: Side, new: Side, confidence: float) -> float:
+    """The half-width (log scale) the between-run ``spread`` gives the change of one side's mean over the
+    other's: Student t on the spread's degrees of freedom, a spread measured on few repeats being uncertain
+    itself; 0 without a spread."""
+    if spread is None:
+        return 0.0
+    return t_critical(confidence, spread.dof) * spread.sigma * math.sqrt(1 / len(base.entries) + 1 / len(new.entries))
+
+
+def _widened(ratio: Ratio, half: float) -> Ratio:
+    """``ratio`` with its interval widened to at least ``±half`` on the log scale."""
+    if half <= 0:
+        return ratio
+    return Ratio(ratio.ratio, min(ratio.low, ratio.ratio * math.exp(-half)),
+                 max(ratio.high, ratio.ratio * math.exp(half)), ratio.confidence)
+
+
+def _machine_differs(base: Side, new: Side) -> bool:
+    if base.probe_s and new.probe_s and base.threads == new.threads and len(base.threads) == 1:
+        return abs(new.probe_s / base.probe_s - 1) > PROBE_MATCH_MAX
+    return False
+
+
+def judge_time(base: Side, new: Side, threshold: float, confidence: float,
+               spread: Spread | None = None) -> tuple[str, Ratio | None]:
+    """The time verdict of ``new`` against ``base`` (see the module's rules) and the bootstrap ratio it rests on,
+    its interval widened to the between-run ``spread`` where one was measured."""
     if base.unstable or new.unstable:
         return UNSTABLE, None
     if base.samples is None or new.samples is None:
         return NO_SAMPLES, None
-    if base.probe_s and new.probe_s and base.threads == new.threads and len(base.threads) == 1:
-        if abs(new.probe_s / base.probe_s - 1) > PROBE_MATCH_MAX:
-            return MACHINE_DIFFERS, None
+    if _machine_differs(base, new):
+        return MACHINE_DIFFERS, None
     try:
         ratio = ratio_interval(base.samples, new.samples, confidence)
     except StatsError as e:
         files = ", ".join(str(p) for p in dict.fromkeys(base.paths + new.paths))
         raise CompareError(f"{files}: benchmark {new.entries[-1].name}: stats.data: {e}") from None
-    if not ratio.significant:
-        return "no significant change", ratio
-    if ratio.ratio > 1 + threshold:
-        return REGRESSION, ratio
-    if ratio.ratio < 1 / (1 + threshold):
-        return IMPROVEMENT, ratio
-    return f"significant, within ±{threshold:.0%}", ratio
+    ratio = _widened(ratio, _floor(spread, base, new, confidence))
+    return _verdict(ratio, threshold), ratio
+
+
+def _mean_and_variance(figures: list[Figure]) -> tuple[float, float]:
+    """A side's mean figure (log scale) and its variance: each run's own error, and the runs' spread when there
+    are several."""
+    values = np.array([f.log_value for f in figures])
+    k = len(figures)
+    variance = sum(f.log_se ** 2 for f in figures) / k ** 2
+    if k > 1:
+        variance += float(np.var(values, ddof=1)) / k
+    return float(values.mean()), variance
+
+
+def judge_figure(base: Side, new: Side, basis: str, threshold: float, confidence: float,
+                 spread: Spread | None = None) -> tuple[str, Ratio | None]:
+    """The verdict on a row's side-by-side ratio or peak rate (:func:`lenet.study.run_spread.judged_figure`).
+
+    The change is ``exp(mean_new - mean_base)`` of the figures' logs, so above 1 is slower against the
+    reference (or a lower peak rate); its interval is normal on the log scale, from each side's own error or,
+    when wider, the between-run ``spread``.  A ratio side by side needs no machine-state gate (both contenders
+    ran in the same state); a peak rate is an absolute figure and keeps it, and the queueing flags.
+    """
+    if basis == PEAK_RATE:
+        if base.unstable or new.unstable:
+            return UNSTABLE, None
+        if _machine_differs(base, new):
+            return MACHINE_DIFFERS, None
+    (mb, vb), (mn, vn) = (_mean_and_variance([judged_figure(e) for e in side.entries]) for side in (base, new))
+    half = max(z_critical(confidence) * math.sqrt(vb + vn), _floor(spread, base, new, confidence))
+    change = mn - mb
+    ratio = Ratio(math.exp(change), math.exp(change - half), math.exp(change + half), confidence)
+    return _verdict(ratio, threshold), ratio
+
+
+def basis_of(base: Side, new: Side) -> str:
+    """What the two sides are judged on: their side-by-side ratio or peak rate when every run of both has it
+    (against the same reference), else their time."""
+    bases = {getattr(judged_figure(e), "basis", TIME) for side in (base, new) for e in side.entries}
+    return bases.pop() if len(bases) == 1 else TIME
 
 
 def _judge_instructions(base: Side, new: Side, threshold: float) -> tuple[str | None, float | None]:
@@ -334,9 +418,14 @@ def _by_loadgen(side: Side) -> bool:
 
 
 def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: float = DEFAULT_THRESHOLD,
-            confidence: float = CONFIDENCE,
-                 instruction_threshold: float = DEFAULT_INSTRUCTION_THRESHOLD) -> Comparison:
-    """Judge every benchmark present on both sides; each side is one run or several."""
+                 confidence: float = CONFIDENCE, instruction_threshold: float = DEFAULT_INSTRUCTION_THRESHOLD,
+                 repeats: Sequence[Run] = ()) -> Comparison:
+    """Judge every benchmark present on both sides; each side is one run or several.
+
+    ``repeats`` are the runs whose repeats of one commit measure the between-run spread
+    (:func:`lenet.study.run_spread.between_run_spread`): what ``lenet compare`` found beside the sides,
+    never the new side itself.
+    """
     if not base_runs or not new_runs:
         raise CompareError(f"nothing to compare: base has {len(base_runs)} run(s), new has {len(new_runs)}")
     for what, value in (("threshold", threshold), ("instruction threshold", instruction_threshold)):
@@ -345,6 +434,7 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     if not (0 < confidence < 1):
         raise CompareError(f"confidence must lie strictly between 0 and 1, got {confidence!r}")
     old, cur = _index(base_runs), _index(new_runs)
+    spreads = between_run_spread(repeats)
     verdicts = []
     per_sample_names = []
     for key, new in cur.items():
@@ -355,14 +445,18 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
             per_sample_names.append(new.entries[-1].name)
         group = new.entries[-1].group
         declared = new.entries[-1].declared
+        basis, spread = TIME, None
         if declared is not None and declared.trust not in RETIMED:  # accuracy, FLOPs, memory: time is a side figure
             time_verdict, ratio = f"not judged ({declared.trust} row: its time is a side figure)", None
         else:
-            time_verdict, ratio = judge_time(base, new, threshold, confidence)
+            basis = basis_of(base, new)
+            spread = spreads.get(pool_key(new.entries[-1], basis))
+            judge = judge_time if basis == TIME else partial(judge_figure, basis=basis)
+            time_verdict, ratio = judge(base, new, threshold=threshold, confidence=confidence, spread=spread)
         top1, accuracy = _judge_top1(base, new, confidence) if group.startswith(ACCURACY_GROUPS) else (None, None)
         counted, count_ratio = _judge_instructions(base, new, instruction_threshold)
         verdicts.append(Verdict(new.entries[-1].name, group, base, new, ratio, time_verdict, top1, accuracy,
-                                counted, count_ratio))
+                                counted, count_ratio, basis, spread))
     verdicts.sort(key=lambda v: (v.group, v.name))
     only_base = sorted(side.entries[-1].name for k, side in old.items() if k not in cur)
     only_new = sorted(side.entries[-1].name for k, side in cur.items() if k not in old)
@@ -379,9 +473,7 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
     if any(v.base.threads != v.new.threads for v in verdicts):
         notes.append("the sides ran at different thread counts: the machine-state gate (reference probe) is skipped "
                      "for those benchmarks, whose verdicts rest on their samples alone")
-    if len(base_runs) == 1 or len(new_runs) == 1:
-        notes.append("one run on a side: its interval holds the noise within that run only, not the drift between "
-                     "runs; give each side several runs (a folder) for verdicts that hold across runs")
+    notes += _spread_notes(verdicts, spreads, len(base_runs) == 1 or len(new_runs) == 1)
     if any(v.time == NO_SAMPLES for v in verdicts):
         notes.append("some histories hold no raw samples (run the bench with --benchmark-save-data): those "
                      "benchmarks are compared by their medians only, with no significance")
@@ -389,30 +481,50 @@ def compare_runs(base_runs: Sequence[Run], new_runs: Sequence[Run], threshold: f
                       instruction_threshold)
 
 
-def sides_to_compare(base: str, new: str | None = None, last: int | None = None) -> tuple[list[Run], list[Run]]:
-    """The runs of each side, oldest first.
+def _spread_notes(verdicts: list[Verdict], spreads: dict, one_run_a_side: bool) -> list[str]:
+    """What the between-run spreads did to the verdicts, or that none was measured."""
+    used = {pool_key(v.new.entries[-1], v.basis): v.spread for v in verdicts if v.spread is not None}
+    side = sum(v.basis.startswith("side by side") for v in verdicts)
+    notes = []
+    if side:
+        notes.append(f"{side} row(s) timed side by side against a reference are judged on that ratio: both "
+                     "contenders ran in the same machine state, so no machine-state gate applies to them")
+    if used:
+        notes.append("intervals widened to at least the spread between runs of one commit found beside the sides: "
+                     + "; ".join(f"{section} ({kind}) {s.describe()}" for (section, kind), s in sorted(used.items())))
+    elif one_run_a_side:
+        notes.append("one run on a side, and no repeated runs of one commit beside the sides: each interval holds "
+                     "the noise within one run only, not the 10-20% a figure moves between runs of the same code "
+                     "on a shared machine; run the bench twice on one commit (or give each side several runs) "
+                     "for verdicts that hold across runs")
+    return notes
+
+
+def sides_to_compare(base: str, new: str | None = None,
+                     last: int | None = None) -> tuple[list[Run], list[Run], list[Run]]:
+    """The runs of each side, oldest first, and the runs beside them that measure the between-run spread.
 
     Two paths (each a history file or a storage folder): the newest ``last`` runs of each (every run when
     None).  One storage folder alone: its newest run against the ``last`` runs before it (1 when None).  A run
     on both sides (the same file or folder twice, or a file inside the other side's folder) is refused: it
-    would read as "no significant change" and mean nothing.
+    would read as "no significant change" and mean nothing.  The third list is every run read except the new
+    side's: the repeats of one commit among them are what :func:`compare_runs` measures the spread from.
     """
     if new is None:
         runs = sorted(load_runs([base]), key=lambda r: r.datetime)
         if len(runs) < 2:
             raise CompareError(f"{base}: holds {len(runs)} run; compared alone, a storage folder needs two (its "
                                "newest against the one before): run the bench again, or give BASE and NEW")
-        return runs[-1 - (last or 1):-1], runs[-1:]
-    sides = []
-    for path in (base, new):
-        runs = sorted(load_runs([path]), key=lambda r: r.datetime)
-        sides.append(runs[-last:] if last else runs)
+        return runs[-1 - (last or 1):-1], runs[-1:], runs[:-1]
+    read = [sorted(load_runs([path]), key=lambda r: r.datetime) for path in (base, new)]
+    sides = [runs[-last:] if last else runs for runs in read]
     shared = sorted({r.path.resolve() for r in sides[0]} & {r.path.resolve() for r in sides[1]})
     if shared:
         raise CompareError(f"{base} and {new} both hold {', '.join(p.name for p in shared)}: a run compared with "
                            "itself shows no change; give two different histories, or one storage folder alone "
                            "to compare its newest run with the one before")
-    return sides[0], sides[1]
+    beside = [r for r in read[0] + read[1] if r.path.resolve() not in {n.path.resolve() for n in sides[1]}]
+    return sides[0], sides[1], beside
 
 
 def exit_status(comparison: Comparison) -> int:
@@ -453,7 +565,7 @@ def format_comparison(c: Comparison) -> str:
             acc = f"{v.top1.points:+.2f} pts (SE {v.top1.stderr_points:.2f}, {v.top1.basis}): {v.accuracy}"
         elif v.accuracy:
             acc = v.accuracy
-        time_text = v.time + (" ⚠" if v.time == REGRESSION else "")
+        time_text = v.time + (" ⚠" if v.time == REGRESSION else "") + ("" if v.basis == TIME else f" ({v.basis})")
         if v.time == UNSTABLE:
             time_text += ": " + "; ".join(dict.fromkeys(v.base.unstable_reasons + v.new.unstable_reasons))
         elif v.time == MACHINE_DIFFERS:
