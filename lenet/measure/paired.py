@@ -34,8 +34,19 @@ class Paired:
     per_call_s: dict
     calls_per_block: dict
 
+    @classmethod
+    def from_dict(cls, record: dict | None) -> Paired | None:
+        """The :meth:`as_dict` record of a history's ``extra_info["paired"]``, or None where there is none."""
+        if not isinstance(record, dict) or not isinstance(record.get("per_call_s"), dict):
+            return None
+        return cls({k: list(v) for k, v in record["per_call_s"].items()}, dict(record.get("calls_per_block") or {}))
+
     def median_s(self, name: str) -> float:
         return float(np.median(self.per_call_s[name]))
+
+    def median_interval_s(self, name: str, confidence: float = CONFIDENCE) -> tuple[float, float]:
+        """The ``confidence`` order-statistic interval of ``name``'s median per-call time."""
+        return quantile_interval(self.per_call_s[name], 0.5, confidence)
 
     def speedup(self, name: str, over: str, confidence: float = CONFIDENCE) -> dict:
         """How many times faster ``name`` ran than ``over``: the median over rounds of ``t(over) / t(name)``.

@@ -47,11 +47,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import numpy as np
-
 from ..entry import Entry
 from ..io.history import Run
-from ..measure.stats import quantile_interval
+from ..measure.paired import Paired
 
 HANDCRAFTED = "handcrafted"
 RIVALS = ("torch", "keras", "onnxruntime", "jax")
@@ -200,14 +198,13 @@ def _scaling_rows(paired: dict) -> list[dict]:
         other = paired.get((one, phase, arch, batch))
         if threads != two or phase != "infer" or other is None:
             continue
-        t1, t2 = (((f.extra.get("paired") or {}).get("per_call_s") or {}).get(HANDCRAFTED) for f in (other, fig))
-        bounds = [quantile_interval(t, 0.5) for t in (t1, t2)] if t1 and t2 else [None]
-        if None in bounds:
+        p1, p2 = (Paired.from_dict(f.extra.get("paired")) for f in (other, fig))
+        if p1 is None or p2 is None or not (p1.per_call_s.get(HANDCRAFTED) and p2.per_call_s.get(HANDCRAFTED)):
             continue
-        (low1, high1), (low2, high2) = bounds
+        (low1, high1), (low2, high2) = (p.median_interval_s(HANDCRAFTED) for p in (p1, p2))
         rows.append(_interval_row(
             f"threads {two} against {one} (separate runs: the machine's state may differ), inference {arch} batch "
-            f"{batch}: handcrafted throughput ratio", float(np.median(t1) / np.median(t2)), low1 / high2,
+            f"{batch}: handcrafted throughput ratio", p1.median_s(HANDCRAFTED) / p2.median_s(HANDCRAFTED), low1 / high2,
             high1 / low2, ">= 1", lambda r: r >= 1))
     return rows
 
