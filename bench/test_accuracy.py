@@ -11,8 +11,7 @@ def test_accuracy(benchmark, study, backend, backend_name, arch_name, device, tr
     # What the reference studies called "inference time on the test set": predict() end to end,
     # NCHW->framework conversion included (the inference group times the forward pass alone).
     benchmark.pedantic(backend.predict, args=(trained.model, data.x_test), rounds=3, warmup_rounds=1)
-    spread = study.seed_spread(backend_name, arch_name, device)
-    band = study.seed_histories(backend_name, arch_name, device)
+    spread, band = study.seed_results(backend_name, arch_name, device)
     study.record(benchmark, backend_name, arch_name, device, test_samples=len(data.y_test),
                  history=trained.history, seed_spread=spread, **({"seed_histories": band} if band else {}))
     # A --limit run ("digits[:200]") has no table entry and is gated at twice chance.

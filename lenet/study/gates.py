@@ -55,8 +55,8 @@ def check_accuracy(dataset: str, arch_name: str, num_classes: int, metrics: dict
                    config: str = "default", spread: dict | None = None) -> None:
     """Raise :class:`AccuracyRegression` if ``metrics`` (test top1/top5) fall below the gate.
 
-    With ``spread`` (:meth:`lenet.study.session.Study.seed_spread`) over two seeds or more, the lower end of
-    each metric's interval over the seeds is judged instead.
+    With ``spread`` (the first of :meth:`lenet.study.session.Study.seed_results`) over two seeds or more, the
+    lower end of each metric's interval over the seeds is judged instead.
     """
     gate, source = threshold(dataset, arch_name, num_classes, config)
     failed = []

@@ -226,21 +226,17 @@ class Study:
         n = self.options.seeds or self.profile.seeds_for(trainer)
         return tuple(range(self.options.seed, self.options.seed + n))
 
-    def seed_spread(self, backend_name: str, arch_name: str, device: str) -> dict:
-        """``metric -> spread`` (:func:`lenet.study.seeds.spread`) of val/test top-1/top-5 over the seeds, each
-        seed's model trained (or loaded from the cache) as :meth:`trained` trains ``--seed``'s."""
-        seeds = self.seeds_for(backend_name, arch_name)
-        runs = [self.trained(backend_name, arch_name, device, seed).metrics for seed in seeds]
-        return {m: spread([r[m.split("_")[0]][m.split("_")[1]] for r in runs], seeds) for m in METRICS}
-
-    def seed_histories(self, backend_name: str, arch_name: str, device: str) -> list | None:
-        """Each seed's per-epoch history (:meth:`seed_spread`'s models), for the training curves' band; None
-        over one seed, or where the models ran weights another backend trained (their curves are that one's)."""
+    def seed_results(self, backend_name: str, arch_name: str, device: str) -> tuple[dict, list | None]:
+        """Over the seeds of (backend, arch), each seed's model trained (or loaded from the cache) as
+        :meth:`trained` trains ``--seed``'s: ``metric -> spread`` (:func:`lenet.study.seeds.spread`) of
+        val/test top-1/top-5, and each seed's per-epoch history for the training curves' band (None over one
+        seed, or where the models ran weights another backend trained: their curves are that one's)."""
         seeds = self.seeds_for(backend_name, arch_name)
         runs = [self.trained(backend_name, arch_name, device, seed) for seed in seeds]
-        if len(runs) < 2 or any(r.weights_from != backend_name or not r.history for r in runs):
-            return None
-        return [r.history for r in runs]
+        metrics = [r.metrics for r in runs]
+        spreads = {m: spread([r[m.split("_")[0]][m.split("_")[1]] for r in metrics], seeds) for m in METRICS}
+        own = len(runs) >= 2 and all(r.weights_from == backend_name and r.history for r in runs)
+        return spreads, [r.history for r in runs] if own else None
 
     def arch(self, arch_name: str):
         return build_arch(arch_name, self.dataset.num_classes, self.dataset.input_shape)
