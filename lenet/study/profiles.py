@@ -107,7 +107,8 @@ class Profile:
 
 
 PROFILES = {
-    # quick: 7 epoch rounds, the fewest with a 95% interval of the median (digits epochs take ~0.2 s);
+    # quick: 11 epoch rounds (digits epochs take 0.05-0.2 s, and 7, the fewest with a 95% interval of the median,
+    # made that interval their whole range: 23% to 57% of the median wide in quiet runs);
     # the sweep on torch only (Study E used PyTorch). Scenarios: LoadGen runs of 0.5 s (single-stream 256
     # queries at least, multi-stream 662, LoadGen's fewest for a p99 bound), a 3-batch offline sweep, and a
     # 5-step server search of 0.3 s runs (2 s at most each): about 5 s a backend by their durations, so within
@@ -116,7 +117,7 @@ PROFILES = {
     # a paired row by its blocks and gaps (lenet.measure.paired.GAP_S) for about 50 rows. Compression without
     # each case's fresh-process memory probe (the full and compression profiles have them).
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
-                     speed_dataset=None, time_budget_s=1.0, train_rounds=7, memory_samples=1024,
+                     speed_dataset=None, time_budget_s=1.0, train_rounds=11, memory_samples=1024,
                      sweep_backends=("torch",), scenario_min_duration_s=0.5, scenario_min_queries=256,
                      offline_batches=(64, 256, 1024), offline_sweep_s=0.2, server_min_duration_s=0.3,
                      server_max_step_s=2.0, seeds=3, pair_rounds=6, pair_block_s=0.02, compression_memory=False),
