@@ -9,7 +9,7 @@ such as onnxruntime, is not generated for it):
   inference (``model.predict``);
 - torch: ``eager`` and ``compile`` (``torch.compile``, inductor);
 - jax: ``eager`` (op by op under ``jax.disable_jit()``) and ``jit`` (one XLA computation: the forward pass, or
-  the whole training step, optimizer update included); its first call runs after ``jax.clear_caches()``;
+  the whole training step, optimizer update included); a fresh ``jax.jit`` whose first call compiles in full;
 - handcrafted: ``eager`` only, the no-graph baseline.
 
 Each case runs on a fresh model with fresh traced or compiled functions:
