@@ -67,7 +67,7 @@ from .run_spread import PEAK_RATE, TIME, Figure, Spread, between_run_spread, jud
 
 DEFAULT_THRESHOLD = 0.10  # 10%: what a timing must change by, significantly, to count
 DEFAULT_INSTRUCTION_THRESHOLD = 0.01  # 1%: what instructions per call must change by (counts repeat to <0.5%)
-PROBE_MATCH_MAX = 0.25  # the sides' reference probes around a benchmark may differ by this much (docs/noise-calibration.md)
+PROBE_MATCH_MAX = 0.25  # how far the sides' probes around a benchmark may differ (docs/noise-calibration.md)
 
 # Sections whose benchmarks are about accuracy: only their top-1 change is judged (every benchmark carries
 # the trained model's accuracy, which would otherwise be judged once per timing).

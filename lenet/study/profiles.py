@@ -114,10 +114,11 @@ PROFILES = {
     # 5-step server search of 0.3 s runs (2 s at most each): about 5 s a backend by their durations, so within
     # 60 s for the five on 2 quiet cores (estimated; on the shared box at load 8-12 it measured 1m45s at 2 threads
     # and 66 s at --threads 1). Pairing: the fewest rounds with an interval (6) of 20 ms blocks, about 1.3 s
-    # a paired row by its blocks and gaps (lenet.measure.paired.GAP_S) for about 50 rows. Compression without
+    # a paired row by its blocks and gaps (lenet.measure.paired.GAP_S) for about 50 rows; 0.6 s a timed row, which
+    # plan_rounds stretches up to 4x where the pilot's spread needs it. Compression without
     # each case's fresh-process memory probe (the full and compression profiles have them).
     "quick": Profile(archs=("lenet5",), infer_batches=(1, 64, 1024), train_batches=(64,),
-                     speed_dataset=None, time_budget_s=1.0, train_rounds=11, memory_samples=1024,
+                     speed_dataset=None, time_budget_s=0.6, train_rounds=11, memory_samples=1024,
                      sweep_backends=("torch",), scenario_min_duration_s=0.5, scenario_min_queries=256,
                      offline_batches=(64, 256, 1024), offline_sweep_s=0.2, server_min_duration_s=0.3,
                      server_max_step_s=2.0, seeds=3, pair_rounds=6, pair_block_s=0.02, compression_memory=False),
