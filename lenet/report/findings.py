@@ -132,11 +132,14 @@ def accuracy(records: list[Record]) -> list[Finding]:
 
 def _equivalence(rows: list[Record], where: str) -> list[Finding]:
     """Whether the backends that trained their own models reach the reference's accuracy within the seeds'
-    spread (TOST), one sentence per machine and arch."""
+    spread (TOST), one sentence per machine and arch; none where the reference or every other backend has one
+    seed (a TOST over one seed can only read "undecided", which says nothing)."""
     judged = accuracy_seeds.verdicts(rows)
-    own = {r.ident[0]: judged[id(r)] for r in rows if id(r) in judged and "difference" in judged[id(r)]}
+    seeds = {id(r): (accuracy_seeds.spread_of(r) or {}).get("n", 1) for r in rows}
+    own = {r.ident[0]: judged[id(r)] for r in rows
+           if id(r) in judged and "difference" in judged[id(r)] and seeds[id(r)] >= 2}
     ref = next((r for r in rows if r.ident[0] == accuracy_seeds.REFERENCE), None)
-    if not own or ref is None:
+    if not own or ref is None or seeds[id(ref)] < 2:
         return []
     by_verdict: dict[str, list[str]] = {}
     for backend, v in own.items():
