@@ -238,7 +238,7 @@ def z_critical(confidence: float = CONFIDENCE) -> float:
     return float(sps.norm.ppf(1 - (1 - confidence) / 2))
 
 
-def t_critical(confidence: float, dof: int) -> float:
+def t_critical(confidence: float, dof: float) -> float:
     """The two-sided Student t critical value at ``confidence`` for a variance estimated on ``dof`` degrees of
     freedom (3.18 at 95% and 3 dof; 1.96 as ``dof`` grows)."""
     return float(sps.t.ppf(1 - (1 - confidence) / 2, dof))
@@ -259,7 +259,7 @@ def proportion_change(base: float, new: float, n_base: int, n_new: int | None = 
         va, vb = a.var(ddof=1) / a.size, b.var(ddof=1) / b.size
         if va + vb > 0:
             df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-            seed_se, t_crit = math.sqrt(va + vb) * 100, float(sps.t.ppf(1 - (1 - confidence) / 2, df))
+            seed_se, t_crit = math.sqrt(va + vb) * 100, t_critical(confidence, df)
     for name, p in (("base", base), ("new", new)):
         if not (0.0 <= p <= 1.0):
             raise StatsError(f"{name} accuracy {p!r} is not a fraction in [0, 1]")

@@ -45,7 +45,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
-from functools import partial
+from functools import cached_property, partial
 
 import numpy as np
 
@@ -128,6 +128,11 @@ class Side:
         """Flagged in any run, by today's rules (lenet.schema.flag_of: never for a deterministic figure)."""
         return any(b.unstable for b in self.entries)
 
+    @cached_property
+    def figures(self) -> tuple[Figure | None, ...]:
+        """Each run's side-by-side ratio or peak rate (:func:`lenet.study.run_spread.judged_figure`), or None."""
+        return tuple(map(judged_figure, self.entries))
+
     @property
     def probe_s(self) -> float | None:
         """The reference probe around this benchmark: geometric mean of before/after, median over runs."""
@@ -191,6 +196,11 @@ class Verdict:
     spread: Spread | None = None  # the between-run spread its interval was widened to, where one was measured
 
     @property
+    def basis_note(self) -> str:
+        """`` (side by side against handcrafted)``: what the time verdict judged, where not the time itself."""
+        return "" if self.basis == TIME else f" ({self.basis})"
+
+    @property
     def median_ratio(self) -> float:
         return self.new.median / self.base.median if self.base.median > 0 else math.inf
 
@@ -213,7 +223,7 @@ class Verdict:
     def flags(self) -> tuple[str, ...]:
         """Short words for the flagged outcomes (what a report's flag column shows)."""
         out = []
-        basis = "" if self.basis == TIME else f" ({self.basis})"
+        basis = self.basis_note
         if self.time == REGRESSION:
             out.append(f"⚠ slower x{self.ratio.ratio:.2f}{basis}")
         elif self.time == IMPROVEMENT:
@@ -269,22 +279,28 @@ def _widened(ratio: Ratio, half: float) -> Ratio:
                  max(ratio.high, ratio.ratio * math.exp(half)), ratio.confidence)
 
 
-def _machine_differs(base: Side, new: Side) -> bool:
+def _gate(base: Side, new: Side) -> str | None:
+    """Why an absolute figure cannot be judged: a side flagged unstable, or the sides' machine states differing
+    (their probes, at one thread count, more than :data:`PROBE_MATCH_MAX` apart); None when it can."""
+    if base.unstable or new.unstable:
+        return UNSTABLE
     if base.probe_s and new.probe_s and base.threads == new.threads and len(base.threads) == 1:
-        return abs(new.probe_s / base.probe_s - 1) > PROBE_MATCH_MAX
-    return False
+        if abs(new.probe_s / base.probe_s - 1) > PROBE_MATCH_MAX:
+            return MACHINE_DIFFERS
+    return None
 
 
 def judge_time(base: Side, new: Side, threshold: float, confidence: float,
                spread: Spread | None = None) -> tuple[str, Ratio | None]:
     """The time verdict of ``new`` against ``base`` (see the module's rules) and the bootstrap ratio it rests on,
     its interval widened to the between-run ``spread`` where one was measured."""
-    if base.unstable or new.unstable:
+    gate = _gate(base, new)
+    if gate == UNSTABLE:
         return UNSTABLE, None
     if base.samples is None or new.samples is None:
         return NO_SAMPLES, None
-    if _machine_differs(base, new):
-        return MACHINE_DIFFERS, None
+    if gate:
+        return gate, None
     try:
         ratio = ratio_interval(base.samples, new.samples, confidence)
     except StatsError as e:
@@ -314,12 +330,10 @@ def judge_figure(base: Side, new: Side, basis: str, threshold: float, confidence
     when wider, the between-run ``spread``.  A ratio side by side needs no machine-state gate (both contenders
     ran in the same state); a peak rate is an absolute figure and keeps it, and the queueing flags.
     """
-    if basis == PEAK_RATE:
-        if base.unstable or new.unstable:
-            return UNSTABLE, None
-        if _machine_differs(base, new):
-            return MACHINE_DIFFERS, None
-    (mb, vb), (mn, vn) = (_mean_and_variance([judged_figure(e) for e in side.entries]) for side in (base, new))
+    gate = _gate(base, new) if basis == PEAK_RATE else None
+    if gate:
+        return gate, None
+    (mb, vb), (mn, vn) = (_mean_and_variance(side.figures) for side in (base, new))
     half = max(z_critical(confidence) * math.sqrt(vb + vn), _floor(spread, base, new, confidence))
     change = mn - mb
     ratio = Ratio(math.exp(change), math.exp(change - half), math.exp(change + half), confidence)
@@ -329,7 +343,7 @@ def judge_figure(base: Side, new: Side, basis: str, threshold: float, confidence
 def basis_of(base: Side, new: Side) -> str:
     """What the two sides are judged on: their side-by-side ratio or peak rate when every run of both has it
     (against the same reference), else their time."""
-    bases = {getattr(judged_figure(e), "basis", TIME) for side in (base, new) for e in side.entries}
+    bases = {getattr(f, "basis", TIME) for side in (base, new) for f in side.figures}
     return bases.pop() if len(bases) == 1 else TIME
 
 
@@ -565,7 +579,7 @@ def format_comparison(c: Comparison) -> str:
             acc = f"{v.top1.points:+.2f} pts (SE {v.top1.stderr_points:.2f}, {v.top1.basis}): {v.accuracy}"
         elif v.accuracy:
             acc = v.accuracy
-        time_text = v.time + (" ⚠" if v.time == REGRESSION else "") + ("" if v.basis == TIME else f" ({v.basis})")
+        time_text = v.time + (" ⚠" if v.time == REGRESSION else "") + v.basis_note
         if v.time == UNSTABLE:
             time_text += ": " + "; ".join(dict.fromkeys(v.base.unstable_reasons + v.new.unstable_reasons))
         elif v.time == MACHINE_DIFFERS:

@@ -17,7 +17,8 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy import stats as sps
+
+from ..measure.stats import t_critical
 
 CONFIDENCE = 0.95
 MARGIN = 0.005  # TOST margin on top-1 (a fraction): half a point
@@ -35,7 +36,7 @@ def spread(values, seeds, confidence: float = CONFIDENCE) -> dict:
            "sd": None, "low": None, "high": None, "confidence": confidence}
     if n >= 2:
         sd = float(a.std(ddof=1))
-        half = float(sps.t.ppf(1 - (1 - confidence) / 2, n - 1)) * sd / math.sqrt(n)
+        half = t_critical(confidence, n - 1) * sd / math.sqrt(n)
         out.update(sd=sd, low=out["mean"] - half, high=out["mean"] + half)
     return out
 
@@ -48,7 +49,7 @@ def _welch(a: np.ndarray, b: np.ndarray, confidence: float) -> tuple[float, floa
     if se == 0:
         return diff, diff
     df = (va + vb) ** 2 / (va**2 / (a.size - 1) + vb**2 / (b.size - 1))
-    half = float(sps.t.ppf(1 - (1 - confidence) / 2, df)) * se
+    half = t_critical(confidence, df) * se
     return diff - half, diff + half
 
 

@@ -27,7 +27,6 @@ process started (XLA keeps no peak that can be reset); on the CPU, None (measure
 """
 from __future__ import annotations
 
-import contextlib
 import functools
 import os
 from collections.abc import Callable
@@ -46,6 +45,13 @@ from ...measure.threads import usable_cores
 from ...spec import Arch
 from .. import DeviceError, Model
 from ..common import batch_slices, check_input, check_mode, check_thread_count, load_model, save_model, training_set
+
+# No caches to forget before a first call: a callable from make_forward or JaxTrainer.make_step is a new
+# jax.jit over a new functools.partial, whose trace, lowering and compile caches it misses, so its first call
+# pays them in full (a second fresh jitted training step's first call: 1.08-1.21 s; after jax.clear_caches():
+# 1.22 s).  Clearing them, as this backend did, also dropped eager mode's compiled primitives, which the next
+# eager call (the reference every jitted row is timed against side by side) compiled again: 7.8 s a step.
+from ..common import cold_start as cold_start
 from ..common import compress as compress  # no native compression: the canonical techniques only
 from ..common import load_artifact as load_artifact
 from ..common import mode_unavailable as mode_unavailable
@@ -194,24 +200,10 @@ def make_forward(model: Model, x, mode: str | None = None):
     return forward_laid_out
 
 
-def cold_start(mode: str):
-    """For a first-call measurement in ``mode``: nothing to forget.
-
-    A callable from :func:`make_forward` or :meth:`JaxTrainer.make_step` is a new ``jax.jit`` over a new
-    ``functools.partial``: JAX's trace cache is keyed by that function, and the lowering and compile caches by
-    the trace it makes, so its first call traces and compiles in full.  Measured on a LeNet-5 training step: a
-    second fresh jitted step's first call took 1.08-1.21 s, the same after ``jax.clear_caches()`` (1.22 s).
-    Clearing the caches, as this did before, also dropped the executables of every primitive that eager mode
-    had compiled, so the next eager call (the reference every jitted row is timed against side by side)
-    compiled them again: 7.8 s for a training step, each time.
-    """
-    return contextlib.nullcontext()
-
-
 def warm_up(mode: str) -> None:
     """Pay XLA's one-time process costs (client start, compiler passes' first use) on a one-op function, so
     that a later first call measures its own model's trace and compile (which a fresh callable never finds
-    cached: :func:`cold_start`)."""
+    cached)."""
     if mode != "eager":
         jax.jit(lambda t: t * 2 + 1)(jnp.ones(4)).block_until_ready()
 
