@@ -50,10 +50,10 @@ def repo(tmp_path_factory):
     """``(path, commits)``: c0 good, c1-c2 harmless, c3 the slowdown, c4-c5 harmless."""
     path = tmp_path_factory.mktemp("throwaway")
     git(path, "init", "-q", "-b", "main")
-    commits = [commit(path, "the benchmark", **{"test_bench.py": BENCH, "work.py": WORK.format(0.001)})]
+    commits = [commit(path, "the benchmark", **{"test_bench.py": BENCH, "work.py": WORK.format(0.005)})]
     commits.append(commit(path, "readme", **{"README": "a throwaway repository\n"}))
-    commits.append(commit(path, "a comment", **{"work.py": "# work\n" + WORK.format(0.001)}))
-    commits.append(commit(path, "the deliberate slowdown", **{"work.py": "# work\n" + WORK.format(0.004)}))
+    commits.append(commit(path, "a comment", **{"work.py": "# work\n" + WORK.format(0.005)}))
+    commits.append(commit(path, "the deliberate slowdown", **{"work.py": "# work\n" + WORK.format(0.02)}))
     commits.append(commit(path, "more readme", **{"README": "still throwaway\n"}))
     commits.append(commit(path, "notes", **{"NOTES": "nothing\n"}))
     return path, commits
